@@ -1,0 +1,389 @@
+"""Pytrees: nested containers whose leaves are arrays, and maths over them.
+
+A *pytree* is a tuple, list, dict, ``None``, NamedTuple, or an attrs record
+registered with :func:`pytree`; anything else is a *leaf*. The API follows
+``jax.tree``: :func:`flatten` a tree into its leaves and a :class:`TreeDef`,
+:func:`unflatten` them back, :func:`map` a function over the leaves of one or
+more trees of the same structure. Dicts flatten in sorted key order; ``None``
+is a node with no children.
+
+>>> import numpy as np
+>>> t = {"b": (1, 2), "a": [3, None]}
+>>> leaves(t)
+[3, 1, 2]
+>>> map(lambda x: x * 10, t)
+{'a': [30, None], 'b': (10, 20)}
+>>> leaves_, treedef = flatten(t)
+>>> unflatten(treedef, leaves_) == t
+True
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+from typing import Any, Callable, Iterable
+
+import attrs
+import numpy as np
+
+__all__ = [
+    "pytree", "static_field", "register", "TreeDef", "flatten", "unflatten",
+    "flatten_up_to", "flatten_with_path", "leaves", "structure", "map",
+    "reduce", "add", "sub", "scale", "zeros_like", "allclose", "equal",
+    "vdot", "global_norm", "size", "first_nonfinite", "astype",
+]
+
+# type -> (flatten(node) -> (children, aux, keys), unflatten(aux, children) -> node)
+_REGISTRY: dict[type, tuple[Callable, Callable]] = {}
+
+
+@attrs.frozen(repr=False)
+class TreeDef:
+    """The structure of a pytree: node type, static data and children.
+
+    Two trees have the same structure when their ``TreeDef``\\s are equal.
+
+    >>> structure((1, [2, 3])) == structure((4, [5, 6]))
+    True
+    >>> structure((1, [2, 3])) == structure((1, (2, 3)))
+    False
+    """
+
+    node: Any  # None for a leaf
+    aux: Any
+    children: tuple
+    num_leaves: int
+
+    def __repr__(self):
+        if self.node is None:
+            return "*"
+        inner = ", ".join(repr(c) for c in self.children)
+        return f"{getattr(self.node, '__name__', self.node)}({inner})"
+
+
+_LEAF = TreeDef(None, None, (), 1)
+
+
+def register(cls: type, flatten_fn: Callable, unflatten_fn: Callable) -> type:
+    """Register ``cls`` as a pytree node.
+
+    ``flatten_fn(node) -> (children, aux, keys)`` and
+    ``unflatten_fn(aux, children) -> node``; ``keys`` name the children in
+    paths (see :func:`flatten_with_path`).
+    """
+    _REGISTRY[cls] = (flatten_fn, unflatten_fn)
+    return cls
+
+
+def static_field(**kwargs) -> Any:
+    """An attrs field that is part of the tree's structure, not a leaf.
+
+    Static fields hold hyperparameters (an activation's name, a layer count):
+    they are compared when structures are compared and never mapped over.
+    """
+    metadata = dict(kwargs.pop("metadata", {}) or {})
+    metadata["static"] = True
+    return attrs.field(metadata=metadata, **kwargs)
+
+
+def pytree(cls: type) -> type:
+    """Class decorator: register an attrs class as a pytree node.
+
+    Fields made with :func:`static_field` go into the structure; every other
+    field is a child. Apply it above ``@attrs.frozen``.
+
+    >>> @pytree
+    ... @attrs.frozen(eq=False)
+    ... class Pair:
+    ...     left: object
+    ...     right: object
+    ...     name: str = static_field(default="pair")
+    >>> map(lambda x: x + 1, Pair(1, 2))
+    Pair(left=2, right=3, name='pair')
+    """
+    fields = attrs.fields(cls)
+    dynamic = tuple(f.name for f in fields if not f.metadata.get("static"))
+    static = tuple(f.name for f in fields if f.metadata.get("static"))
+
+    def flatten_fn(node):
+        children = tuple(getattr(node, n) for n in dynamic)
+        return children, tuple(getattr(node, n) for n in static), dynamic
+
+    def unflatten_fn(aux, children):
+        node = object.__new__(cls)  # skip validators: leaves may be any object
+        for name, value in zip(dynamic, children):
+            object.__setattr__(node, name, value)
+        for name, value in zip(static, aux):
+            object.__setattr__(node, name, value)
+        return node
+
+    return register(cls, flatten_fn, unflatten_fn)
+
+
+register(tuple, lambda t: (tuple(t), None, tuple(builtins.range(len(t)))),
+         lambda aux, ch: tuple(ch))
+register(list, lambda t: (tuple(t), None, tuple(builtins.range(len(t)))),
+         lambda aux, ch: list(ch))
+register(dict, lambda d: (tuple(d[k] for k in sorted(d)), tuple(sorted(d)), tuple(sorted(d))),
+         lambda aux, ch: dict(zip(aux, ch)))
+register(type(None), lambda n: ((), None, ()), lambda aux, ch: None)
+
+
+def _node_fns(x: Any):
+    fns = _REGISTRY.get(type(x))
+    if fns is None and isinstance(x, tuple) and hasattr(type(x), "_fields"):
+        cls = type(x)  # NamedTuple: children are its fields
+        fns = (lambda t: (tuple(t), None, cls._fields), lambda aux, ch: cls(*ch))
+    return fns
+
+
+def _flatten(x: Any, out: list) -> TreeDef:
+    fns = _node_fns(x)
+    if fns is None:
+        out.append(x)
+        return _LEAF
+    children, aux, _ = fns[0](x)
+    defs = tuple(_flatten(c, out) for c in children)
+    return TreeDef(type(x), aux, defs, sum(d.num_leaves for d in defs))
+
+
+def flatten(tree: Any) -> tuple[list, TreeDef]:
+    """Flatten ``tree`` into its list of leaves and its :class:`TreeDef`.
+
+    >>> flatten({"w": 1, "b": (2, 3)})[0]
+    [2, 3, 1]
+    """
+    out: list = []
+    return out, _flatten(tree, out)
+
+
+def _unflatten(treedef: TreeDef, it) -> Any:
+    if treedef.node is None:
+        return next(it)
+    children = tuple(_unflatten(c, it) for c in treedef.children)
+    if treedef.node in _REGISTRY:
+        return _REGISTRY[treedef.node][1](treedef.aux, children)
+    return treedef.node(*children)  # NamedTuple
+
+
+def unflatten(treedef: TreeDef, leaves_: Iterable) -> Any:
+    """Rebuild a tree of structure ``treedef`` from ``leaves_`` (inverse of flatten).
+
+    >>> ls, td = flatten([1, (2, None)])
+    >>> unflatten(td, [7, 8])
+    [7, (8, None)]
+    """
+    leaves_ = list(leaves_)
+    if len(leaves_) != treedef.num_leaves:
+        raise ValueError(f"expected {treedef.num_leaves} leaves, got {len(leaves_)}")
+    return _unflatten(treedef, iter(leaves_))
+
+
+def _up_to(treedef: TreeDef, x: Any, out: list, path: str) -> None:
+    if treedef.node is None:
+        out.append(x)
+        return
+    fns = _node_fns(x)
+    if fns is None or type(x) is not treedef.node:
+        raise ValueError(f"tree structure mismatch at '{path or '<root>'}': "
+                         f"expected {treedef.node.__name__}, got {type(x).__name__}")
+    children, aux, _ = fns[0](x)
+    if aux != treedef.aux or len(children) != len(treedef.children):
+        raise ValueError(f"tree structure mismatch at '{path or '<root>'}': "
+                         f"different fields or static values")
+    for i, (d, c) in enumerate(zip(treedef.children, children)):
+        _up_to(d, c, out, f"{path}.{i}" if path else str(i))
+
+
+def flatten_up_to(treedef: TreeDef, tree: Any) -> list:
+    """Leaves of ``tree`` cut at the leaves of ``treedef`` (subtrees stay whole).
+
+    >>> flatten_up_to(structure((1, 2)), ([1, 2], {"a": 3}))
+    [[1, 2], {'a': 3}]
+    """
+    out: list = []
+    _up_to(treedef, tree, out, "")
+    return out
+
+
+def _with_path(x: Any, prefix: str, out: list) -> None:
+    fns = _node_fns(x)
+    if fns is None:
+        out.append((prefix, x))
+        return
+    children, _, keys = fns[0](x)
+    for k, c in zip(keys, children):
+        _with_path(c, f"{prefix}.{k}" if prefix else str(k), out)
+
+
+def flatten_with_path(tree: Any) -> list[tuple[str, Any]]:
+    """``(path, leaf)`` pairs, the path joining field names, indices and keys by dots.
+
+    >>> flatten_with_path({"layers": ({"w": 1, "b": 2},)})
+    [('layers.0.b', 2), ('layers.0.w', 1)]
+    """
+    out: list = []
+    _with_path(tree, "", out)
+    return out
+
+
+def leaves(tree: Any) -> list:
+    """The leaves of ``tree`` in flatten order.
+
+    >>> leaves([1, {"x": 2, "a": 3}, None])
+    [1, 3, 2]
+    """
+    return flatten(tree)[0]
+
+
+def structure(tree: Any) -> TreeDef:
+    """The :class:`TreeDef` of ``tree``.
+
+    >>> structure((1, [2]))
+    tuple(*, list(*))
+    """
+    return flatten(tree)[1]
+
+
+def map(f: Callable, tree: Any, *rest: Any) -> Any:
+    """Apply ``f`` leafwise: ``map(f, t, *ts)[i] = f(t[i], *(s[i] for s in ts))``.
+
+    The other trees must have ``tree``'s structure (or extend below its leaves).
+
+    >>> map(lambda a, b: a - b, {"x": 5, "y": 1}, {"x": 2, "y": 1})
+    {'x': 3, 'y': 0}
+    """
+    ls, treedef = flatten(tree)
+    others = [flatten_up_to(treedef, r) for r in rest]
+    return unflatten(treedef, [f(*xs) for xs in zip(ls, *others)])
+
+
+def reduce(f: Callable, tree: Any, initial: Any) -> Any:
+    """Fold ``f(acc, leaf)`` over the leaves, starting from ``initial``.
+
+    >>> reduce(lambda acc, x: acc + x, (1, [2, 3]), 0)
+    6
+    """
+    return functools.reduce(f, leaves(tree), initial)
+
+
+def add(a: Any, b: Any) -> Any:
+    """Leafwise sum ``a + b``.
+
+    >>> add((1, 2), (10, 20))
+    (11, 22)
+    """
+    return map(lambda x, y: x + y, a, b)
+
+
+def sub(a: Any, b: Any) -> Any:
+    """Leafwise difference ``a − b``.
+
+    >>> sub((1, 2), (10, 20))
+    (-9, -18)
+    """
+    return map(lambda x, y: x - y, a, b)
+
+
+def scale(c: float, a: Any) -> Any:
+    """Leafwise product ``c · a`` with a scalar ``c``.
+
+    >>> scale(2, [1, 3])
+    [2, 6]
+    """
+    return map(lambda x: c * x, a)
+
+
+def zeros_like(a: Any) -> Any:
+    """A tree of zero arrays shaped and typed as ``a``'s leaves.
+
+    >>> zeros_like((np.ones(2), np.ones((1, 1), np.float32)))
+    (array([0., 0.]), array([[0.]], dtype=float32))
+    """
+    return map(np.zeros_like, a)
+
+
+def astype(a: Any, dtype: Any) -> Any:
+    """Every floating leaf cast to ``dtype`` (other leaves kept).
+
+    >>> astype((np.ones(1, np.float32), np.arange(2)), np.float64)
+    (array([1.]), array([0, 1]))
+    """
+    def cast(x):
+        x = np.asarray(x)
+        return x.astype(dtype) if np.issubdtype(x.dtype, np.floating) else x
+    return map(cast, a)
+
+
+def allclose(a: Any, b: Any, rtol: float = 1e-5, atol: float = 1e-8) -> bool:
+    """True when both trees share a structure and every leaf pair is close.
+
+    >>> allclose((np.ones(2), 1.0), (np.ones(2) + 1e-9, 1.0))
+    True
+    >>> allclose((1.0,), [1.0])
+    False
+    """
+    la, ta = flatten(a)
+    lb, tb = flatten(b)
+    return ta == tb and all(
+        np.shape(x) == np.shape(y) and np.allclose(x, y, rtol=rtol, atol=atol)
+        for x, y in zip(la, lb))
+
+
+def equal(a: Any, b: Any) -> bool:
+    """True when both trees share a structure and every leaf is bit-identical.
+
+    >>> equal((np.float32(0.1),), (np.float32(0.1),))
+    True
+    >>> equal((np.zeros(2),), (np.zeros(3),))
+    False
+    """
+    la, ta = flatten(a)
+    lb, tb = flatten(b)
+    def same(x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        return x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
+    return ta == tb and all(same(x, y) for x, y in zip(la, lb))
+
+
+def vdot(a: Any, b: Any) -> float:
+    """Inner product ⟨a, b⟩ = Σ over leaves of Σ a·b.
+
+    >>> vdot((np.array([1., 2.]),), (np.array([3., 4.]),))
+    11.0
+    """
+    return float(sum(np.vdot(x, y) for x, y in zip(leaves(a), flatten_up_to(structure(a), b))))
+
+
+def global_norm(a: Any) -> float:
+    """The Euclidean norm of all leaves together: ‖a‖ = √(Σ a²).
+
+    >>> global_norm((np.array([3.]), np.array([4.])))
+    5.0
+    """
+    return float(np.sqrt(sum(np.vdot(x, x) for x in leaves(a))))
+
+
+def size(a: Any) -> int:
+    """Total number of scalars over all leaves.
+
+    >>> size((np.zeros((2, 3)), np.zeros(4)))
+    10
+    """
+    return int(sum(np.size(x) for x in leaves(a)))
+
+
+def first_nonfinite(a: Any) -> str | None:
+    """The path of the first leaf holding a NaN or ±inf, or None.
+
+    >>> first_nonfinite({"w": np.array([1., np.nan]), "a": np.ones(1)})
+    'w'
+    >>> first_nonfinite((np.ones(2),)) is None
+    True
+    """
+    for path, leaf in flatten_with_path(a):
+        arr = np.asarray(leaf)
+        if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
+            return path
+    return None

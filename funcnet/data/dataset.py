@@ -106,7 +106,7 @@ def batches(key, dataset: Dataset, size: int, start: int = 0,
 
     >>> ds = Dataset(np.arange(5)[:, None], np.arange(5))
     >>> [b.y.tolist() for b in batches(rng.key(0), ds, 2)]
-    [[4, 3], [1, 0], [2]]
+    [[3, 2], [0, 1], [4]]
     """
     n = len(dataset)
     if size >= n:

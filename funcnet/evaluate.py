@@ -1,0 +1,103 @@
+"""Judging a model: accuracy, confusion matrix, per-class report, mistakes.
+
+These take integer labels and predictions (or a model and a dataset) and
+return numbers or pandas DataFrames; they print nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .data.dataset import Dataset, scale
+from .model import Params, predict, predict_proba
+
+__all__ = ["accuracy", "confusion_matrix", "report", "misclassified", "dataset_accuracy"]
+
+
+def accuracy(y_pred: np.ndarray, y_true: np.ndarray) -> float:
+    """The fraction of right predictions: (1/m) Σ [ŷ_i = y_i] (the tutorial's ``get_accuracy``).
+
+    >>> accuracy(np.array([1, 2, 3, 0]), np.array([1, 2, 0, 0]))
+    0.75
+    """
+    y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+    if y_pred.shape != y_true.shape:
+        raise ValueError(f"predictions {y_pred.shape} and labels {y_true.shape} differ in shape")
+    return float(np.mean(y_pred == y_true)) if y_true.size else float("nan")
+
+
+def dataset_accuracy(params: Params, ds: Dataset) -> float:
+    """Accuracy of ``params`` on a labelled dataset (scaled in chunks as needed).
+
+    >>> from funcnet import model, rng
+    >>> ds = Dataset(np.zeros((4, 3), np.uint8), np.array([0, 0, 0, 0]))
+    >>> 0.0 <= dataset_accuracy(model.init(rng.key(0), (3, 2)), ds) <= 1.0
+    True
+    """
+    return accuracy(_predict(params, ds.x), ds.y)
+
+
+def _chunks(x, size=8192):
+    return (scale(x[i:i + size], x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32)
+            for i in range(0, len(x), size))
+
+
+def _predict(params: Params, x: np.ndarray) -> np.ndarray:
+    parts = [predict(params, c) for c in _chunks(x)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) -> pd.DataFrame:
+    """C[i, j] = number of examples of true class i predicted as j.
+
+    >>> confusion_matrix(np.array([0, 1, 1]), np.array([0, 0, 1]), classes=2)
+    predicted  0  1
+    true           
+    0          1  0
+    1          1  1
+    """
+    counts = np.bincount(np.asarray(y_true) * classes + np.asarray(y_pred),
+                         minlength=classes * classes).reshape(classes, classes)
+    return pd.DataFrame(counts, index=pd.RangeIndex(classes, name="true"),
+                        columns=pd.RangeIndex(classes, name="predicted"))
+
+
+def report(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) -> pd.DataFrame:
+    """Per class: precision = TP/(TP+FP), recall = TP/(TP+FN), F1 = 2PR/(P+R), support.
+
+    >>> report(np.array([0, 1, 1]), np.array([0, 0, 1]), classes=2).round(3)
+           precision  recall     f1  support
+    class                                   
+    0            0.5     1.0  0.667        1
+    1            1.0     0.5  0.667        2
+    """
+    c = confusion_matrix(y_true, y_pred, classes).to_numpy()
+    tp = np.diag(c).astype(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        precision = np.nan_to_num(tp / c.sum(axis=0))
+        recall = np.nan_to_num(tp / c.sum(axis=1))
+        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
+    return pd.DataFrame({"precision": precision, "recall": recall, "f1": f1,
+                         "support": c.sum(axis=1)},
+                        index=pd.RangeIndex(classes, name="class"))
+
+
+def misclassified(params: Params, ds: Dataset, n: int | None = None) -> pd.DataFrame:
+    """The examples the model gets wrong, most confident first.
+
+    Columns: ``index`` (row in ``ds``), ``label``, ``prediction``,
+    ``confidence`` (the predicted class's probability).
+
+    >>> from funcnet import model, rng
+    >>> ds = Dataset(np.eye(3, dtype=np.float32), np.array([0, 1, 2]))
+    >>> list(misclassified(model.init(rng.key(0), (3, 3)), ds).columns)
+    ['index', 'label', 'prediction', 'confidence']
+    """
+    probs = np.concatenate([predict_proba(params, c) for c in _chunks(ds.x)])
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != ds.y)
+    frame = pd.DataFrame({"index": wrong, "label": ds.y[wrong], "prediction": pred[wrong],
+                          "confidence": probs[wrong, pred[wrong]]})
+    frame = frame.sort_values("confidence", ascending=False, kind="stable").reset_index(drop=True)
+    return frame if n is None else frame.head(n)

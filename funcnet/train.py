@@ -1,0 +1,204 @@
+"""Training as a fold: ``fit = reduce(step, batches, state)``.
+
+A :class:`TrainState` is one pytree (parameters, optimizer state, step count,
+key, and the last batch's loss). :func:`make_step` closes over an optimizer
+and the regularisation settings and returns the pure ``step(state, batch) ->
+state``. :func:`fit` folds it over a stream of batches with ``toolz.reduce``;
+:func:`trajectory` is the same stream of states with ``toolz.accumulate``,
+and :func:`snapshots` adds epoch bookkeeping, history rows, early stopping
+and the non-finite guard to that stream — lazily, so the caller (the CLI)
+can watch it go by and stop whenever it likes, keeping the last good state.
+
+>>> import numpy as np
+>>> from funcnet import data, model, optim, rng
+>>> ds = data.Dataset(rng.normal(rng.key(1), (64, 4)), np.arange(64) % 2)
+>>> state = init_state(model.init(rng.key(0), (4, 8, 2)), optim.sgd(0.1), rng.key(2))
+>>> step = make_step(optim.sgd(0.1))
+>>> final = fit(step, state, toolz.take(20, data.stream(rng.key(3), ds, 16)))
+>>> int(final.step)
+20
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Callable, Iterable, Iterator
+
+import attrs
+import numpy as np
+import toolz
+
+from . import rng, tree
+from .errors import TrainingError
+from .model import Params, loss_and_grads
+from .tree import pytree
+
+__all__ = ["TrainState", "init_state", "make_step", "fit", "trajectory", "Snapshot",
+           "snapshots", "last", "result_params"]
+
+
+@pytree
+@attrs.frozen(eq=False)
+class TrainState:
+    """Everything training carries from one step to the next.
+
+    ``step`` counts updates made; step ``t`` draws its dropout mask from
+    ``rng.fold_in(key, t)``, so the key never needs to change. ``loss``,
+    ``correct`` and ``count`` describe the last batch, measured before its
+    update (what the step saw).
+    """
+
+    params: Params
+    opt_state: Any
+    step: Any
+    key: np.ndarray
+    loss: Any = np.float64(np.nan)
+    correct: Any = np.int64(0)
+    count: Any = np.int64(0)
+
+
+def init_state(params: Params, optimizer, key) -> TrainState:
+    """The state before the first step: ``opt_state = optimizer.init(params)``."""
+    return TrainState(params, optimizer.init(params), np.int64(0), key)
+
+
+def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None = None,
+              quirks: bool = False) -> Callable[[TrainState, Any], TrainState]:
+    """The pure training step for ``optimizer``: one batch in, a new state out.
+
+    g = ∇L(θ; batch) by backprop (with dropout ``p``, L2 ``λ``);
+    (u, s') = optimizer.update(g, s, θ); θ' = θ + u. For ``optim.sgd(α)``
+    that is the tutorial's W = W − α·dW.
+    """
+    from .optim import apply_updates
+
+    def step(state: TrainState, batch) -> TrainState:
+        key = rng.fold_in(state.key, int(state.step)) if dropout else None
+        loss, grads, acts = loss_and_grads(state.params, batch.x, batch.y, key=key,
+                                           dropout=dropout, l2=l2, m=m, quirks=quirks)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        correct = np.count_nonzero(acts.probs.argmax(axis=1) == batch.y)
+        return TrainState(apply_updates(state.params, updates), opt_state,
+                          np.int64(state.step + 1), state.key, np.float64(loss),
+                          np.int64(correct), np.int64(len(batch.y)))
+
+    return step
+
+
+def fit(step: Callable, state: TrainState, batches: Iterable) -> TrainState:
+    """The final state: ``toolz.reduce(step, batches, state)``."""
+    return toolz.reduce(step, batches, state)
+
+
+def trajectory(step: Callable, state: TrainState, batches: Iterable) -> Iterator[TrainState]:
+    """Every state, lazily, the initial one first: ``toolz.accumulate(step, batches, state)``."""
+    return toolz.accumulate(step, batches, state)
+
+
+@attrs.frozen(eq=False)
+class Snapshot:
+    """The training stream as an observer sees it after each step.
+
+    ``epoch`` (1-based) and ``batch`` (1-based within the epoch) locate the
+    step; ``record`` is a history row at log points, else None; ``best``
+    is the state with the best monitored score so far (early stopping);
+    ``stop`` is True on the last snapshot of an early-stopped run.
+    """
+
+    state: TrainState
+    epoch: int
+    batch: int
+    per_epoch: int
+    record: dict | None = None
+    window: tuple = (0.0, 0, 0, 0)  # loss·count sum, correct, count, batches since last record
+    best: TrainState | None = None
+    best_score: float = -math.inf
+    bad: int = 0
+    stop: bool = False
+
+
+def _observe(per_epoch, log_every, evaluate, monitor, patience):
+    def observe(prev: Snapshot, state: TrainState) -> Snapshot:
+        if not np.isfinite(state.loss) or tree.first_nonfinite(state.params) is not None:
+            leaf = tree.first_nonfinite(state.params) or "loss"
+            raise TrainingError(f"non-finite loss at step {int(state.step)} "
+                                f"(first non-finite parameter: {leaf}); "
+                                f"kept the state of step {int(prev.state.step)}",
+                                ) from None
+        s = int(state.step)
+        lsum, corr, cnt, nb = prev.window
+        window = (lsum + float(state.loss) * int(state.count), corr + int(state.correct),
+                  cnt + int(state.count), nb + 1)
+        epoch, batch = (s - 1) // per_epoch + 1, (s - 1) % per_epoch + 1
+        if s % log_every:
+            return attrs.evolve(prev, state=state, epoch=epoch, batch=batch, record=None,
+                                window=window, stop=False)
+        record = {"step": s, "epoch": epoch, **evaluate(state, window)}
+        score = record.get(monitor, -math.inf) if monitor else -math.inf
+        better = monitor is not None and score > prev.best_score
+        bad = 0 if better else prev.bad + 1
+        return Snapshot(state, epoch, batch, per_epoch, record, (0.0, 0, 0, 0),
+                        state if better else prev.best, score if better else prev.best_score,
+                        bad, patience is not None and bad >= patience)
+
+    return observe
+
+
+def snapshots(step: Callable, state: TrainState, batches: Iterable, *, steps: int,
+              per_epoch: int, log_every: int | None = None,
+              evaluate: Callable[[TrainState, tuple], dict] = lambda s, w: {},
+              monitor: str | None = None, patience: int | None = None,
+              best: tuple = (None, -math.inf, 0)) -> Iterator[Snapshot]:
+    """The lazy stream of :class:`Snapshot` from ``state`` up to ``steps`` updates.
+
+    Args:
+      step: the pure step; ``batches`` a stream starting at ``state.step``.
+      steps: the total number of updates of the run (not of this call).
+      per_epoch: batches per epoch; ``log_every`` steps between history rows
+        (default: once per epoch).
+      evaluate: ``evaluate(state, window) -> dict`` makes a history row;
+        ``window = (Σ loss·count, Σ correct, Σ count, batches)`` since the last row.
+      monitor, patience: early stopping: stop after ``patience`` rows without
+        a better ``record[monitor]``; :func:`result_params` then gives the best.
+      best: ``(state, score, bad)`` to resume early-stopping bookkeeping.
+
+    A non-finite loss or parameter raises :class:`TrainingError` naming the
+    step and the first non-finite parameter; the previous snapshot is the last
+    good one.
+    """
+    log_every = log_every or per_epoch
+    start = int(state.step)
+    observe = _observe(per_epoch, log_every, evaluate, monitor, patience)
+    first = Snapshot(state, start // per_epoch, start % per_epoch, per_epoch,
+                     best=best[0], best_score=best[1], bad=best[2])
+    states = trajectory(step, state, itertools.islice(batches, max(steps - start, 0)))
+    snaps = toolz.drop(1, toolz.accumulate(observe, toolz.drop(1, states), first))
+    return _take_through(lambda s: s.stop, snaps)
+
+
+def _take_through(pred: Callable, items: Iterable) -> Iterator:
+    """Items up to and including the first for which ``pred`` holds.
+
+    >>> list(_take_through(lambda x: x > 2, [1, 2, 3, 4]))
+    [1, 2, 3]
+    """
+    items = iter(items)
+    for item in items:
+        yield item
+        if pred(item):
+            return
+
+
+def last(items: Iterable, default: Any = None) -> Any:
+    """The last item of an iterable (consuming it).
+
+    >>> last(iter([1, 2, 3]))
+    3
+    """
+    return toolz.last(items) if default is None else toolz.last(itertools.chain([default], items))
+
+
+def result_params(snap: Snapshot) -> Params:
+    """The parameters a run delivers: the best seen under early stopping, else the last."""
+    return snap.best.params if snap.best is not None else snap.state.params

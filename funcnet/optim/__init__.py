@@ -1,0 +1,38 @@
+"""Optimizers in optax's shape: ``(init, update)`` pairs composed with ``chain``.
+
+Primitives transform gradients into updates; recipes (``sgd``, ``adam``, …)
+chain primitives; schedules give a learning rate per step. A training step::
+
+    updates, opt_state = opt.update(grads, opt_state, params)
+    params = apply_updates(params, updates)
+
+>>> import numpy as np
+>>> opt = adam(0.1)
+>>> params = {"w": np.array([1.0, -1.0], np.float32)}
+>>> state = opt.init(params)
+>>> updates, state = opt.update({"w": np.array([2.0, -3.0], np.float32)}, state, params)
+>>> apply_updates(params, updates)
+{'w': array([ 0.9, -0.9], dtype=float32)}
+"""
+
+from .alias import RECIPES, adam, adamw, by_name, momentum, rmsprop, sgd
+from .base import Optimizer, apply_updates, chain
+from .schedules import (Schedule, constant, cosine_decay, exponential_decay, step_decay,
+                        warmup, warmup_cosine)
+from .transform import (AddDecayedWeightsState, ClipByGlobalNormState, IdentityState,
+                        ScaleByAdamState, ScaleByLearningRateState, ScaleByRmsState,
+                        ScaleByScheduleState, ScaleState, TraceState, add_decayed_weights,
+                        clip_by_global_norm, identity, scale, scale_by_adam,
+                        scale_by_learning_rate, scale_by_rms, scale_by_schedule, trace)
+
+__all__ = [
+    "Optimizer", "apply_updates", "chain",
+    "identity", "scale", "scale_by_learning_rate", "scale_by_schedule", "trace",
+    "scale_by_rms", "scale_by_adam", "add_decayed_weights", "clip_by_global_norm",
+    "IdentityState", "ScaleState", "ScaleByLearningRateState", "ScaleByScheduleState",
+    "TraceState", "ScaleByRmsState", "ScaleByAdamState", "AddDecayedWeightsState",
+    "ClipByGlobalNormState",
+    "sgd", "momentum", "rmsprop", "adam", "adamw", "by_name", "RECIPES",
+    "Schedule", "constant", "step_decay", "exponential_decay", "cosine_decay", "warmup",
+    "warmup_cosine",
+]

@@ -1,0 +1,388 @@
+"""Primitive gradient transformations, each a factory returning an Optimizer.
+
+Each factory's state is a frozen pytree record named after it (``trace`` →
+:class:`TraceState`); step counts are 0-d ``int64`` arrays, so every state is
+a pytree of arrays that a checkpoint can store. Moments take the dtype of the
+params, and float32 stays float32: hyperparameters enter as Python floats.
+
+>>> import numpy as np
+>>> from funcnet.optim import chain, apply_updates
+>>> opt = chain(scale_by_adam(), scale_by_learning_rate(0.1))
+>>> p = {"w": np.array([1.0, -2.0])}
+>>> u, s = opt.update({"w": np.array([3.0, -0.5])}, opt.init(p), p)
+>>> apply_updates(p, u)["w"]
+array([ 0.9, -1.9])
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import attrs
+import numpy as np
+
+from funcnet import tree
+from funcnet.errors import ConfigError
+
+from .base import Optimizer, leafwise
+
+__all__ = [
+    "IdentityState", "ScaleState", "ScaleByLearningRateState", "ScaleByScheduleState",
+    "TraceState", "ScaleByRmsState", "ScaleByAdamState", "AddDecayedWeightsState",
+    "ClipByGlobalNormState", "identity", "scale", "scale_by_learning_rate",
+    "scale_by_schedule", "trace", "scale_by_rms", "scale_by_adam",
+    "add_decayed_weights", "clip_by_global_norm",
+]
+
+
+def _check(name: str, value: float, ok: bool, expected: str) -> float:
+    """``float(value)``, or a ConfigError naming the hyperparameter."""
+    if not ok:
+        raise ConfigError(f"{name} must be {expected}, got {value!r}")
+    return float(value)
+
+
+def _zero_count() -> np.ndarray:
+    return np.zeros((), np.int64)
+
+
+def _next_count(count: np.ndarray) -> np.ndarray:
+    return np.array(int(count) + 1, dtype=np.int64)
+
+
+def _zeros(params: Any) -> Any:
+    """Zero arrays shaped and typed as the leaves of ``params``."""
+    ps, treedef = tree.flatten(params)
+    return tree.unflatten(treedef, [np.zeros_like(p) for p in ps])
+
+
+def _scaled(gs: list, c: float) -> list:
+    """[c·g for g in gs], each a new array of g's dtype."""
+    return [np.multiply(g, c, out=np.empty_like(g)) for g in gs]
+
+
+# --- identity, scale --------------------------------------------------------
+
+@tree.pytree
+@attrs.frozen(eq=False)
+class IdentityState:
+    """The (empty) state of :func:`identity`."""
+
+
+def identity() -> Optimizer:
+    """u = g: the gradients pass unchanged.
+
+    Returns:
+      An Optimizer with state :class:`IdentityState`.
+
+    >>> identity().update([1.0, 2.0], IdentityState())[0]
+    [1.0, 2.0]
+    """
+    return leafwise(lambda params: IdentityState(),
+                    lambda gs, state, params, treedef: (gs, state))
+
+
+@tree.pytree
+@attrs.frozen(eq=False)
+class ScaleState:
+    """The (empty) state of :func:`scale`."""
+
+
+def scale(c: float) -> Optimizer:
+    """u = c·g.
+
+    Args:
+      c: the factor.
+    Returns:
+      An Optimizer with state :class:`ScaleState`.
+
+    >>> scale(0.5).update([np.array([2.0, 4.0])], ScaleState())[0]
+    [array([1., 2.])]
+    """
+    c = float(c)
+    return leafwise(lambda params: ScaleState(),
+                    lambda gs, state, params, treedef: (_scaled(gs, c), state))
+
+
+# --- learning rate and schedules --------------------------------------------
+
+@tree.pytree
+@attrs.frozen(eq=False)
+class ScaleByScheduleState:
+    """The state of :func:`scale_by_schedule`: ``count`` steps taken (0-d int64)."""
+
+    count: np.ndarray
+
+
+def scale_by_schedule(fn: Callable[[int], float]) -> Optimizer:
+    """u = fn(t)·g at step t = 0, 1, 2, …
+
+    Args:
+      fn: a schedule, step -> factor (see ``funcnet.optim.schedules``).
+    Returns:
+      An Optimizer with state :class:`ScaleByScheduleState`.
+
+    >>> opt = scale_by_schedule(lambda t: 10.0 ** t)
+    >>> u0, s = opt.update([np.ones(1)], opt.init([np.zeros(1)]))
+    >>> u1, s = opt.update([np.ones(1)], s)
+    >>> u0, u1, int(s.count)
+    ([array([1.])], [array([10.])], 2)
+    """
+    def update_leaves(gs, state, params, treedef):
+        c = float(fn(int(state.count)))
+        return _scaled(gs, c), ScaleByScheduleState(_next_count(state.count))
+    return leafwise(lambda params: ScaleByScheduleState(_zero_count()), update_leaves)
+
+
+@tree.pytree
+@attrs.frozen(eq=False)
+class ScaleByLearningRateState:
+    """The state of :func:`scale_by_learning_rate`: ``count`` steps taken (0-d int64)."""
+
+    count: np.ndarray
+
+
+def scale_by_learning_rate(lr: float | Callable[[int], float]) -> Optimizer:
+    """u = −lr(t)·g: a descent step (lr a float, or a schedule of the step t).
+
+    The state counts steps even for a constant ``lr``, so a float and a
+    schedule give states of the same structure.
+
+    Args:
+      lr: the learning rate, or a schedule step -> learning rate.
+    Returns:
+      An Optimizer with state :class:`ScaleByLearningRateState`.
+
+    >>> opt = scale_by_learning_rate(0.1)
+    >>> opt.update([np.array([1.0, -2.0])], opt.init(None))[0]
+    [array([-0.1,  0.2])]
+    """
+    rate = lr if callable(lr) else (lambda t, c=float(lr): c)
+
+    def update_leaves(gs, state, params, treedef):
+        c = -float(rate(int(state.count)))
+        return _scaled(gs, c), ScaleByLearningRateState(_next_count(state.count))
+    return leafwise(lambda params: ScaleByLearningRateState(_zero_count()), update_leaves)
+
+
+# --- momentum ----------------------------------------------------------------
+
+@tree.pytree
+@attrs.frozen(eq=False)
+class TraceState:
+    """The state of :func:`trace`: the velocity ``trace`` (shaped as params)."""
+
+    trace: Any
+
+
+def _trace_leaf(g, v, mu: float, nesterov: bool):
+    """(u, v') with v' = μ·v + g and u = v' (or g + μ·v' for Nesterov)."""
+    v_new = np.multiply(v, mu, out=np.empty_like(v))
+    v_new += g
+    if not nesterov:
+        return v_new, v_new
+    u = np.multiply(v_new, mu, out=np.empty_like(v_new))
+    u += g
+    return u, v_new
+
+
+def trace(decay: float, nesterov: bool = False) -> Optimizer:
+    """Heavy-ball momentum: v ← μ·v + g; u = v, or u = g + μ·v with Nesterov.
+
+    With v₀ = 0 this is torch.optim.SGD's buffer (dampening 0).
+
+    Args:
+      decay: the momentum μ in [0, 1].
+      nesterov: use Nesterov's look-ahead form.
+    Returns:
+      An Optimizer with state :class:`TraceState`.
+
+    >>> opt = trace(0.5)
+    >>> u, s = opt.update([np.ones(1)], opt.init([np.zeros(1)]))
+    >>> opt.update([np.ones(1)], s)[0]
+    [array([1.5])]
+    """
+    mu = _check("momentum", decay, 0 <= decay <= 1, "in [0, 1]")
+
+    def update_leaves(gs, state, params, treedef):
+        vs = tree.flatten_up_to(treedef, state.trace)
+        us, vs = zip(*[_trace_leaf(g, v, mu, nesterov) for g, v in zip(gs, vs)]) if gs else ((), ())
+        return list(us), TraceState(tree.unflatten(treedef, vs))
+    return leafwise(lambda params: TraceState(_zeros(params)), update_leaves)
+
+
+# --- adaptive scaling ---------------------------------------------------------
+
+@tree.pytree
+@attrs.frozen(eq=False)
+class ScaleByRmsState:
+    """The state of :func:`scale_by_rms`: the mean square ``nu`` (shaped as params)."""
+
+    nu: Any
+
+
+def _ema_square(g, v, rho: float) -> np.ndarray:
+    """ρ·v + (1−ρ)·g², computed as v + (1−ρ)·(g² − v) in a new array."""
+    v_new = np.multiply(g, g, out=np.empty_like(v))
+    v_new -= v
+    v_new *= 1.0 - rho
+    v_new += v
+    return v_new
+
+
+def _rms_leaf(g, v, rho: float, eps: float):
+    """(u, ν') with ν' = ρ·ν + (1−ρ)·g² and u = g / (√ν' + ε)."""
+    v_new = _ema_square(g, v, rho)
+    u = np.sqrt(v_new, out=np.empty_like(v_new))
+    u += eps
+    return np.divide(g, u, out=u), v_new
+
+
+def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
+    """RMSprop's scaling as torch.optim.RMSprop: ν ← ρ·ν + (1−ρ)·g²; u = g/(√ν + ε).
+
+    ν₀ = 0 and ε is added outside the square root (PyTorch's convention;
+    optax's ``scale_by_rms`` puts it inside).
+
+    Args:
+      decay: ρ in [0, 1).
+      eps: ε ≥ 0.
+    Returns:
+      An Optimizer with state :class:`ScaleByRmsState`.
+
+    >>> opt = scale_by_rms(decay=0.75, eps=0.0)
+    >>> opt.update([np.array([2.0, -4.0])], opt.init([np.zeros(2)]))[0]
+    [array([ 2., -2.])]
+    """
+    rho = _check("decay", decay, 0 <= decay < 1, "in [0, 1)")
+    eps = _check("eps", eps, eps >= 0, "≥ 0")
+
+    def update_leaves(gs, state, params, treedef):
+        vs = tree.flatten_up_to(treedef, state.nu)
+        us, vs = zip(*[_rms_leaf(g, v, rho, eps) for g, v in zip(gs, vs)]) if gs else ((), ())
+        return list(us), ScaleByRmsState(tree.unflatten(treedef, vs))
+    return leafwise(lambda params: ScaleByRmsState(_zeros(params)), update_leaves)
+
+
+@tree.pytree
+@attrs.frozen(eq=False)
+class ScaleByAdamState:
+    """The state of :func:`scale_by_adam`: steps ``count`` (0-d int64), moments ``mu``, ``nu``."""
+
+    count: np.ndarray
+    mu: Any
+    nu: Any
+
+
+def _adam_leaf(g, m, v, b1: float, b2: float, eps_hat: float, step: float):
+    """(u, m', v'): the moments, and u = step·m'/(√v' + ε̂)."""
+    m_new = np.subtract(g, m, out=np.empty_like(m))
+    m_new *= 1.0 - b1
+    m_new += m
+    v_new = _ema_square(g, v, b2)
+    u = np.sqrt(v_new, out=np.empty_like(v_new))
+    u += eps_hat
+    np.divide(m_new, u, out=u)
+    u *= step
+    return u, m_new, v_new
+
+
+def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
+    """Adam's scaling (Kingma & Ba 2015), with bias correction, at step t = 1, 2, …
+
+        m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²
+        m̂ = m/(1−β1ᵗ);  v̂ = v/(1−β2ᵗ);  u = m̂/(√v̂ + ε)
+
+    ε sits outside the square root, as in torch.optim.Adam and optax. It is
+    computed as u = (√(1−β2ᵗ)/(1−β1ᵗ))·m/(√v + ε·√(1−β2ᵗ)), the same number.
+
+    Args:
+      b1, b2: the moments' decay rates β1, β2 in [0, 1).
+      eps: ε ≥ 0.
+    Returns:
+      An Optimizer with state :class:`ScaleByAdamState`; ``mu``, ``nu`` shaped as params.
+
+    >>> opt = scale_by_adam()
+    >>> u, s = opt.update([np.array([0.3, -2.0])], opt.init([np.zeros(2)]))
+    >>> u, int(s.count)
+    ([array([ 1., -1.])], 1)
+    """
+    b1 = _check("b1", b1, 0 <= b1 < 1, "in [0, 1)")
+    b2 = _check("b2", b2, 0 <= b2 < 1, "in [0, 1)")
+    eps = _check("eps", eps, eps >= 0, "≥ 0")
+
+    def init(params):
+        return ScaleByAdamState(_zero_count(), _zeros(params), _zeros(params))
+
+    def update_leaves(gs, state, params, treedef):
+        count = _next_count(state.count)
+        c1, c2 = 1.0 - b1 ** int(count), math.sqrt(1.0 - b2 ** int(count))
+        ms = tree.flatten_up_to(treedef, state.mu)
+        vs = tree.flatten_up_to(treedef, state.nu)
+        out = [_adam_leaf(g, m, v, b1, b2, eps * c2, c2 / c1) for g, m, v in zip(gs, ms, vs)]
+        us, ms, vs = zip(*out) if out else ((), (), ())
+        return list(us), ScaleByAdamState(count, tree.unflatten(treedef, ms),
+                                          tree.unflatten(treedef, vs))
+    return leafwise(init, update_leaves)
+
+
+# --- weight decay and clipping -------------------------------------------------
+
+@tree.pytree
+@attrs.frozen(eq=False)
+class AddDecayedWeightsState:
+    """The (empty) state of :func:`add_decayed_weights`."""
+
+
+def add_decayed_weights(weight_decay: float) -> Optimizer:
+    """u = g + λ·p: weight decay (decoupled when placed after Adam, before the lr).
+
+    Args:
+      weight_decay: λ ≥ 0.
+    Returns:
+      An Optimizer with state :class:`AddDecayedWeightsState`; ``update`` needs ``params``.
+
+    >>> opt = add_decayed_weights(0.1)
+    >>> opt.update([np.ones(2)], AddDecayedWeightsState(), [np.array([10.0, -10.0])])[0]
+    [array([2., 0.])]
+    """
+    lam = _check("weight_decay", weight_decay, weight_decay >= 0, "≥ 0")
+
+    def update_leaves(gs, state, params, treedef):
+        if params is None:
+            raise ValueError("add_decayed_weights needs params: call update(grads, state, params)")
+        ps = tree.flatten_up_to(treedef, params)
+        us = [np.multiply(p, lam, out=np.empty_like(g)) for g, p in zip(gs, ps)]
+        for u, g in zip(us, gs):
+            u += g
+        return us, state
+    return leafwise(lambda params: AddDecayedWeightsState(), update_leaves)
+
+
+@tree.pytree
+@attrs.frozen(eq=False)
+class ClipByGlobalNormState:
+    """The (empty) state of :func:`clip_by_global_norm`."""
+
+
+def clip_by_global_norm(max_norm: float) -> Optimizer:
+    """u = g·min(1, c/‖g‖), with ‖g‖ = √(Σ over all leaves of Σ g²).
+
+    Gradients whose global norm is at most c pass unchanged.
+
+    Args:
+      max_norm: c > 0.
+    Returns:
+      An Optimizer with state :class:`ClipByGlobalNormState`.
+
+    >>> clip_by_global_norm(1.0).update([np.array([3.0]), np.array([4.0])],
+    ...                                 ClipByGlobalNormState())[0]
+    [array([0.6]), array([0.8])]
+    """
+    c = _check("max_norm", max_norm, max_norm > 0, "> 0")
+
+    def update_leaves(gs, state, params, treedef):
+        norm = math.sqrt(sum(float(np.vdot(g, g)) for g in gs))
+        return (gs if norm <= c else _scaled(gs, c / norm)), state
+    return leafwise(lambda params: ClipByGlobalNormState(), update_leaves)

@@ -26,6 +26,7 @@ from funcnet import tree
 from funcnet.errors import ConfigError
 
 from .base import Optimizer, leafwise
+from .schedules import constant
 
 __all__ = [
     "IdentityState", "ScaleState", "ScaleByLearningRateState", "ScaleByScheduleState",
@@ -55,6 +56,11 @@ def _zeros(params: Any) -> Any:
     """Zero arrays shaped and typed as the leaves of ``params``."""
     ps, treedef = tree.flatten(params)
     return tree.unflatten(treedef, [np.zeros_like(p) for p in ps])
+
+
+def _columns(rows: list, n: int) -> tuple[list, ...]:
+    """The n columns of a list of n-tuples (n empty lists when there are no rows)."""
+    return tuple(list(col) for col in zip(*rows)) if rows else tuple([] for _ in range(n))
 
 
 def _scaled(gs: list, c: float) -> list:
@@ -158,7 +164,7 @@ def scale_by_learning_rate(lr: float | Callable[[int], float]) -> Optimizer:
     >>> opt.update([np.array([1.0, -2.0])], opt.init(None))[0]
     [array([-0.1,  0.2])]
     """
-    rate = lr if callable(lr) else (lambda t, c=float(lr): c)
+    rate = lr if callable(lr) else constant(lr)
 
     def update_leaves(gs, state, params, treedef):
         c = -float(rate(int(state.count)))
@@ -207,8 +213,8 @@ def trace(decay: float, nesterov: bool = False) -> Optimizer:
 
     def update_leaves(gs, state, params, treedef):
         vs = tree.flatten_up_to(treedef, state.trace)
-        us, vs = zip(*[_trace_leaf(g, v, mu, nesterov) for g, v in zip(gs, vs)]) if gs else ((), ())
-        return list(us), TraceState(tree.unflatten(treedef, vs))
+        us, vs = _columns([_trace_leaf(g, v, mu, nesterov) for g, v in zip(gs, vs)], 2)
+        return us, TraceState(tree.unflatten(treedef, vs))
     return leafwise(lambda params: TraceState(_zeros(params)), update_leaves)
 
 
@@ -260,8 +266,8 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
 
     def update_leaves(gs, state, params, treedef):
         vs = tree.flatten_up_to(treedef, state.nu)
-        us, vs = zip(*[_rms_leaf(g, v, rho, eps) for g, v in zip(gs, vs)]) if gs else ((), ())
-        return list(us), ScaleByRmsState(tree.unflatten(treedef, vs))
+        us, vs = _columns([_rms_leaf(g, v, rho, eps) for g, v in zip(gs, vs)], 2)
+        return us, ScaleByRmsState(tree.unflatten(treedef, vs))
     return leafwise(lambda params: ScaleByRmsState(_zeros(params)), update_leaves)
 
 
@@ -320,9 +326,9 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Opti
         c1, c2 = 1.0 - b1 ** int(count), math.sqrt(1.0 - b2 ** int(count))
         ms = tree.flatten_up_to(treedef, state.mu)
         vs = tree.flatten_up_to(treedef, state.nu)
-        out = [_adam_leaf(g, m, v, b1, b2, eps * c2, c2 / c1) for g, m, v in zip(gs, ms, vs)]
-        us, ms, vs = zip(*out) if out else ((), (), ())
-        return list(us), ScaleByAdamState(count, tree.unflatten(treedef, ms),
+        us, ms, vs = _columns([_adam_leaf(g, m, v, b1, b2, eps * c2, c2 / c1)
+                               for g, m, v in zip(gs, ms, vs)], 3)
+        return us, ScaleByAdamState(count, tree.unflatten(treedef, ms),
                                           tree.unflatten(treedef, vs))
     return leafwise(init, update_leaves)
 

@@ -329,7 +329,7 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Opti
         us, ms, vs = _columns([_adam_leaf(g, m, v, b1, b2, eps * c2, c2 / c1)
                                for g, m, v in zip(gs, ms, vs)], 3)
         return us, ScaleByAdamState(count, tree.unflatten(treedef, ms),
-                                          tree.unflatten(treedef, vs))
+                                    tree.unflatten(treedef, vs))
     return leafwise(init, update_leaves)
 
 

@@ -1,0 +1,31 @@
+"""funcnet: neural networks from scratch in NumPy, as pure functions over pytrees.
+
+The public face: re-exports only. The network is data (``Params``), every
+step is a pure function (``init``, ``forward``, ``backward``, ``update``),
+and training is a fold over batches (``funcnet.train.fit``).
+
+>>> import numpy as np, funcnet
+>>> params = funcnet.init(funcnet.rng.key(0), (784, 10, 10), scheme="tutorial")
+>>> acts = funcnet.forward(params, np.zeros((2, 784), np.float32))
+>>> acts.probs.shape
+(2, 10)
+"""
+
+from . import activations, data, errors, evaluate, losses, model, optim, rng, train, tree
+from .data import Dataset
+from .errors import CheckpointError, ConfigError, DataError, DownloadError, FuncnetError, TrainingError
+from .evaluate import accuracy, confusion_matrix
+from .losses import cross_entropy, log_softmax, softmax
+from .model import (Activations, Dense, Params, backward, forward, init, logits, loss,
+                    loss_and_grads, predict, predict_proba, update)
+from .train import TrainState, fit, make_step
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "activations", "data", "errors", "evaluate", "losses", "model", "optim", "rng", "train", "tree",
+    "Dataset", "CheckpointError", "ConfigError", "DataError", "DownloadError", "FuncnetError",
+    "TrainingError", "accuracy", "confusion_matrix", "cross_entropy", "log_softmax", "softmax",
+    "Activations", "Dense", "Params", "backward", "forward", "init", "logits", "loss",
+    "loss_and_grads", "predict", "predict_proba", "update", "TrainState", "fit", "make_step",
+]

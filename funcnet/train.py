@@ -103,13 +103,15 @@ class Snapshot:
     ``epoch`` (1-based) and ``batch`` (1-based within the epoch) locate the
     step; ``record`` is a history row at log points, else None; ``best``
     is the state with the best monitored score so far (early stopping);
-    ``stop`` is True on the last snapshot of an early-stopped run.
+    ``stop`` is True on the last snapshot of an early-stopped run; ``total``
+    is the number of steps the run aims for.
     """
 
     state: TrainState
     epoch: int
     batch: int
     per_epoch: int
+    total: int = 0
     record: dict | None = None
     window: tuple = (0.0, 0, 0, 0)  # loss·count sum, correct, count, batches since last record
     best: TrainState | None = None
@@ -118,7 +120,7 @@ class Snapshot:
     stop: bool = False
 
 
-def _observe(per_epoch, log_every, evaluate, monitor, patience):
+def _observe(per_epoch, total, log_every, evaluate, monitor, patience):
     def observe(prev: Snapshot, state: TrainState) -> Snapshot:
         if not np.isfinite(state.loss) or tree.first_nonfinite(state.params) is not None:
             leaf = tree.first_nonfinite(state.params) or "loss"
@@ -138,7 +140,7 @@ def _observe(per_epoch, log_every, evaluate, monitor, patience):
         score = record.get(monitor, -math.inf) if monitor else -math.inf
         better = monitor is not None and score > prev.best_score
         bad = 0 if better else prev.bad + 1
-        return Snapshot(state, epoch, batch, per_epoch, record, (0.0, 0, 0, 0),
+        return Snapshot(state, epoch, batch, per_epoch, total, record, (0.0, 0, 0, 0),
                         state if better else prev.best, score if better else prev.best_score,
                         bad, patience is not None and bad >= patience)
 
@@ -169,8 +171,8 @@ def snapshots(step: Callable, state: TrainState, batches: Iterable, *, steps: in
     """
     log_every = log_every or per_epoch
     start = int(state.step)
-    observe = _observe(per_epoch, log_every, evaluate, monitor, patience)
-    first = Snapshot(state, start // per_epoch, start % per_epoch, per_epoch,
+    observe = _observe(per_epoch, steps, log_every, evaluate, monitor, patience)
+    first = Snapshot(state, start // per_epoch, start % per_epoch, per_epoch, steps,
                      best=best[0], best_score=best[1], bad=best[2])
     states = trajectory(step, state, itertools.islice(batches, max(steps - start, 0)))
     snaps = toolz.drop(1, toolz.accumulate(observe, toolz.drop(1, states), first))

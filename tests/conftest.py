@@ -1,0 +1,15 @@
+"""Shared test set-up: real data live in ../shared/data unless FUNCNET_DATA says otherwise."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("FUNCNET_DATA",
+                      str((Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()))
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The folder holding mnist/ and fashion-mnist/ with the four IDX files each."""
+    return Path(os.environ["FUNCNET_DATA"])

@@ -1,0 +1,130 @@
+"""Stages shared by the minibatch image-classification pipelines.
+
+A pipeline file (``pipelines/mnist_mlp.py``, ``pipelines/fashion_mnist.py``)
+declares its ``Config`` and delegates its stages here. The config is read by
+field name: ``seed, dataset, data, dev_size, sizes, init, activation,
+optimizer, learning_rate, momentum, schedule, warmup_epochs, weight_decay,
+l2, dropout, clip_norm, batch_size, epochs, patience``.
+
+Everything here is pure except :func:`load`, which reads files.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import data as fdata
+from . import evaluate as fevaluate
+from . import model, optim, rng
+from . import train as ftrain
+from .errors import ConfigError
+from .losses import cross_entropy
+
+__all__ = ["keys", "load", "split", "schedule", "optimizer", "init_state", "train", "evaluate"]
+
+SCHEDULES = ("constant", "cosine", "step", "exponential")
+
+
+def keys(config) -> tuple:
+    """Three independent keys from the seed: (split, init, train)."""
+    return rng.split(rng.key(config.seed), 3)
+
+
+def load(config) -> dict:
+    """The raw datasets ``{"train", "test"}`` of ``config.dataset`` (reads files)."""
+    return fdata.load(config.dataset, config.data)
+
+
+def split(config, data: dict) -> dict:
+    """Carve ``dev_size`` random rows off the training set as the dev set."""
+    dev, train = fdata.split(keys(config)[0], data["train"], config.dev_size)
+    out = {"train": train, "dev": dev}
+    if data.get("test") is not None:
+        out["test"] = data["test"]
+    return out
+
+
+def schedule(config, per_epoch: int):
+    """The learning rate as a function of the step, from the config.
+
+    ``constant``: α; ``cosine``: α·½(1 + cos(π·t/T)); ``step``: α·0.1 every
+    third of the run; ``exponential``: α·0.01^(t/T); each after a linear
+    warm-up of ``warmup_epochs``. T is the number of steps after warm-up.
+    """
+    lr, total = config.learning_rate, config.epochs * per_epoch
+    warm = int(round(getattr(config, "warmup_epochs", 0) * per_epoch))
+    rest = max(total - warm, 1)
+    table = {
+        "constant": lambda: optim.constant(lr),
+        "cosine": lambda: optim.cosine_decay(lr, rest),
+        "step": lambda: optim.step_decay(lr, 0.1, max(rest // 3, 1)),
+        "exponential": lambda: optim.exponential_decay(lr, 0.01 ** (1 / rest)),
+    }
+    if config.schedule not in table:
+        raise ConfigError(f"schedule: unknown {config.schedule!r}; expected one of {', '.join(SCHEDULES)}")
+    after = table[config.schedule]()
+    return optim.warmup(lr, warm, after) if warm else after
+
+
+def optimizer(config, per_epoch: int = 1) -> optim.Optimizer:
+    """The optimizer the config names, with its schedule and clipping."""
+    lr = schedule(config, per_epoch)
+    name = config.optimizer
+    kw = {}
+    if name in ("sgd", "momentum") and getattr(config, "momentum", 0.0):
+        kw = {"momentum": config.momentum} if name == "sgd" else {"mu": config.momentum}
+    if name == "adamw":
+        kw = {"weight_decay": config.weight_decay}
+    try:
+        opt = optim.by_name(name, lr, **kw)
+    except ValueError as exc:
+        raise ConfigError(f"optimizer: {exc}") from None
+    clip = getattr(config, "clip_norm", None)
+    return optim.chain(optim.clip_by_global_norm(clip), opt) if clip else opt
+
+
+def init_state(config, per_epoch: int = 1) -> ftrain.TrainState:
+    """The state before the first step (also the template checkpoints load into)."""
+    _, k_init, k_train = keys(config)
+    params = model.init(k_init, config.sizes, scheme=config.init, activation=config.activation)
+    return ftrain.init_state(params, optimizer(config, per_epoch), k_train)
+
+
+def _record(config, splits: dict, lr):
+    def evaluate(state: ftrain.TrainState, window: tuple) -> dict:
+        lsum, correct, count, _ = window
+        dev = splits["dev"]
+        dev_logits = model.logits(state.params, fdata.scale(dev.x))
+        return {"train_loss": lsum / max(count, 1), "train_accuracy": correct / max(count, 1),
+                "dev_loss": cross_entropy(dev_logits, dev.y),
+                "dev_accuracy": fevaluate.accuracy(dev_logits.argmax(axis=1), dev.y),
+                "learning_rate": float(lr(int(state.step))) if callable(lr) else float(lr)}
+    return evaluate
+
+
+def train(config, splits: dict, state: ftrain.TrainState | None = None):
+    """The lazy stream of snapshots: minibatch training with the configured optimizer."""
+    tr = splits["train"]
+    per_epoch = fdata.num_batches(len(tr), config.batch_size)
+    state = init_state(config, per_epoch) if state is None else state
+    step = ftrain.make_step(optimizer(config, per_epoch), dropout=config.dropout, l2=config.l2)
+    batches = fdata.stream(keys(config)[2], tr, config.batch_size, start_step=int(state.step))
+    patience = getattr(config, "patience", None)
+    return ftrain.snapshots(step, state, batches, steps=config.epochs * per_epoch,
+                            per_epoch=per_epoch, evaluate=_record(config, splits, schedule(config, per_epoch)),
+                            monitor="dev_accuracy" if patience else None, patience=patience)
+
+
+def evaluate(config, splits: dict, params: model.Params) -> dict:
+    """Final figures: train/dev/test accuracy and the training set's mean cross-entropy."""
+    tr = splits["train"]
+    tr_logits = np.concatenate([model.logits(params, fdata.scale(tr.x[i:i + 8192]))
+                                for i in range(0, len(tr), 8192)])
+    metrics = {"train_accuracy": fevaluate.accuracy(tr_logits.argmax(axis=1), tr.y),
+               "dev_accuracy": fevaluate.dataset_accuracy(params, splits["dev"]),
+               "test_accuracy": None, "loss": cross_entropy(tr_logits, tr.y)}
+    if "test" in splits:
+        metrics["test_accuracy"] = fevaluate.dataset_accuracy(params, splits["test"])
+    return metrics

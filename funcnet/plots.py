@@ -1,0 +1,258 @@
+"""Pictures of a run: learning curves, confusion matrix, mistakes, first-layer weights.
+
+Each function takes arrays or DataFrames and a path, draws one PNG of a
+fixed pixel size (:data:`SIZES`), writes it atomically (a temp file in the
+same folder, then ``os.replace``) and returns the path. matplotlib is
+optional (``pip install 'funcnet[plot]'``); it is imported inside the
+functions and used through its Agg canvas directly, without pyplot, so no
+global backend or figure state is touched.
+
+>>> layout(24), layout(5), layout(64, columns=8)
+((4, 6), (1, 5), (8, 8))
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["DPI", "SIZES", "HINT", "available", "layout", "write_atomic", "curves",
+           "confusion", "mistakes", "weights", "figures"]
+
+DPI = 100
+# (width, height) in pixels of each picture.
+SIZES = {"curves": (1000, 400), "confusion": (700, 600), "mistakes": (900, 720),
+         "weights": (800, 840)}
+HINT = "install funcnet[plot] for pictures"
+MAX_MISTAKES = 24
+MAX_UNITS = 64
+
+
+def available() -> bool:
+    """Whether matplotlib can be imported (the ``plot`` extra is installed).
+
+    >>> isinstance(available(), bool)
+    True
+    """
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def layout(n: int, columns: int = 6) -> tuple[int, int]:
+    """``(rows, columns)`` of a grid for ``n`` panels, at most ``columns`` wide.
+
+    >>> layout(0), layout(7), layout(12, columns=4)
+    ((1, 1), (2, 6), (3, 4))
+    """
+    cols = max(1, min(n, columns))
+    return max(1, math.ceil(n / cols)), cols
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` via a temp file beside it and ``os.replace``.
+
+    Readers see the old file or the new one, never a part; the temp file
+    is created with mode 0o666 less the umask, like any new file.
+
+    >>> import tempfile
+    >>> p = write_atomic(Path(tempfile.mkdtemp()) / "a" / "x.txt", "hi")
+    >>> p.read_text(), sorted(q.name for q in p.parent.iterdir())
+    ('hi', ['x.txt'])
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _figure(kind: str):
+    """A matplotlib Figure of the pixel size ``SIZES[kind]`` on an Agg canvas."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    width, height = SIZES[kind]
+    fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig, path) -> Path:
+    """Render ``fig`` as PNG and write it atomically to ``path``."""
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI)
+    return write_atomic(path, buffer.getvalue())
+
+
+def _image(pixels) -> np.ndarray:
+    """A flat square image as a 2-D float array in [0, 1] (integers are /255)."""
+    arr = np.asarray(pixels)
+    side = math.isqrt(arr.size)
+    img = arr.reshape(side, side).astype(np.float64)
+    return img / 255.0 if np.issubdtype(arr.dtype, np.integer) or img.max(initial=0) > 1 else img
+
+
+def curves(history: pd.DataFrame, path) -> Path:
+    """Loss and accuracy against epochs (or iterations), train and dev, from a history.
+
+    Uses the columns present among ``train_loss, dev_loss`` and
+    ``train_accuracy, dev_accuracy``; the x axis is ``epoch``, labelled
+    "iteration" when every row's epoch equals its step (full batch).
+
+    >>> curves(pd.DataFrame({"step": [1, 2], "epoch": [1, 2], "train_loss": [2.0, 1.0],
+    ...                      "train_accuracy": [0.5, 0.7]}), "curves.png")  # doctest: +SKIP
+    PosixPath('curves.png')
+    """
+    fig = _figure("curves")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    x_name = "epoch" if "epoch" in history else "step"
+    full_batch = {"step", "epoch"} <= set(history) and (history["step"] == history["epoch"]).all()
+    for ax, what in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        for split in ("train", "dev"):
+            col = f"{split}_{what}"
+            if col in history and len(history):
+                ax.plot(history[x_name], history[col], marker="." if len(history) < 30 else None,
+                        label=split)
+        ax.set_xlabel("iteration" if full_batch else x_name)
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, "no history recorded", ha="center", va="center",
+                    transform=ax.transAxes)
+    ax_loss.set_title("loss")
+    ax_acc.set_title("accuracy")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def confusion(matrix, path, names: Sequence[str] | None = None) -> Path:
+    """The confusion matrix (rows true, columns predicted) as a heat map with counts.
+
+    >>> confusion(np.eye(10, dtype=int) * 5, "confusion.png")  # doctest: +SKIP
+    PosixPath('confusion.png')
+    """
+    counts = np.asarray(matrix)
+    k = counts.shape[0]
+    fig = _figure("confusion")
+    ax = fig.subplots()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    labels = list(names) if names else [str(i) for i in range(k)]
+    ax.set_xticks(range(k), labels, rotation=45 if names else 0, ha="right" if names else "center")
+    ax.set_yticks(range(k), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    top = counts.max(initial=0)
+    for (i, j), v in np.ndenumerate(counts):
+        ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=7,
+                color="white" if top and v > top / 2 else "black")
+    total = counts.sum()
+    acc = np.trace(counts) / total if total else float("nan")
+    ax.set_title(f"confusion matrix (accuracy {acc:.4f})")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def mistakes(images, labels, predictions, confidences, path,
+             names: Sequence[str] | None = None) -> Path:
+    """A grid of up to 24 misclassified images, each titled true / pred / confidence.
+
+    ``images`` is ``(n, 784)`` (uint8 or floats in [0, 1]), most confident first.
+
+    >>> mistakes(np.zeros((2, 784)), [3, 5], [8, 6], [0.99, 0.9], "mistakes.png")  # doctest: +SKIP
+    PosixPath('mistakes.png')
+    """
+    images = np.asarray(images)[:MAX_MISTAKES]
+    n = len(images)
+    rows, cols = layout(MAX_MISTAKES)
+    fig = _figure("mistakes")
+    axes = np.ravel(fig.subplots(rows, cols))
+    name = (lambda c: names[c]) if names else str
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i < n:
+            ax.imshow(_image(images[i]), cmap="gray_r", vmin=0, vmax=1)
+            ax.set_title(f"true {name(int(labels[i]))}\npred {name(int(predictions[i]))} "
+                         f"({float(confidences[i]):.0%})", fontsize=8)
+    if n == 0:
+        axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", transform=axes[0].transAxes)
+    fig.suptitle("most confident mistakes" if n else "no mistakes")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def weights(w, path) -> Path:
+    """First-layer weights as images: column ``j`` of ``w: (784, units)`` is a 28×28 picture.
+
+    Up to 64 units, each on its own symmetric colour scale (red positive,
+    blue negative).
+
+    >>> weights(np.zeros((784, 10)), "weights.png")  # doctest: +SKIP
+    PosixPath('weights.png')
+    """
+    w = np.asarray(w, dtype=np.float64)
+    units = min(w.shape[1], MAX_UNITS)
+    side = math.isqrt(w.shape[0])
+    rows, cols = layout(units, columns=math.ceil(math.sqrt(units)))
+    fig = _figure("weights")
+    axes = np.ravel(fig.subplots(rows, cols))
+    for j, ax in enumerate(axes):
+        ax.set_axis_off()
+        if j < units and side * side == w.shape[0]:
+            lim = float(np.abs(w[:, j]).max()) or 1.0
+            ax.imshow(w[:, j].reshape(side, side), cmap="seismic", vmin=-lim, vmax=lim)
+            ax.set_title(str(j), fontsize=7)
+    fig.suptitle(f"first-layer weights ({units} of {w.shape[1]} units)")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def figures(out, history: pd.DataFrame, params, dataset, names: Sequence[str] | None = None,
+            ) -> list[Path]:
+    """The four pictures of a run in folder ``out``: curves, confusion, mistakes, weights.
+
+    ``params`` is a :class:`funcnet.model.Params`; ``dataset`` a labelled
+    :class:`funcnet.data.Dataset` (the test set, or dev) to judge it on.
+    """
+    from . import evaluate
+    from .data import scale
+    from .model import predict_proba
+
+    out = Path(out)
+    x = dataset.x
+    probs = np.concatenate([predict_proba(params, scale(x[i:i + 8192])) for i in range(0, len(x), 8192)]) \
+        if len(x) else np.zeros((0, params.sizes[-1]))
+    pred = probs.argmax(axis=1)
+    k = params.sizes[-1]
+    wrong = np.flatnonzero(pred != dataset.y)
+    order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:MAX_MISTAKES]
+    return [
+        curves(history, out / "curves.png"),
+        confusion(evaluate.confusion_matrix(dataset.y, pred, k), out / "confusion.png", names),
+        mistakes(x[order], dataset.y[order], pred[order], probs[order, pred[order]],
+                 out / "mistakes.png", names),
+        weights(params.layers[0].w, out / "weights.png"),
+    ]

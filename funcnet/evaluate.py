@@ -57,7 +57,12 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) 
     0          1  0
     1          1  1
     """
-    counts = np.bincount(np.asarray(y_true) * classes + np.asarray(y_pred),
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    for name, ys in (("label", y_true), ("prediction", y_pred)):
+        bad = np.flatnonzero((ys < 0) | (ys >= classes))
+        if bad.size:
+            raise ValueError(f"{name} {ys[bad[0]]} at index {bad[0]} is outside 0..{classes - 1}")
+    counts = np.bincount(y_true * classes + y_pred,
                          minlength=classes * classes).reshape(classes, classes)
     return pd.DataFrame(counts, index=pd.RangeIndex(classes, name="true"),
                         columns=pd.RangeIndex(classes, name="predicted"))

@@ -37,8 +37,26 @@ def load(config) -> dict:
     return fdata.load(config.dataset, config.data)
 
 
+def check_sizes(config, ds: fdata.Dataset, classes: int = 10) -> None:
+    """Refuse layer sizes that do not fit the data (a ConfigError naming the field)."""
+    sizes = tuple(config.sizes)
+    if len(sizes) < 2 or min(sizes) < 1:
+        raise ConfigError(f"sizes={','.join(map(str, sizes))}: expected at least an input and "
+                          f"an output size, all ≥ 1")
+    if sizes[0] != ds.num_features:
+        raise ConfigError(f"sizes={','.join(map(str, sizes))}: the first size must be the "
+                          f"{ds.num_features} features of {ds.source or 'the data'}")
+    if sizes[-1] < classes:
+        raise ConfigError(f"sizes={','.join(map(str, sizes))}: the last size must be at least "
+                          f"the {classes} classes")
+
+
 def split(config, data: dict) -> dict:
     """Carve ``dev_size`` random rows off the training set as the dev set."""
+    check_sizes(config, data["train"])
+    if config.dev_size >= len(data["train"]):
+        raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the "
+                          f"{len(data['train'])} training rows")
     dev, train = fdata.split(keys(config)[0], data["train"], config.dev_size)
     out = {"train": train, "dev": dev}
     if data.get("test") is not None:

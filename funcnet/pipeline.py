@@ -123,7 +123,7 @@ def apply_overrides(config: Any, overrides: list[str] | tuple[str, ...]) -> Any:
         if not sep:
             raise ConfigError(f"--set {item!r}: expected key=value")
         if key not in table:
-            near = difflib.get_close_matches(key, table, n=1)
+            near = difflib.get_close_matches(key, table, n=1, cutoff=0.7)
             hint = f" (did you mean {near[0]}?)" if near else ""
             raise ConfigError(f"--set {key}: unknown config key{hint}; "
                               f"valid keys: {', '.join(table)}")

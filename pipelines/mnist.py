@@ -29,7 +29,8 @@ import numpy as np
 
 from funcnet import data as fdata
 from funcnet import evaluate as fevaluate
-from funcnet import model, optim, rng, train as ftrain
+from funcnet import classify, model, optim, rng, train as ftrain
+from funcnet.errors import ConfigError
 from funcnet.losses import cross_entropy
 
 
@@ -39,16 +40,16 @@ class Config:
         "help": "random seed (default 0; with tutorial_quirks, a fresh one each run)"})
     data: str | None = attrs.field(default=None, metadata={
         "help": "a Kaggle train.csv, or a folder with the MNIST IDX files (default $FUNCNET_DATA/mnist)"})
-    rows: int = attrs.field(default=42000, metadata={"help": "training rows used (Kaggle's train.csv has 42,000)"})
-    dev_size: int = attrs.field(default=1000, metadata={"help": "rows held out as the dev set"})
+    rows: int = attrs.field(default=42000, validator=attrs.validators.gt(1), metadata={"help": "training rows used (Kaggle's train.csv has 42,000)"})
+    dev_size: int = attrs.field(default=1000, validator=attrs.validators.gt(0), metadata={"help": "rows held out as the dev set"})
     sizes: tuple[int, ...] = attrs.field(default=(784, 10, 10), converter=tuple, metadata={
         "help": "layer sizes, input first: 784,10,10 or deeper (784,64,32,10)"})
     init: str = attrs.field(default="tutorial", metadata={"help": "initialiser: tutorial, he or xavier"})
     activation: str = attrs.field(default="relu", metadata={
         "help": "hidden activation: relu, leaky_relu, tanh, sigmoid"})
-    learning_rate: float = attrs.field(default=0.10, metadata={"help": "α in W = W − α·dW"})
-    iterations: int = attrs.field(default=500, metadata={"help": "full-batch gradient steps"})
-    log_every: int = attrs.field(default=10, metadata={"help": "iterations between progress lines"})
+    learning_rate: float = attrs.field(default=0.10, validator=attrs.validators.gt(0), metadata={"help": "α in W = W − α·dW"})
+    iterations: int = attrs.field(default=500, validator=attrs.validators.gt(0), metadata={"help": "full-batch gradient steps"})
+    log_every: int = attrs.field(default=10, validator=attrs.validators.gt(0), metadata={"help": "iterations between progress lines"})
     tutorial_quirks: bool = attrs.field(default=False, metadata={
         "help": "reproduce the tutorial's arithmetic, defects included"})
 
@@ -69,7 +70,10 @@ def load(config: Config) -> dict:
 
 def split(config: Config, data: dict) -> dict:
     """Shuffle the first ``rows`` digits, keep ``dev_size`` as dev, scale by 1/255 once."""
+    classify.check_sizes(config, data["train"])
     rows = data["train"].take(slice(0, config.rows))
+    if config.dev_size >= len(rows):
+        raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the {len(rows)} rows used")
     dev, train = fdata.split(keys(config)[0], rows, config.dev_size)
     dt = dtype_of(config)
     as_float = lambda d: fdata.Dataset(fdata.scale(d.x, dt), d.y, d.source)

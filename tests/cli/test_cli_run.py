@@ -1,0 +1,189 @@
+"""funcnet run: output lines, --quiet/--verbose, the --out files, pictures, resume, stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from cli_helpers import MLP, MNIST, PNG_SIGNATURE, TINY, TINY_MLP, invoke, no_temp_files, png_size
+
+from funcnet import checkpoint, pipeline, plots, tree
+from funcnet.cli import load_model
+
+ITERATION_LINE = re.compile(
+    r"^iteration +\d+/\d+  loss \d+\.\d{4}  train_acc [01]\.\d{4}  dev_acc [01]\.\d{4}"
+    r"  lr \S+  \d+\.\d{2}s$")
+EPOCH_LINE = re.compile(
+    r"^epoch +\d+/\d+  loss \d+\.\d{4}  train_acc [01]\.\d{4}  dev_acc [01]\.\d{4}"
+    r"  lr \S+  \d+\.\d{2}s$")
+FINAL_LINE = re.compile(
+    r"^train accuracy [01]\.\d{4}, dev accuracy [01]\.\d{4}, test accuracy [01]\.\d{4}; "
+    r"loss \d+\.\d{4}; trained in \d+\.\d{2} s \(\d+ steps\)$")
+
+
+def state_template(pipeline_file, *overrides):
+    """The TrainState template of a pipeline under ``overrides`` (to load state files)."""
+    pipe = pipeline.load_pipeline(pipeline_file)
+    config = pipeline.apply_overrides(pipe.Config(), ["seed=0", *overrides])
+    return pipe.init_state(config)
+
+
+def test_metric_lines_every_10_iterations_then_the_final_figures():
+    result = invoke("run", MNIST, *TINY, "--seed", "0")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3
+    assert all(ITERATION_LINE.match(line) for line in lines[:2]), lines
+    assert lines[0].startswith("iteration 10/20") and lines[1].startswith("iteration 20/20")
+    assert FINAL_LINE.match(lines[2]), lines[2]
+    assert result.stderr == ""  # no bar off a terminal, no warnings
+
+
+def test_metric_line_per_epoch_for_minibatch_pipelines():
+    result = invoke("run", MLP, *TINY_MLP, "--set", "epochs=2")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [bool(EPOCH_LINE.match(line)) for line in lines] == [True, True, False]
+    assert lines[0].startswith("epoch 1/2") and FINAL_LINE.match(lines[2])
+
+
+def test_quiet_prints_the_final_figures_only():
+    result = invoke("run", MNIST, *TINY, "--quiet")
+    assert result.exit_code == 0
+    assert len(result.stdout.splitlines()) == 1 and FINAL_LINE.match(result.stdout.strip())
+
+
+def test_verbose_adds_each_history_record_as_json():
+    result = invoke("run", MNIST, *TINY, "--verbose")
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("  {")]
+    assert [r["step"] for r in records] == [10, 20]
+    assert {"train_loss", "train_accuracy", "dev_accuracy", "seconds"} <= set(records[0])
+
+
+def test_out_folder_holds_config_metrics_history_model_and_state(run_dir):
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"config.json", "metrics.json", "history.csv", "model.safetensors",
+            "state.safetensors"} <= names
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["iterations"] == 20 and config["rows"] == 3000 and config["seed"] == 0
+    assert config["sizes"] == [784, 10, 10]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert {"train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds", "seed"} <= set(metrics)
+    assert metrics["seed"] == 0 and metrics["stopped"] is None and 0 < metrics["test_accuracy"] < 1
+    history = pd.read_csv(run_dir / "history.csv")
+    assert list(history.columns) == ["step", "epoch", "train_loss", "train_accuracy",
+                                     "dev_accuracy", "learning_rate", "seconds", "elapsed"]
+    assert history["step"].tolist() == [10, 20]
+    params, info = load_model(run_dir)
+    assert params.sizes == (784, 10, 10) and info["metadata"]["activation"] == "relu"
+    state = checkpoint.load(run_dir / "state.safetensors",
+                            state_template(MNIST, "iterations=20", "rows=3000"))
+    assert int(state.step) == 20 and tree.equal(state.params, params)
+    assert no_temp_files(run_dir)
+
+
+@pytest.mark.skipif(not plots.available(), reason="needs the plot extra (matplotlib)")
+def test_pictures_are_pngs_of_the_expected_size(run_dir):
+    for name in ("curves", "confusion", "mistakes", "weights"):
+        path = run_dir / f"{name}.png"
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        assert png_size(path) == plots.SIZES[name]
+        from matplotlib import image  # an independent reader agrees
+        height, width = image.imread(path).shape[:2]
+        assert (width, height) == plots.SIZES[name]
+
+
+def test_without_matplotlib_a_one_line_hint_and_no_pictures(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib now fails
+    result = invoke("run", MNIST, *TINY, "--out", tmp_path)
+    assert result.exit_code == 0
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines()
+                                          if "install funcnet[plot] for pictures" in line]
+    assert len(result.stderr.splitlines()) == 1
+    assert not list(tmp_path.glob("*.png")) and (tmp_path / "model.safetensors").is_file()
+
+
+def test_no_plots_skips_the_pictures(tmp_path):
+    result = invoke("run", MNIST, *TINY, "--out", tmp_path, "--no-plots")
+    assert result.exit_code == 0 and result.stderr == ""
+    assert not list(tmp_path.glob("*.png"))
+
+
+def test_resume_equals_an_uninterrupted_run_bit_for_bit(tmp_path):
+    straight, halves = tmp_path / "straight", tmp_path / "halves"
+    common = ["--set", "rows=3000", "--no-plots", "-q"]
+    assert invoke("run", MNIST, *common, "--set", "iterations=20", "--out", straight).exit_code == 0
+    assert invoke("run", MNIST, *common, "--set", "iterations=10", "--out", halves).exit_code == 0
+    resumed = invoke("run", MNIST, *common, "--set", "iterations=20", "--resume", halves)
+    assert resumed.exit_code == 0, resumed.stderr
+    like = state_template(MNIST, "iterations=20", "rows=3000")
+    a = checkpoint.load(straight / "state.safetensors", like)
+    b = checkpoint.load(halves / "state.safetensors", like)
+    assert int(b.step) == 20 and tree.equal(a, b)
+    assert tree.equal(load_model(straight)[0], load_model(halves)[0])
+    history = pd.read_csv(halves / "history.csv")
+    assert history["step"].tolist() == [10, 20]  # the earlier rows are kept
+    assert history["elapsed"].is_monotonic_increasing
+
+
+def test_resume_of_a_minibatch_run_equals_an_uninterrupted_run(tmp_path):
+    common = [*TINY_MLP, "--set", "schedule=constant", "--set", "warmup_epochs=0", "--no-plots", "-q"]
+    assert invoke("run", MLP, *common, "--set", "epochs=2", "--out", tmp_path / "a").exit_code == 0
+    assert invoke("run", MLP, *common, "--out", tmp_path / "b").exit_code == 0
+    assert invoke("run", MLP, *common, "--set", "epochs=2", "--resume", tmp_path / "b").exit_code == 0
+    like = state_template(MLP, "sizes=784,32,10", "epochs=2", "schedule=constant", "dev_size=50000")
+    a, b = (checkpoint.load(tmp_path / d / "state.safetensors", like) for d in "ab")
+    assert int(a.step) == int(b.step) > 0 and tree.equal(a, b)
+
+
+def test_resume_of_a_folder_without_a_run_is_a_config_error(tmp_path):
+    result = invoke("run", MNIST, "--resume", tmp_path)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("funcnet: error: ") and len(result.stderr.splitlines()) == 1
+
+
+def test_nonfinite_loss_stops_with_exit_6_and_keeps_the_last_finite_state(tmp_path):
+    result = invoke("run", MLP, *TINY_MLP, "--set", "learning_rate=1e6", "--set", "warmup_epochs=0",
+                    "--out", tmp_path, "--no-plots")
+    assert result.exit_code == 6
+    [line] = result.stderr.splitlines()
+    assert re.match(r"funcnet: error: non-finite loss at step (\d+) \(first non-finite parameter: "
+                    r"layers\.\d\.[wb]\); kept the state of step \d+", line), line
+    step = int(re.search(r"at step (\d+)", line).group(1))
+    state = checkpoint.load(tmp_path / "state.safetensors", state_template(MLP, "sizes=784,32,10", "dev_size=50000"))
+    assert int(state.step) == step - 1
+    assert tree.first_nonfinite(state.params) is None and np.isfinite(state.loss)
+    params, _ = load_model(tmp_path)
+    assert tree.first_nonfinite(params) is None
+    assert json.loads((tmp_path / "metrics.json").read_text())["stopped"].startswith("non-finite")
+
+
+def test_sigint_stops_after_the_current_step_with_exit_130_and_a_saved_state(tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "funcnet.cli", "run", MNIST, "--set", "rows=3000",
+           "--set", "iterations=100000", "--out", str(out), "--no-plots"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        first = proc.stdout.readline()
+        assert ITERATION_LINE.match(first.rstrip("\n")), (first, proc.stderr.read() if not first else "")
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr
+    assert "interrupted; kept the last good state" in stderr and "Traceback" not in stderr
+    assert FINAL_LINE.match(stdout.splitlines()[-1])
+    like = state_template(MNIST, "rows=3000", "iterations=100000")
+    state = checkpoint.load(out / "state.safetensors", like)
+    assert 10 <= int(state.step) < 100000 and tree.first_nonfinite(state.params) is None
+    assert json.loads((out / "metrics.json").read_text())["stopped"] == "interrupted"

@@ -869,6 +869,8 @@ def default_text(value) -> str:
 
     >>> default_text((784, 10, 10)), default_text(None), default_text(True), default_text(0.1)
     ('784,10,10', 'none', 'true', '0.1')
+    >>> default_text(()), default_text("")
+    ('""', '""')
     """
     if value is attrs.NOTHING:
         return "(required)"
@@ -878,9 +880,8 @@ def default_text(value) -> str:
         return "none"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, (tuple, list)):
-        return ",".join(map(str, value))
-    return str(value) if value != "" else '""'
+    text = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+    return text or '""'
 
 
 @cli.command()

@@ -1,0 +1,107 @@
+"""Bad input: one line ``funcnet: error: ...`` on stderr and the documented exit code."""
+
+from __future__ import annotations
+
+import pytest
+from cli_helpers import MLP, MNIST, TINY, invoke
+
+ONE_LINE = "funcnet: error: "
+
+
+def assert_one_line_error(result, code: int, *fragments: str) -> str:
+    """The result failed with ``code`` and one error line holding every fragment."""
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(ONE_LINE), lines
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def test_mistyped_set_key_suggests_the_right_one():
+    result = invoke("run", MNIST, "--set", "lerning_rate=0.1")
+    assert_one_line_error(result, 2, "lerning_rate", "did you mean learning_rate")
+
+
+def test_set_value_of_the_wrong_type():
+    assert_one_line_error(invoke("run", MNIST, "--set", "iterations=many"), 2, "iterations")
+
+
+def test_set_without_equals_sign():
+    assert_one_line_error(invoke("run", MNIST, "--set", "iterations"), 2, "key=value")
+
+
+def test_missing_data_folder_is_exit_3(tmp_path):
+    missing = tmp_path / "no-such-folder"
+    assert_one_line_error(invoke("run", MNIST, *TINY, "--data", missing), 3, str(missing))
+
+
+def test_data_folder_without_idx_files_is_exit_3(tmp_path):
+    assert_one_line_error(invoke("run", MNIST, *TINY, "--data", tmp_path), 3, "missing")
+
+
+def test_pipeline_file_that_does_not_exist_is_exit_2(tmp_path):
+    assert_one_line_error(invoke("run", tmp_path / "nope.py"), 2, "no such pipeline file")
+
+
+def test_pipeline_file_that_is_not_a_pipeline_is_exit_2(tmp_path):
+    path = tmp_path / "empty.py"
+    path.write_text("x = 1\n")
+    assert_one_line_error(invoke("run", path), 2, "missing Config")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["run"], "Missing argument 'PIPELINE'"),
+    (["run", MNIST, "--seed", "x"], "'--seed'"),
+    (["run", MNIST, "--seeds", "1,a"], "'--seeds'"),
+    (["run", MNIST, "--seeds", "1,1"], "distinct"),
+    (["run", MNIST, "--seed", "1", "--seeds", "1,2"], "--seed or --seeds"),
+    (["run", MNIST, "--seeds", "1,2", "--resume", "."], "--resume"),
+    (["run", MNIST, "--bogus"], "--bogus"),
+    (["predict", "model", "--show", "-1"], "'--show'"),
+    (["frobnicate"], "No such command"),
+])
+def test_usage_errors_are_one_line_with_exit_2(args, fragment):
+    assert_one_line_error(invoke(*args), 2, fragment, "--help")
+
+
+def test_unexpected_errors_are_one_line_with_exit_1(broken_pipeline):
+    line = assert_one_line_error(invoke("run", broken_pipeline), 1, "RuntimeError", "boom in load")
+    assert "--debug" in line
+
+
+def test_debug_shows_the_traceback(broken_pipeline):
+    result = invoke("--debug", "run", broken_pipeline, catch=True)
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
+
+
+def test_ablation_needs_tutorial_quirks():
+    assert_one_line_error(invoke("run", MLP, "--ablation"), 2, "tutorial_quirks")
+
+
+def test_model_that_does_not_exist_is_exit_4(tmp_path, kaggle_test_csv):
+    result = invoke("predict", tmp_path / "none.safetensors", "--data", kaggle_test_csv)
+    assert_one_line_error(result, 4, "no such checkpoint")
+
+
+def test_folder_without_a_model_is_exit_4(tmp_path, kaggle_test_csv):
+    result = invoke("evaluate", tmp_path, "--data", kaggle_test_csv)
+    assert_one_line_error(result, 4, "no model.safetensors")
+
+
+def test_a_state_file_is_not_a_model(run_dir, kaggle_test_csv):
+    result = invoke("predict", run_dir / "state.safetensors", "--data", kaggle_test_csv)
+    assert_one_line_error(result, 4, "training state", "model.safetensors")
+
+
+def test_a_damaged_model_is_exit_4(tmp_path, run_dir, kaggle_test_csv):
+    bad = tmp_path / "model.safetensors"
+    bad.write_bytes((run_dir / "model.safetensors").read_bytes()[:-100])
+    assert_one_line_error(invoke("predict", bad, "--data", kaggle_test_csv), 4, str(bad))
+
+
+def test_a_malformed_csv_is_exit_3(tmp_path, run_dir):
+    bad = tmp_path / "test.csv"
+    bad.write_text("pixel0,pixel1\n1,2\n")
+    assert_one_line_error(invoke("predict", run_dir, "--data", bad), 3, str(bad))

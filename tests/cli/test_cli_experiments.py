@@ -1,0 +1,88 @@
+"""funcnet run --seeds (mean ± sd over seeds) and --ablation (what each tutorial fix is worth)."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+from cli_helpers import MNIST, TINY, invoke
+
+from funcnet.cli import ablation_variants
+from funcnet.pipeline import load_pipeline
+
+MEAN_SD = r"\d\.\d{4} ± \d\.\d{4}"
+
+
+def test_seeds_prints_a_row_per_seed_and_mean_sd(tmp_path):
+    result = invoke("run", MNIST, *TINY, "--seeds", "0,1,2", "--out", tmp_path, "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert [line for line in lines if re.match(r"seed \d \(\d/3\)$", line)] == \
+        ["seed 0 (1/3)", "seed 1 (2/3)", "seed 2 (3/3)"]
+    header = next(i for i, line in enumerate(lines) if line.startswith("seed  "))
+    assert lines[header].split() == ["seed", "train_accuracy", "dev_accuracy", "test_accuracy",
+                                     "loss", "seconds"]
+    assert [line.split()[0] for line in lines[header + 1:header + 4]] == ["0", "1", "2"]
+    assert re.match(rf"mean ± sd +{MEAN_SD} +{MEAN_SD} +{MEAN_SD}", lines[header + 4])
+    frame = pd.read_csv(tmp_path / "seeds.csv")
+    assert frame["seed"].tolist() == [0, 1, 2]  # one row per seed, nothing else
+    assert {"train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds"} <= set(frame)
+    for seed in (0, 1, 2):
+        assert (tmp_path / f"seed-{seed}" / "model.safetensors").is_file()
+        assert (tmp_path / f"seed-{seed}" / "metrics.json").is_file()
+
+
+def test_seeds_equal_separate_runs_and_quiet_prints_the_table_only():
+    result = invoke("run", MNIST, *TINY, "--seeds", "3,4", "--quiet")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("seed") and lines[-1].startswith("mean ± sd")
+    single = invoke("run", MNIST, *TINY, "--seed", "4", "--quiet").stdout
+    dev = re.search(r"dev accuracy (\S+),", single).group(1)
+    assert lines[2].split()[2] == dev
+
+
+def test_ablation_runs_all_quirks_each_fix_alone_and_all_fixes(quirks_pipeline, tmp_path):
+    result = invoke("run", quirks_pipeline, "--ablation", "--seeds", "0,1", "--out", tmp_path)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    names = ["tutorial (all quirks)", "fix softmax", "fix bias", "fix m", "fix float64", "all fixes"]
+    header = next(i for i, line in enumerate(lines) if line.startswith("variant"))
+    assert lines[header].split() == ["variant", "train_accuracy", "dev_accuracy",
+                                     "test_accuracy", "Δ", "test"]
+    rows = lines[header + 1:header + 1 + len(names)]
+    assert [row[:len(n)] for row, n in zip(rows, names)] == names
+    assert all(re.search(rf"{MEAN_SD} +{MEAN_SD} +{MEAN_SD} +([+-]\d\.\d{{4}}|-)$", r) for r in rows)
+    assert rows[0].endswith(" -")
+    assert "fix softmax: softmax with the max shift" in lines  # the legend
+    frame = pd.read_csv(tmp_path / "ablation.csv")
+    assert frame["variant"].tolist() == [n for n in names for _ in (0, 1)]
+    assert frame["seed"].tolist() == [0, 1] * len(names)
+    # all fixes on every seed is exactly the pipeline without quirks
+    plain = invoke("run", quirks_pipeline, "--seed", "1", "-q").stdout
+    last = frame[(frame["variant"] == "all fixes") & (frame["seed"] == 1)].iloc[0]
+    assert f"test accuracy {last['test_accuracy']:.4f}" in plain
+
+
+def test_ablation_uses_seeds_0_1_2_by_default(quirks_pipeline):
+    result = invoke("run", quirks_pipeline, "--ablation", "--set", "iterations=5")
+    assert result.exit_code == 0
+    runs = [line for line in result.stdout.splitlines() if re.search(r" seed \d: train ", line)]
+    assert len(runs) == 6 * 3 and {line.split("seed ")[1][0] for line in runs} == {"0", "1", "2"}
+
+
+def test_ablation_of_a_pipeline_without_single_fixes_compares_all_quirks_with_all_fixes():
+    result = invoke("run", MNIST, *TINY, "--ablation", "--seeds", "0", "--quiet")
+    assert result.exit_code == 0
+    assert len(result.stderr.splitlines()) == 1 and "cannot toggle single fixes" in result.stderr
+    lines = result.stdout.splitlines()
+    assert [line.split("  ")[0] for line in lines[1:]] == ["tutorial (all quirks)", "all fixes"]
+
+
+def test_ablation_variants_reads_quirks_and_fixes(quirks_pipeline):
+    variants, note = ablation_variants(load_pipeline(quirks_pipeline), "quirky.py")
+    assert note is None
+    assert variants[0] == ("tutorial (all quirks)", {"tutorial_quirks": True, "fixes": ()})
+    assert variants[1] == ("fix softmax", {"tutorial_quirks": True, "fixes": ("softmax",)})
+    assert variants[-1] == ("all fixes", {"tutorial_quirks": False, "fixes": ()})

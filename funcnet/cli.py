@@ -19,6 +19,7 @@ import contextlib
 import functools
 import json
 import math
+import os
 import shutil
 import signal
 import sys
@@ -119,6 +120,9 @@ def handle_errors(fn):
             if debug:
                 raise
             _fail(str(exc), exc.exit_code)
+        except BrokenPipeError:  # the reader went away (funcnet ... | head): stop quietly
+            _silence_stdout()
+            sys.exit(1)
         except OSError as exc:
             if debug:
                 raise
@@ -133,6 +137,15 @@ def handle_errors(fn):
                 raise
             _fail(f"unexpected {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", 1)
     return wrapper
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (e.g. under CliRunner)
+        pass
 
 
 @contextlib.contextmanager
@@ -907,7 +920,8 @@ def show(pipeline_file):
 
 
 def main() -> None:  # pragma: no cover - console entry point
-    cli()
+    """Run the ``funcnet`` command with the process's arguments."""
+    cli(prog_name="funcnet")
 
 
 if __name__ == "__main__":  # pragma: no cover - python -m funcnet.cli

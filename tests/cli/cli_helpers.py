@@ -164,6 +164,69 @@ def evaluate(config, splits, params):
 '''
 
 
+# A pipeline on 60 synthetic images that trains in milliseconds; Ctrl-C is
+# simulated by raising KeyboardInterrupt after two steps for one chosen seed.
+TOY_PIPELINE = '''
+import itertools
+
+import attrs
+import numpy as np
+
+from funcnet import data as fdata
+from funcnet import model, optim, rng, train as ftrain
+
+QUIRKS = {"bias": "one bias gradient per unit"}
+
+
+@attrs.frozen
+class Config:
+    seed: int = 0
+    steps: int = 6
+    learning_rate: float = 0.1
+    interrupt_seed: int = -1
+    tutorial_quirks: bool = False
+    fixes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+
+
+def load(config):
+    x = (np.arange(60 * 784) % 251).astype(np.uint8).reshape(60, 784)
+    return {"train": fdata.Dataset(x, np.arange(60) % 10)}
+
+
+def split(config, data):
+    dev, train = fdata.split(rng.key(config.seed), data["train"], 20)
+    return {"train": train, "dev": dev}
+
+
+def init_state(config):
+    params = model.init(rng.key(config.seed), (784, 8, 10))
+    return ftrain.init_state(params, optim.sgd(config.learning_rate), rng.key(1))
+
+
+def _interrupting(snaps):
+    for i, snap in enumerate(snaps):
+        if i == 2:
+            raise KeyboardInterrupt
+        yield snap
+
+
+def train(config, splits, state=None):
+    state = init_state(config) if state is None else state
+    quirks = config.tutorial_quirks and "bias" not in config.fixes
+    step = ftrain.make_step(optim.sgd(config.learning_rate), quirks=quirks)
+    batches = (fdata.Dataset(fdata.scale(splits["train"].x), splits["train"].y) for _ in itertools.count())
+    snaps = ftrain.snapshots(step, state, batches, steps=config.steps, per_epoch=1, log_every=2,
+                             evaluate=lambda s, w: {"train_loss": float(s.loss)})
+    return _interrupting(snaps) if config.seed == config.interrupt_seed else snaps
+
+
+def evaluate(config, splits, params):
+    acc = lambda d: float(np.mean(model.predict(params, fdata.scale(d.x)) == d.y))
+    return {"train_accuracy": acc(splits["train"]), "dev_accuracy": acc(splits["dev"]),
+            "loss": 1.0}
+'''
+
+
 def png_size(path: Path) -> tuple[int, int]:
     """``(width, height)`` of a PNG, read from its IHDR chunk."""
     head = Path(path).read_bytes()[:24]

@@ -10,7 +10,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from cli_helpers import BROKEN_PIPELINE, MNIST, QUIRKS_PIPELINE, TINY, invoke, write_csv
+from cli_helpers import (BROKEN_PIPELINE, MNIST, QUIRKS_PIPELINE, TINY, TOY_PIPELINE, invoke,
+                         write_csv)
 
 from funcnet import data as fdata
 
@@ -56,6 +57,14 @@ def broken_pipeline(tmp_path) -> Path:
     """A pipeline file whose load raises RuntimeError."""
     path = tmp_path / "broken.py"
     path.write_text(BROKEN_PIPELINE, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def toy_pipeline(tmp_path) -> Path:
+    """A pipeline on synthetic images (milliseconds a run) that can simulate Ctrl-C."""
+    path = tmp_path / "toy.py"
+    path.write_text(TOY_PIPELINE, encoding="utf-8")
     return path
 
 

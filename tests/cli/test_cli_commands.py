@@ -42,6 +42,12 @@ def test_evaluate_on_a_labelled_csv(run_dir, labelled_csv):
     assert "(labelled, 120 images)" in result.stdout and re.search(r"of 120 right", result.stdout)
 
 
+def test_evaluate_on_the_train_split_of_an_idx_folder(run_dir, shared_data):
+    result = invoke("evaluate", run_dir, "--data", shared_data / "mnist", "--split", "train")
+    assert result.exit_code == 0 and "(train split, 60000 images)" in result.stdout
+    assert re.search(r"of 60000 right", result.stdout)
+
+
 def test_evaluate_without_labels_is_exit_3(run_dir, kaggle_test_csv):
     result = invoke("evaluate", run_dir, "--data", kaggle_test_csv)
     assert result.exit_code == 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-from cli_helpers import MNIST, TINY, invoke
+from cli_helpers import MLP, MNIST, TINY, TINY_MLP, invoke
 
 from funcnet.cli import ablation_variants
 from funcnet.pipeline import load_pipeline
@@ -86,3 +86,38 @@ def test_ablation_variants_reads_quirks_and_fixes(quirks_pipeline):
     assert variants[0] == ("tutorial (all quirks)", {"tutorial_quirks": True, "fixes": ()})
     assert variants[1] == ("fix softmax", {"tutorial_quirks": True, "fixes": ("softmax",)})
     assert variants[-1] == ("all fixes", {"tutorial_quirks": False, "fixes": ()})
+
+
+def test_ctrl_c_during_seeds_keeps_the_finished_seeds_and_exits_130(toy_pipeline, tmp_path):
+    result = invoke("run", toy_pipeline, "--seeds", "0,1,2", "--set", "interrupt_seed=1",
+                    "--out", tmp_path)
+    assert result.exit_code == 130
+    assert result.stderr.splitlines() == [f"funcnet: interrupted after 1 of 3 seeds; runs kept in {tmp_path}"]
+    assert pd.read_csv(tmp_path / "seeds.csv")["seed"].tolist() == [0]
+    assert (tmp_path / "seed-1" / "state.safetensors").is_file()  # the last good state
+    assert not (tmp_path / "seed-2").exists()
+
+
+def test_ctrl_c_during_an_ablation_prints_the_runs_done_and_exits_130(toy_pipeline):
+    result = invoke("run", toy_pipeline, "--ablation", "--seeds", "0,1", "--set", "interrupt_seed=1")
+    assert result.exit_code == 130
+    assert result.stderr.splitlines() == ["funcnet: interrupted after 1 of 6 runs"]
+    assert re.search(r"^tutorial \(all quirks\) +\d\.\d{4} +\d\.\d{4} +-$", result.stdout, re.M)
+
+
+def test_seeds_with_a_nonfinite_loss_finish_the_others_and_exit_6(tmp_path):
+    result = invoke("run", MLP, *TINY_MLP, "--set", "learning_rate=1e6", "--set", "warmup_epochs=0",
+                    "--seeds", "0,1", "--out", tmp_path, "--no-plots", "--quiet")
+    assert result.exit_code == 6
+    [line] = result.stderr.splitlines()
+    assert line.startswith("funcnet: error: seed 0: non-finite loss at step") and "(and 1 more)" in line
+    frame = pd.read_csv(tmp_path / "seeds.csv")
+    assert frame["seed"].tolist() == [0, 1] and frame["stopped"].str.startswith("non-finite").all()
+
+
+def test_ablation_counts_runs_stopped_on_a_nonfinite_loss(toy_pipeline):
+    result = invoke("run", toy_pipeline, "--ablation", "--seeds", "0,1", "--set", "learning_rate=1e30",
+                    "--quiet")
+    assert result.exit_code == 0, result.stderr
+    header, *rows = result.stdout.splitlines()[:4]
+    assert header.split()[-1] == "stopped" and all(row.endswith(" 2/2") for row in rows)

@@ -143,6 +143,16 @@ def test_resume_of_a_minibatch_run_equals_an_uninterrupted_run(tmp_path):
     assert int(a.step) == int(b.step) > 0 and tree.equal(a, b)
 
 
+def test_a_kaggle_train_csv_as_data_has_no_test_figure(labelled_csv, tmp_path):
+    result = invoke("run", MNIST, "--data", labelled_csv, "--set", "rows=120", "--set", "dev_size=20",
+                    "--set", "iterations=10", "--out", tmp_path, "--no-plots")
+    assert result.exit_code == 0, result.stderr
+    assert "test accuracy n/a" in result.stdout.splitlines()[-1]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["test_accuracy"] is None and 0 <= metrics["dev_accuracy"] <= 1
+    assert json.loads((tmp_path / "config.json").read_text())["data"] == str(labelled_csv)
+
+
 def test_resume_of_a_folder_without_a_run_is_a_config_error(tmp_path):
     result = invoke("run", MNIST, "--resume", tmp_path)
     assert result.exit_code == 2

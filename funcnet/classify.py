@@ -4,7 +4,7 @@ A pipeline file (``pipelines/mnist_mlp.py``, ``pipelines/fashion_mnist.py``)
 declares its ``Config`` and delegates its stages here. The config is read by
 field name: ``seed, dataset, data, dev_size, sizes, init, activation,
 optimizer, learning_rate, momentum, schedule, warmup_epochs, weight_decay,
-l2, dropout, clip_norm, batch_size, epochs, patience``.
+l2, dropout, clip_norm, batch_size, epochs, patience`` and ``shift``.
 
 Everything here is pure except :func:`load`, which reads files.
 """
@@ -17,7 +17,7 @@ import numpy as np
 
 from . import data as fdata
 from . import evaluate as fevaluate
-from . import model, optim, rng
+from . import augment, model, optim, rng
 from . import train as ftrain
 from .errors import ConfigError
 from .losses import cross_entropy
@@ -28,8 +28,8 @@ SCHEDULES = ("constant", "cosine", "step", "exponential")
 
 
 def keys(config) -> tuple:
-    """Three independent keys from the seed: (split, init, train)."""
-    return rng.split(rng.key(config.seed), 3)
+    """Independent keys from the seed: (split, init, batches, dropout, augment)."""
+    return rng.split(rng.key(config.seed), 5)
 
 
 def load(config) -> dict:
@@ -105,9 +105,9 @@ def optimizer(config, per_epoch: int = 1) -> optim.Optimizer:
 
 def init_state(config, per_epoch: int = 1) -> ftrain.TrainState:
     """The state before the first step (also the template checkpoints load into)."""
-    _, k_init, k_train = keys(config)
+    _, k_init, _, k_dropout, _ = keys(config)
     params = model.init(k_init, config.sizes, scheme=config.init, activation=config.activation)
-    return ftrain.init_state(params, optimizer(config, per_epoch), k_train)
+    return ftrain.init_state(params, optimizer(config, per_epoch), k_dropout)
 
 
 def _record(config, splits: dict, lr):
@@ -122,13 +122,24 @@ def _record(config, splits: dict, lr):
     return evaluate
 
 
+def _augmented(config, batches, start: int):
+    """Each batch translated by up to ``config.shift`` pixels (step t uses fold_in(key, t))."""
+    s = getattr(config, "shift", 0)
+    if not s:
+        return batches
+    key = keys(config)[4]
+    return (fdata.Dataset(augment.shift(rng.fold_in(key, t), b.x, s), b.y, b.source)
+            for t, b in enumerate(batches, start))
+
+
 def train(config, splits: dict, state: ftrain.TrainState | None = None):
     """The lazy stream of snapshots: minibatch training with the configured optimizer."""
     tr = splits["train"]
     per_epoch = fdata.num_batches(len(tr), config.batch_size)
     state = init_state(config, per_epoch) if state is None else state
     step = ftrain.make_step(optimizer(config, per_epoch), dropout=config.dropout, l2=config.l2)
-    batches = fdata.stream(keys(config)[2], tr, config.batch_size, start_step=int(state.step))
+    batches = _augmented(config, fdata.stream(keys(config)[2], tr, config.batch_size,
+                                              start_step=int(state.step)), int(state.step))
     patience = getattr(config, "patience", None)
     return ftrain.snapshots(step, state, batches, steps=config.epochs * per_epoch,
                             per_epoch=per_epoch, evaluate=_record(config, splits, schedule(config, per_epoch)),

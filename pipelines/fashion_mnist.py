@@ -42,6 +42,7 @@ class Config:
     weight_decay: float = _f(1e-4, "decoupled weight decay (adamw)", _ge0)
     l2: float = _f(0.0, "L2 penalty λ in the loss (λ/2·ΣW²)", _ge0)
     dropout: float = _f(0.2, "dropout rate on hidden layers (inverted dropout), in [0, 1)", _rate)
+    shift: int = _f(0, "augmentation: translate training images by up to this many pixels", _ge0)
     clip_norm: float | None = _f(None, "clip gradients to this global norm (none: off)",
                                 attrs.validators.optional(_pos))
     batch_size: int = _f(128, "minibatch size", _pos)

@@ -615,6 +615,13 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, plot
     Prints a metrics line per epoch (per 10 iterations for full-batch runs),
     then the final train/dev/test accuracy and the training time. Ctrl-C stops
     after the current step and keeps the last good state (exit 130).
+
+    \b
+    Examples:
+      funcnet run pipelines/mnist.py --seed 0 --out runs/mnist
+      funcnet run pipelines/mnist.py --resume runs/mnist --set iterations=1000
+      funcnet run pipelines/mnist_mlp.py --set epochs=5 --seeds 0,1,2 --out runs/mlp
+      funcnet run pipelines/mnist.py --ablation --quiet
     """
     if resume and (seeds or ablation):
         raise click.UsageError("--resume continues one run; it cannot be combined with --seeds or --ablation")

@@ -5,15 +5,15 @@ Real MNIST digits come from $FUNCNET_DATA/mnist (set by tests/conftest.py).
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
-from cli_helpers import (BROKEN_PIPELINE, MNIST, QUIRKS_PIPELINE, TINY, TOY_PIPELINE, invoke,
-                         write_csv)
 
 from funcnet import data as fdata
+
+from .cli_helpers import (BROKEN_PIPELINE, MNIST, QUIRKS_PIPELINE, TINY, TOY_PIPELINE, invoke,
+                          write_csv)
 
 
 @pytest.fixture(scope="session")
@@ -78,9 +78,3 @@ def _one_blas_thread():
         return
     with threadpool_limits(limits=1):
         yield
-
-
-@pytest.fixture(autouse=True)
-def _data_env(monkeypatch):
-    """Keep FUNCNET_DATA pointing at the shared data in every test."""
-    monkeypatch.setenv("FUNCNET_DATA", os.environ["FUNCNET_DATA"])

@@ -6,10 +6,11 @@ import re
 
 import numpy as np
 import pytest
-from cli_helpers import MLP, MNIST, invoke
 
 from funcnet import evaluate as fevaluate
 from funcnet.cli import load_model, probabilities
+
+from .cli_helpers import MLP, MNIST, invoke
 
 
 def test_evaluate_prints_accuracy_report_and_confusion_matrix(run_dir, mnist_test):

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from cli_helpers import MLP, MNIST, TINY, invoke
+
+from .cli_helpers import MLP, MNIST, TINY, invoke
 
 ONE_LINE = "funcnet: error: "
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pandas as pd
-from cli_helpers import MLP, MNIST, TINY, TINY_MLP, invoke
 
 from funcnet.cli import ablation_variants
 from funcnet.pipeline import load_pipeline
+
+from .cli_helpers import MLP, MNIST, TINY, TINY_MLP, invoke
 
 MEAN_SD = r"\d\.\d{4} ± \d\.\d{4}"
 

@@ -8,11 +8,12 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import invoke, no_temp_files
 
 from funcnet import data as fdata
 from funcnet.cli import _check_inputs, load_model, probabilities
 from funcnet.errors import DataError
+
+from .cli_helpers import invoke, no_temp_files
 
 CAPTION = re.compile(r"#(\d+)  pred (\d)  (\d+)%")
 

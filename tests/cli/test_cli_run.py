@@ -12,10 +12,11 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from cli_helpers import MLP, MNIST, PNG_SIGNATURE, TINY, TINY_MLP, invoke, no_temp_files, png_size
 
 from funcnet import checkpoint, pipeline, plots, tree
 from funcnet.cli import load_model
+
+from .cli_helpers import MLP, MNIST, PNG_SIGNATURE, TINY, TINY_MLP, invoke, no_temp_files, png_size
 
 ITERATION_LINE = re.compile(
     r"^iteration +\d+/\d+  loss \d+\.\d{4}  train_acc [01]\.\d{4}  dev_acc [01]\.\d{4}"

@@ -18,10 +18,25 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["fmt", "table", "frame_table", "mean_sd", "format_mean_sd", "seeds_table",
+__all__ = ["CLASS_NAMES", "class_names", "fmt", "table", "frame_table", "mean_sd", "format_mean_sd", "seeds_table",
            "ablation_summary", "ablation_table", "report_lines", "confusion_lines"]
 
+# Class names of the datasets whose labels are not the digits themselves.
+CLASS_NAMES = {
+    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                      "Shirt", "Sneaker", "Bag", "Ankle boot"),
+}
+
 _NUMBER = re.compile(r"^[-+]?(\d[\d,]*(\.\d*)?|\.\d+|nan|inf)([eE][-+]?\d+)?%?$|^n/a$|^-$")
+
+
+def class_names(dataset: str | None) -> tuple[str, ...] | None:
+    """The class names of ``dataset``, or None when the labels speak for themselves.
+
+    >>> class_names("fashion-mnist")[7], class_names("mnist")
+    ('Sneaker', None)
+    """
+    return CLASS_NAMES.get(dataset or "")
 
 
 def fmt(value: Any, digits: int = 4) -> str:

@@ -773,6 +773,15 @@ def _draw(ds, rows, probs, names, title: str) -> list[str]:
     return [title, ""] + terminal.grid(cards, width)
 
 
+def _plural(n: int, noun: str) -> str:
+    """``n`` and ``noun``, with an ``s`` unless ``n`` is 1.
+
+    >>> _plural(1, "image"), _plural(3, "image")
+    ('1 image', '3 images')
+    """
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _mistake_rows(ds, probs, n: int) -> tuple[np.ndarray, int]:
     """The ``n`` most confidently wrong rows and the number of mistakes."""
     pred = probs.argmax(axis=1)
@@ -825,11 +834,11 @@ def predict(model_path, data, out, split, show, show_mistakes):
     names = freport.class_names(info["config"].get("dataset"))
     if show:
         rows = np.arange(min(show, len(ds)))
-        _echo_lines([""] + _draw(ds, rows, probs, names, f"the first {len(rows)} images:"),
-                    err=to_stdout)
+        title = f"the first {_plural(len(rows), 'image')}:"
+        _echo_lines([""] + _draw(ds, rows, probs, names, title), err=to_stdout)
     if show_mistakes:
         rows, total = _mistake_rows(ds, probs, show_mistakes)
-        title = f"the {len(rows)} most confident mistakes (of {total}):"
+        title = f"the {_plural(len(rows), 'most confident mistake')} (of {total}):"
         _echo_lines([""] + _draw(ds, rows, probs, names, title), err=to_stdout)
 
 

@@ -68,9 +68,9 @@ def toy_pipeline(tmp_path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="package", autouse=True)
 def _one_blas_thread():
-    """One BLAS thread: small matrices on a shared two-core machine run faster that way."""
+    """One BLAS thread while the CLI tests run: their small matrices go faster that way."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from funcnet import data as fdata
+from funcnet import terminal
 from funcnet.cli import _check_inputs, load_model, probabilities
 from funcnet.errors import DataError
 
@@ -143,3 +146,20 @@ def test_images_of_the_wrong_size_are_a_data_error(run_dir):
     small = fdata.Dataset(np.zeros((2, 16), np.uint8), np.array([1, 2]))
     with pytest.raises(DataError, match="16 pixels per image, but the model expects 784"):
         _check_inputs(params, small, "small")
+
+
+def test_digits_fall_back_to_ascii_when_stdout_cannot_show_blocks(run_dir, kaggle_test_csv):
+    env = {**os.environ, "PYTHONIOENCODING": "ascii", "OPENBLAS_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "funcnet.cli", "predict", str(run_dir),
+                           "--data", str(kaggle_test_csv), "--show", "1"],
+                          capture_output=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.decode("ascii")
+    assert "the first 1 image:" in text and "#" in text and CAPTION.search(text)
+
+
+def test_a_real_digit_is_14_lines_of_28_shaded_columns(mnist_test):
+    lines = terminal.render_digit(mnist_test.x[0])  # a 7
+    assert len(lines) == 14 and {len(line) for line in lines} == {28}
+    assert set("".join(lines)) <= set(terminal.SHADES + terminal.UPPER + terminal.LOWER)
+    assert lines[0].strip() == "" and "█" in "".join(lines)

@@ -508,13 +508,14 @@ def ablation_variants(pipe, path: str) -> tuple[list[tuple[str, dict]], str | No
         raise ConfigError(f"{path}: --ablation needs a pipeline whose Config has tutorial_quirks "
                           "(such as pipelines/mnist.py)")
     quirks = getattr(pipe, "QUIRKS", None)
-    first = ("tutorial (all quirks)", {"tutorial_quirks": True})
-    last = ("all fixes", {"tutorial_quirks": False})
-    if quirks and "fixes" in names:
-        alone = [(f"fix {q}", {"tutorial_quirks": True, "fixes": (q,)}) for q in quirks]
-        return [(first[0], {**first[1], "fixes": ()}), *alone, (last[0], {**last[1], "fixes": ()})], None
-    return [first, last], (f"{path} cannot toggle single fixes (it defines no QUIRKS dict and "
-                           "Config field fixes): comparing all quirks with all fixes only")
+    if not (quirks and "fixes" in names):
+        return ([("tutorial (all quirks)", {"tutorial_quirks": True}),
+                 ("all fixes", {"tutorial_quirks": False})],
+                f"{path} cannot toggle single fixes (it defines no QUIRKS dict and Config "
+                "field fixes): comparing all quirks with all fixes only")
+    return ([("tutorial (all quirks)", {"tutorial_quirks": True, "fixes": ()})]
+            + [(f"fix {q}", {"tutorial_quirks": True, "fixes": (q,)}) for q in quirks]
+            + [("all fixes", {"tutorial_quirks": False, "fixes": ()})], None)
 
 
 def _run_ablation(pipe, path, config, seeds, out_dir, opts, interrupt) -> None:
@@ -571,7 +572,8 @@ def _parse_seeds(ctx, param, value):
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers such as 0,1,2; got {value!r}")
     if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
-        raise click.BadParameter(f"expected distinct non-negative integers such as 0,1,2; got {value!r}")
+        raise click.BadParameter(
+            f"expected distinct non-negative integers such as 0,1,2; got {value!r}")
     return seeds
 
 
@@ -624,7 +626,8 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, plot
       funcnet run pipelines/mnist.py --ablation --quiet
     """
     if resume and (seeds or ablation):
-        raise click.UsageError("--resume continues one run; it cannot be combined with --seeds or --ablation")
+        raise click.UsageError(
+            "--resume continues one run; it cannot be combined with --seeds or --ablation")
     if seed is not None and seeds:
         raise click.UsageError("give --seed or --seeds, not both")
     pipe = fpipeline.load_pipeline(pipeline_file)
@@ -645,7 +648,7 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, plot
 
 
 def model_file(path) -> Path:
-    """The model checkpoint ``path`` names: the file itself, or ``model.safetensors`` in a run folder."""
+    """The model checkpoint ``path`` names: the file, or ``model.safetensors`` in a run folder."""
     p = Path(path)
     if p.is_dir():
         if not (p / "model.safetensors").is_file():
@@ -816,7 +819,8 @@ def predict(model_path, data, out, split, show, show_mistakes):
     ds, description = load_examples(data, info, split)
     _check_inputs(params, ds, description)
     if show_mistakes and ds.y is None:
-        raise click.UsageError(f"--show-mistakes needs labelled data; {ds.source or data} has no labels")
+        raise click.UsageError(
+            f"--show-mistakes needs labelled data; {ds.source or data} has no labels")
     with _quiet_numpy(_debug()):
         probs = probabilities(params, ds.x)
     pred = probs.argmax(axis=1)

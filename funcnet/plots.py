@@ -243,8 +243,8 @@ def figures(out, history: pd.DataFrame, params, dataset, names: Sequence[str] | 
 
     out = Path(out)
     x = dataset.x
-    probs = np.concatenate([predict_proba(params, scale(x[i:i + 8192])) for i in range(0, len(x), 8192)]) \
-        if len(x) else np.zeros((0, params.sizes[-1]))
+    chunks = [predict_proba(params, scale(x[i:i + 8192])) for i in range(0, len(x), 8192)]
+    probs = np.concatenate(chunks) if chunks else np.zeros((0, params.sizes[-1]))
     pred = probs.argmax(axis=1)
     k = params.sizes[-1]
     wrong = np.flatnonzero(pred != dataset.y)

@@ -18,8 +18,9 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["CLASS_NAMES", "class_names", "fmt", "table", "frame_table", "mean_sd", "format_mean_sd", "seeds_table",
-           "ablation_summary", "ablation_table", "report_lines", "confusion_lines"]
+__all__ = ["CLASS_NAMES", "class_names", "fmt", "table", "frame_table", "mean_sd",
+           "format_mean_sd", "seeds_table", "ablation_summary", "ablation_table", "report_lines",
+           "confusion_lines"]
 
 # Class names of the datasets whose labels are not the digits themselves.
 CLASS_NAMES = {

@@ -457,8 +457,11 @@ def _run_single(pipe, config, out_dir, resume, opts, interrupt) -> None:
         _fail(result.stopped + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
 
 
-def _run_seeds(pipe, config, seeds, out_dir, opts, interrupt) -> None:
-    rows, stops = [], []
+def _seed_runs(pipe, config, seeds, out_dir, opts, interrupt):
+    """Each seed's run as a row of figures, lazily, saving it in ``out_dir/seed-<S>/``.
+
+    Stops at Ctrl-C (the interrupted run is saved but gives no row).
+    """
     data = pipe.load(config)  # the same files for every seed: read them once
     for i, seed in enumerate(seeds, 1):
         cfg = fpipeline.apply_overrides(config, [f"seed={seed}"])
@@ -466,18 +469,18 @@ def _run_seeds(pipe, config, seeds, out_dir, opts, interrupt) -> None:
         if opts.lines:
             click.echo(f"seed {seed} ({i}/{len(seeds)})")
         result = _execute(pipe, cfg, sub, None, opts, interrupt, data)
-        if result.stopped == "interrupted":
-            if sub is not None:
-                _finish(sub, result, cfg, opts)
-            break
         if sub is not None:
             _finish(sub, result, cfg, opts)
-        rows.append(_figures_row(result, seed=seed))
-        if result.stopped:
-            stops.append(f"seed {seed}: {result.stopped}")
+        if result.stopped == "interrupted":
+            return
         if opts.lines:
             _echo_lines(f"  {line}" for line in final_lines(result))
-    frame = pd.DataFrame(rows, columns=["seed", *FIGURES, "steps", "stopped"])
+        yield _figures_row(result, seed=seed)
+
+
+def _run_seeds(pipe, config, seeds, out_dir, opts, interrupt) -> None:
+    frame = pd.DataFrame(list(_seed_runs(pipe, config, seeds, out_dir, opts, interrupt)),
+                         columns=["seed", *FIGURES, "steps", "stopped"])
     if out_dir is not None:
         write_atomic(out_dir / "seeds.csv", frame.to_csv(index=False))
         _plot_hint(out_dir, opts)
@@ -485,10 +488,11 @@ def _run_seeds(pipe, config, seeds, out_dir, opts, interrupt) -> None:
         click.echo()
     if len(frame):
         _echo_lines(freport.seeds_table(frame, _present(frame, FIGURES)))
-    if len(rows) < len(seeds):
-        click.echo(f"funcnet: interrupted after {len(rows)} of {len(seeds)} seeds"
+    if len(frame) < len(seeds):
+        click.echo(f"funcnet: interrupted after {len(frame)} of {len(seeds)} seeds"
                    + (f"; runs kept in {out_dir}" if out_dir else ""), err=True)
         sys.exit(EXIT_INTERRUPTED)
+    stops = [f"seed {r.seed}: {r.stopped}" for r in frame.itertuples() if r.stopped]
     if stops:
         more = f" (and {len(stops) - 1} more)" if len(stops) > 1 else ""
         _fail(stops[0] + more + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
@@ -518,12 +522,9 @@ def ablation_variants(pipe, path: str) -> tuple[list[tuple[str, dict]], str | No
             + [("all fixes", {"tutorial_quirks": False, "fixes": ()})], None)
 
 
-def _run_ablation(pipe, path, config, seeds, out_dir, opts, interrupt) -> None:
-    variants, note = ablation_variants(pipe, path)
-    if note:
-        click.echo(f"funcnet: note: {note}", err=True)
+def _ablation_runs(pipe, path, config, variants, seeds, opts, interrupt):
+    """Each (variant, seed) run as a row of figures, lazily; stops at Ctrl-C."""
     inner = attrs.evolve(opts, lines=opts.verbose, plots=False)
-    rows, interrupted = [], False
     data = pipe.load(config)  # quirks and seeds change nothing about the files read
     width = max(len(name) for name, _ in variants)
     for name, changes in variants:
@@ -534,17 +535,21 @@ def _run_ablation(pipe, path, config, seeds, out_dir, opts, interrupt) -> None:
                 raise ConfigError(f"{path}: cannot set {changes}: {exc}") from None
             result = _execute(pipe, cfg, None, None, inner, interrupt, data)
             if result.stopped == "interrupted":
-                interrupted = True
-                break
-            rows.append(_figures_row(result, variant=name, seed=seed))
+                return
+            row = _figures_row(result, variant=name, seed=seed)
             if opts.lines:
-                r = rows[-1]
-                figs = "  ".join(f"{k.split('_')[0]} {_fmt(r[k])}" for k in FIGURES[:3]
-                                 if r[k] is not None)
+                figs = "  ".join(f"{k.split('_')[0]} {_fmt(row[k])}" for k in FIGURES[:3]
+                                 if row[k] is not None)
                 flag = "  (stopped: non-finite loss)" if result.stopped else ""
-                click.echo(f"{name:<{width}}  seed {seed}: {figs}  {r['seconds']:.1f}s{flag}")
-        if interrupted:
-            break
+                click.echo(f"{name:<{width}}  seed {seed}: {figs}  {row['seconds']:.1f}s{flag}")
+            yield row
+
+
+def _run_ablation(pipe, path, config, seeds, out_dir, opts, interrupt) -> None:
+    variants, note = ablation_variants(pipe, path)
+    if note:
+        click.echo(f"funcnet: note: {note}", err=True)
+    rows = list(_ablation_runs(pipe, path, config, variants, seeds, opts, interrupt))
     frame = pd.DataFrame(rows, columns=["variant", "seed", *FIGURES, "steps", "stopped"])
     if out_dir is not None:
         write_atomic(out_dir / "ablation.csv", frame.to_csv(index=False))
@@ -553,12 +558,10 @@ def _run_ablation(pipe, path, config, seeds, out_dir, opts, interrupt) -> None:
     if len(frame):
         accs = _present(frame, FIGURES[:3])
         _echo_lines(freport.ablation_table(frame, accs, variants[0][0], accs[-1] if accs else None))
-        quirks = getattr(pipe, "QUIRKS", None)
-        if quirks and not note:
-            click.echo()
-            _echo_lines([f"fix {q}: {d}" for q, d in quirks.items()])
-    if interrupted:
-        click.echo(f"funcnet: interrupted after {len(rows)} of {len(variants) * len(seeds)} runs",
+        if not note:
+            _echo_lines([""] + [f"fix {q}: {d}" for q, d in pipe.QUIRKS.items()])
+    if len(frame) < len(variants) * len(seeds):
+        click.echo(f"funcnet: interrupted after {len(frame)} of {len(variants) * len(seeds)} runs",
                    err=True)
         sys.exit(EXIT_INTERRUPTED)
 
@@ -785,6 +788,20 @@ def _plural(n: int, noun: str) -> str:
     return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
+def _accuracy_lines(pred: np.ndarray, y: np.ndarray | None) -> list[str]:
+    """``accuracy A (R of N right)`` when there are labels, else nothing.
+
+    >>> _accuracy_lines(np.array([1, 2, 3]), np.array([1, 2, 0]))
+    ['accuracy 0.6667 (2 of 3 right)']
+    >>> _accuracy_lines(np.array([1]), None)
+    []
+    """
+    if y is None or not len(y):
+        return []
+    right = int(np.count_nonzero(pred == y))
+    return [f"accuracy {right / len(y):.4f} ({right} of {len(y)} right)"]
+
+
 def _mistake_rows(ds, probs, n: int) -> tuple[np.ndarray, int]:
     """The ``n`` most confidently wrong rows and the number of mistakes."""
     pred = probs.argmax(axis=1)
@@ -827,24 +844,20 @@ def predict(model_path, data, out, split, show, show_mistakes):
     to_stdout = out == "-"
     if out is not None and not to_stdout:
         write_atomic(Path(out), submission_csv(pred))
-    summary = [_model_line(model_path, params), f"data: {description}",
-               f"predicted {len(pred)} images" + (f"; wrote {out}" if out and not to_stdout else "")]
-    if ds.y is not None and len(ds.y):
-        right = int(np.count_nonzero(pred == ds.y))
-        summary.append(f"accuracy {right / len(ds.y):.4f} ({right} of {len(ds.y)} right)")
     if to_stdout:
         click.echo(submission_csv(pred), nl=False)
-    _echo_lines(summary, err=to_stdout)
+    wrote = f"; wrote {out}" if out and not to_stdout else ""
+    lines = [_model_line(model_path, params), f"data: {description}",
+             f"predicted {_plural(len(pred), 'image')}{wrote}", *_accuracy_lines(pred, ds.y)]
     names = freport.class_names(info["config"].get("dataset"))
     if show:
         rows = np.arange(min(show, len(ds)))
-        title = f"the first {_plural(len(rows), 'image')}:"
-        _echo_lines([""] + _draw(ds, rows, probs, names, title), err=to_stdout)
+        lines += ["", *_draw(ds, rows, probs, names, f"the first {_plural(len(rows), 'image')}:")]
     if show_mistakes:
         rows, total = _mistake_rows(ds, probs, show_mistakes)
         title = f"the {_plural(len(rows), 'most confident mistake')} (of {total}):"
-        _echo_lines([""] + _draw(ds, rows, probs, names, title), err=to_stdout)
-
+        lines += ["", *_draw(ds, rows, probs, names, title)]
+    _echo_lines(lines, err=to_stdout)
 
 # ---------------------------------------------------------------- evaluate
 
@@ -873,10 +886,9 @@ def evaluate(model_path, data, split):
     with _quiet_numpy(_debug()):
         pred = probabilities(params, ds.x).argmax(axis=1)
     k = params.sizes[-1]
-    right = int(np.count_nonzero(pred == ds.y))
     names = freport.class_names(info["config"].get("dataset"))
     lines = [_model_line(model_path, params), f"data: {description}",
-             f"accuracy {fevaluate.accuracy(pred, ds.y):.4f} ({right} of {len(ds.y)} right)", "",
+             *_accuracy_lines(pred, ds.y), "",
              "per-class report", *freport.report_lines(fevaluate.report(ds.y, pred, k), names), "",
              "confusion matrix (rows: true class, columns: predicted class)",
              *freport.confusion_lines(fevaluate.confusion_matrix(ds.y, pred, k))]

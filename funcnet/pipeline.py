@@ -202,8 +202,9 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     """
     data = pipe.load(config) if data is None else data
     splits = pipe.split(config, data)
+    state = pipe.init_state(config) if state is None else state
     records: list = []
-    seen: list = [Snapshot(state, 0, 0, 1)] if state is not None else []
+    seen: list = [Snapshot(state, 0, 0, 1)]
     watch = _watch(observe, records, seen, time.perf_counter)
     start = time.perf_counter()
     stopped = None
@@ -214,9 +215,10 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
         stopped = "interrupted"
     except TrainingError as exc:
         stopped = str(exc)
+        good = getattr(exc, "state", None)
+        if good is not None and good is not seen[-1].state:
+            seen[:] = [attrs.evolve(seen[-1], state=good)]
     seconds = time.perf_counter() - start
-    if not seen:
-        raise TrainingError("training stopped before its first step; nothing to keep")
     snap = seen[-1]
     params = result_params(snap)
     metrics = {**pipe.evaluate(config, splits, params), "seconds": round(seconds, 3),

@@ -87,23 +87,27 @@ def generator(k: np.ndarray) -> np.random.Generator:
 def uniform(k, shape, low: float = 0.0, high: float = 1.0, dtype=np.float32) -> np.ndarray:
     """Samples of U[low, high) of the given shape and floating dtype.
 
+    Drawn in float64 and rounded to ``dtype``, so a key gives the same
+    numbers (to rounding) in float32 and float64.
+
     >>> u = uniform(key(0), (1000,), -0.5, 0.5)
     >>> bool(u.min() >= -0.5 and u.max() < 0.5), u.dtype
     (True, dtype('float32'))
     """
     dtype = np.dtype(dtype)
-    u = generator(k).random(shape, dtype=dtype)
-    return (u * dtype.type(high - low) + dtype.type(low)).astype(dtype, copy=False)
+    out = (generator(k).random(shape) * (high - low) + low).astype(dtype)
+    below = np.nextafter(dtype.type(high), dtype.type(low))  # rounding must not reach high
+    return np.minimum(out, below, out=out) if out.ndim else np.minimum(out, below)
 
 
 def normal(k, shape, dtype=np.float32) -> np.ndarray:
-    """Samples of the standard normal N(0, 1).
+    """Samples of the standard normal N(0, 1), drawn in float64 and rounded to ``dtype``.
 
     >>> x = normal(key(0), (20000,), np.float64)
     >>> bool(abs(x.mean()) < 0.05 and abs(x.std() - 1) < 0.05)
     True
     """
-    return generator(k).standard_normal(shape, dtype=np.dtype(dtype))
+    return generator(k).standard_normal(shape).astype(dtype)
 
 
 def permutation(k, n: int) -> np.ndarray:

@@ -15,7 +15,9 @@ too; with ``--data train.csv`` Kaggle's file is used as the tutorial does.
 without the max shift, one scalar bias gradient ``np.sum(dZ)``, gradients
 divided by all 42,000 rows instead of the 41,000 trained on, the accuracy of
 the forward pass before the update, float64, and an unseeded run (a fresh
-seed from the OS unless one is given).
+seed from the OS unless one is given). ``fixes=softmax,bias`` keeps the
+other quirks and fixes only those (``funcnet run ... --ablation`` runs each
+fix alone).
 
     funcnet run pipelines/mnist.py --seed 0
 """
@@ -29,9 +31,23 @@ import numpy as np
 
 from funcnet import data as fdata
 from funcnet import evaluate as fevaluate
-from funcnet import classify, model, optim, rng, train as ftrain
+from funcnet import classify, model, rng, train as ftrain
 from funcnet.errors import ConfigError
 from funcnet.losses import cross_entropy
+
+QUIRKS = {
+    "softmax": "subtract the row maximum before exp (the tutorial overflows on large logits)",
+    "bias": "one gradient per bias unit (the tutorial's np.sum(dZ) gives one scalar for all)",
+    "m": "divide gradients by the 41,000 rows trained on (the tutorial divides by all 42,000)",
+    "accuracy": "log the accuracy after the update (the tutorial logs the forward pass before it)",
+    "float64": "compute in float32 (the tutorial computes in float64)",
+}
+
+
+def _known_fixes(instance, attribute, value):
+    unknown = [v for v in value if v not in QUIRKS]
+    if unknown:
+        raise ValueError(f"'fixes': unknown {', '.join(unknown)}; expected names from {', '.join(QUIRKS)}")
 
 
 @attrs.frozen
@@ -52,6 +68,8 @@ class Config:
     log_every: int = attrs.field(default=10, validator=attrs.validators.gt(0), metadata={"help": "iterations between progress lines"})
     tutorial_quirks: bool = attrs.field(default=False, metadata={
         "help": "reproduce the tutorial's arithmetic, defects included"})
+    fixes: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_known_fixes, metadata={
+        "help": f"with tutorial_quirks: quirks to fix anyway ({', '.join(QUIRKS)})"})
 
 
 def keys(config: Config) -> tuple:
@@ -59,8 +77,13 @@ def keys(config: Config) -> tuple:
     return rng.split(rng.key(0 if config.seed is None else config.seed), 3)
 
 
+def quirks(config: Config) -> frozenset:
+    """The quirks in force: all of QUIRKS but ``fixes`` with tutorial_quirks, else none."""
+    return frozenset(QUIRKS) - set(config.fixes) if config.tutorial_quirks else frozenset()
+
+
 def dtype_of(config: Config):
-    return np.float64 if config.tutorial_quirks else np.float32
+    return np.float64 if "float64" in quirks(config) else np.float32
 
 
 def load(config: Config) -> dict:
@@ -88,12 +111,12 @@ def init_state(config: Config) -> ftrain.TrainState:
     _, k_init, k_train = keys(config)
     params = model.init(k_init, config.sizes, scheme=config.init,
                         activation=config.activation, dtype=dtype_of(config))
-    return ftrain.init_state(params, optim.sgd(config.learning_rate), k_train)
+    return ftrain.TrainState(params, (), np.int64(0), k_train)  # plain GD keeps no optimizer state
 
 
 def _evaluate_step(config: Config, splits: dict):
     def evaluate(state: ftrain.TrainState, window: tuple) -> dict:
-        if config.tutorial_quirks:  # the accuracy the tutorial prints: before the update
+        if "accuracy" in quirks(config):  # the accuracy the tutorial prints: before the update
             acc = int(state.correct) / max(int(state.count), 1)
         else:
             acc = fevaluate.dataset_accuracy(state.params, splits["train"])
@@ -103,11 +126,32 @@ def _evaluate_step(config: Config, splits: dict):
     return evaluate
 
 
+def gradient_descent_step(config: Config, total_rows: int):
+    """The tutorial's iteration as a pure step: forward, backward, W = W − α·dW.
+
+    Each quirk in force changes one line: ``softmax`` the output function,
+    ``bias`` the bias gradient, ``m`` the divisor (all ``total_rows``).
+    """
+    q, lr = quirks(config), config.learning_rate
+    m = total_rows if "m" in q else None
+
+    def step(state: ftrain.TrainState, batch) -> ftrain.TrainState:
+        acts = model.forward(state.params, batch.x, quirks="softmax" in q)
+        grads = model.backward(state.params, acts, batch.y, m=m, quirks="bias" in q)
+        with np.errstate(over="ignore", invalid="ignore"):
+            correct = np.count_nonzero(acts.probs.argmax(axis=1) == batch.y)
+        return ftrain.TrainState(model.update(state.params, grads, lr), state.opt_state,
+                                 np.int64(state.step + 1), state.key,
+                                 np.float64(cross_entropy(acts.logits, batch.y)),
+                                 np.int64(correct), np.int64(len(batch.y)))
+
+    return step
+
+
 def train(config: Config, splits: dict, state: ftrain.TrainState | None = None):
     """The lazy stream of snapshots of full-batch gradient descent."""
     state = init_state(config) if state is None else state
-    m = len(splits["train"]) + len(splits["dev"]) if config.tutorial_quirks else None
-    step = ftrain.make_step(optim.sgd(config.learning_rate), m=m, quirks=config.tutorial_quirks)
+    step = gradient_descent_step(config, len(splits["train"]) + len(splits["dev"]))
     return ftrain.snapshots(step, state, itertools.repeat(splits["train"]),
                             steps=config.iterations, per_epoch=1, log_every=config.log_every,
                             evaluate=_evaluate_step(config, splits))

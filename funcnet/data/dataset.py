@@ -98,11 +98,14 @@ def batches(key, dataset: Dataset, size: int, start: int = 0,
             dtype=np.float32) -> Iterator[Dataset]:
     """One epoch of minibatches, lazily: permute once, then slice.
 
-    The rows are permuted by ``key`` in one copy, then cut into contiguous
-    batches of ``size`` (the last may be smaller), each scaled with
-    :func:`scale`. ``start`` skips that many batches (to resume mid-epoch).
-    With ``size >= len(dataset)`` the one batch is the whole dataset in its
-    order (full-batch gradient descent).
+    The row order is one permutation drawn from ``key`` for the epoch; batch
+    ``k`` gathers rows ``perm[k·size:(k+1)·size]`` into a new contiguous
+    array (the last batch may be smaller) and scales it with :func:`scale`.
+    Gathering batch by batch copies each row once, as permuting the whole
+    dataset up front would, without holding a second copy of it. ``start``
+    skips that many batches (to resume mid-epoch). With
+    ``size >= len(dataset)`` the one batch is the whole dataset in its order
+    (full-batch gradient descent).
 
     >>> ds = Dataset(np.arange(5)[:, None], np.arange(5))
     >>> [b.y.tolist() for b in batches(rng.key(0), ds, 2)]
@@ -112,12 +115,13 @@ def batches(key, dataset: Dataset, size: int, start: int = 0,
     if size >= n:
         whole = Dataset(scale(dataset.x, dtype), dataset.y, dataset.source)
         return iter([whole] if start == 0 else [])
-    shuffled = dataset.take(rng.permutation(key, n))
-    starts = range(start * size, n, size)
-    return (Dataset(scale(shuffled.x[i:i + size], dtype),
-                    None if shuffled.y is None else shuffled.y[i:i + size],
-                    dataset.source)
-            for i in starts)
+    perm = rng.permutation(key, n)
+
+    def batch(i: int) -> Dataset:
+        rows = dataset.take(perm[i:i + size])
+        return Dataset(scale(rows.x, dtype), rows.y, dataset.source)
+
+    return map(batch, range(start * size, n, size))
 
 
 def stream(key, dataset: Dataset, size: int, start_step: int = 0,

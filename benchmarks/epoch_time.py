@@ -1,0 +1,163 @@
+"""Seconds per epoch of minibatch training on MNIST: funcnet beside a plain
+NumPy reference, PyTorch and scikit-learn, measured in one process.
+
+The contenders take turns epoch by epoch (funcnet, numpy, torch, sklearn,
+funcnet, ...), so a change in the machine's load hits all of them alike. The
+first epoch of each is dropped and the median of the rest reported, with
+the achieved GFLOP/s (6·n·Σ n_in·n_out per epoch / time) against the
+float32 GEMM peak measured in this process (a 2048 × 2048 sgemm).
+
+    python benchmarks/epoch_time.py                       # 784-128-10, Adam 1e-3, batch 128
+    python benchmarks/epoch_time.py --sizes 784,256,10 --batch 256 --lr 2e-3
+    python benchmarks/epoch_time.py --only funcnet,numpy --epochs 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+
+import _common as C
+
+ALL = ("funcnet", "funcnet-f32", "numpy", "torch", "sklearn")
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="784,128,10", help="layer sizes, input first")
+    p.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    p.add_argument("--batch", type=int, default=128, help="batch size")
+    p.add_argument("--epochs", type=int, default=5,
+                   help="epochs timed per contender, after one dropped warm-up epoch")
+    p.add_argument("--only", default="funcnet,funcnet-f32,numpy,torch,sklearn",
+                   help=f"comma-separated contenders among {', '.join(ALL)} "
+                        "(funcnet-f32: funcnet fed pre-scaled float32 instead of uint8)")
+    p.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args(argv)
+    args.sizes = tuple(int(s) for s in args.sizes.split(","))
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    bad = set(args.only) - set(ALL)
+    if bad:
+        p.error(f"unknown contender(s) {', '.join(sorted(bad))}; choose among {', '.join(ALL)}")
+    return args
+
+
+class Funcnet:
+    """funcnet's public API as a user trains with it: init, make_step, fit over batches."""
+
+    def __init__(self, args, train_ds):
+        from funcnet import model, optim, rng, train
+        self.rng, self.train = rng, train
+        opt = optim.by_name(args.optimizer, args.lr)
+        params = model.init(rng.key(args.seed), args.sizes)
+        self.state = train.init_state(params, opt, rng.key(args.seed + 1))
+        self.step = train.make_step(opt)
+        self.key, self.ds, self.batch, self.e = rng.key(args.seed + 2), train_ds, args.batch, 0
+
+    def epoch(self):
+        from funcnet import data
+        batches = data.batches(self.rng.fold_in(self.key, self.e), self.ds, self.batch)
+        self.state = self.train.fit(self.step, self.state, batches)
+        self.e += 1
+
+    def accuracy(self, test):
+        from funcnet import evaluate
+        return evaluate.dataset_accuracy(self.state.params, test)
+
+
+def contenders(args, raw):
+    """name -> (run one epoch, test accuracy), or name -> reason it is absent."""
+    from funcnet import data
+    tr, te = raw["train"], raw["test"]
+    out = {}
+    xf, xtf = C.as_float(tr.x), C.as_float(te.x)
+    if "funcnet" in args.only:
+        f = Funcnet(args, tr)
+        out["funcnet"] = (f.epoch, lambda f=f: f.accuracy(te))
+    if "funcnet-f32" in args.only:
+        g = Funcnet(args, data.Dataset(xf, tr.y))
+        out["funcnet-f32"] = (g.epoch, lambda g=g: g.accuracy(te))
+    if "numpy" in args.only:
+        ref, gen = C.NumpyMLP(args.sizes, args.optimizer, args.lr, args.seed), \
+            np.random.default_rng(args.seed)
+        out["numpy"] = (lambda: ref.epoch(xf, tr.y, args.batch, gen),
+                        lambda: float(np.mean(ref.predict(xtf) == te.y)))
+    if "torch" in args.only:
+        torch = C.torch_or_none()
+        if torch is None:
+            out["torch"] = "not installed (pip install torch)"
+        else:
+            tm = C.TorchMLP(args.sizes, args.optimizer, args.lr, args.seed, args.threads)
+            xt, yt = torch.from_numpy(xf), torch.from_numpy(tr.y)
+            out["torch"] = (lambda: tm.epoch(xt, yt, args.batch),
+                            lambda: float(np.mean(tm.predict(torch.from_numpy(xtf)) == te.y)))
+    if "sklearn" in args.only:
+        if C.sklearn_or_none() is None:
+            out["sklearn"] = "not installed (pip install scikit-learn)"
+        elif args.optimizer != "adam":
+            out["sklearn"] = "skipped: measured with solver adam only"
+        else:
+            sk = C.SklearnMLP(args.sizes, args.lr, args.batch, args.seed)
+            out["sklearn"] = (lambda: sk.epoch(xf, tr.y),
+                              lambda: float(np.mean(sk.predict(xtf) == te.y)))
+    return out
+
+
+def main(argv=None):
+    args = parse(argv)
+    arch = "-".join(map(str, args.sizes))
+    C.print_header(f"epoch time: {arch}, {args.optimizer} lr={args.lr:g}, batch {args.batch}, "
+                   f"MNIST 60,000 digits; {args.epochs} timed epochs each after 1 dropped, "
+                   "contenders interleaved epoch by epoch")
+    raw = C.mnist()
+    runs = contenders(args, raw)
+    peak_best, peak_med = C.gemm_peak()
+    flops = C.mlp_flops(args.sizes, len(raw["train"]))
+    print(f"   float32 GEMM peak (2048² sgemm, this process): {peak_best:.1f} GFLOP/s best of 7, "
+          f"{peak_med:.1f} median")
+    print(f"   work per epoch: 6·n·Σ n_in·n_out = {flops / 1e9:.2f} GFLOP")
+    live = {k: v for k, v in runs.items() if not isinstance(v, str)}
+    times = {k: [] for k in live}
+    for e in range(args.epochs + 1):
+        for name, (epoch, _) in live.items():
+            t0 = C.clock()
+            epoch()
+            times[name].append(C.clock() - t0)
+        print(f"   epoch {e + 1}: " + "  ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()),
+              flush=True)
+    peak2, _ = C.gemm_peak()
+    print(f"   float32 GEMM peak again after the runs: {peak2:.1f} GFLOP/s best of 7")
+    peak = max(peak_best, peak2)
+    med = {k: C.median(v[1:]) for k, v in times.items()}
+    print(f"{'contender':<13} {'s/epoch':>8} {'min':>7} {'GFLOP/s':>8} {'% peak':>7} "
+          f"{'× numpy':>8} {'× torch':>8} {'test acc':>9}")
+    for name, (_, acc) in live.items():
+        rel = lambda other: f"{med[name] / med[other]:8.2f}" if other in med else f"{'-':>8}"
+        print(f"{name:<13} {med[name]:8.3f} {min(times[name][1:]):7.3f} "
+              f"{flops / med[name] / 1e9:8.1f} {100 * flops / med[name] / 1e9 / peak:6.1f}% "
+              f"{rel('numpy')} {rel('torch')} {acc():9.4f}")
+    for name, why in runs.items():
+        if isinstance(why, str):
+            print(f"{name:<13} {why}")
+    if "funcnet" in med:
+        print("targets (784-128-10, Adam, batch 128): funcnet ≤ 1.0× numpy, ≤ 0.8× torch, "
+              "≥ 50% of the GEMM peak")
+        for other, target in (("numpy", 1.0), ("torch", 0.8)):
+            if other in med:
+                r = med["funcnet"] / med[other]
+                print(f"   funcnet / {other} = {r:.2f}  ({'met' if r <= target else 'NOT met'}, "
+                      f"target ≤ {target})")
+        share = flops / med["funcnet"] / 1e9 / peak
+        print(f"   funcnet at {100 * share:.1f}% of the GEMM peak "
+              f"({'met' if share >= 0.5 else 'NOT met'}, target ≥ 50%)")
+    print("   load average now: " + " ".join(f"{x:.2f}" for x in __import__('os').getloadavg()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""Peak resident memory (ru_maxrss) of training 784-128-10 with Adam, batch 128,
+on MNIST's 60,000 digits for a few epochs, each contender in its own process.
+
+funcnet reads MNIST with its own loader and keeps it as uint8 (47 MB),
+scaling each batch; the references read the IDX files with gzip and NumPy
+and train on float32 X / 255 (188 MB), as one writes them by hand.
+
+    python benchmarks/memory.py
+    python benchmarks/memory.py --epochs 1 --only funcnet,numpy
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+
+import numpy as np
+
+import _common as C
+
+ALL = ("funcnet", "numpy", "torch", "sklearn")
+SIZES = (784, 128, 10)
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def child(name: str, epochs: int) -> dict:
+    """Train in this process and report peak RSS (MB) after imports, after loading, at the end."""
+    out = {}
+    if name == "funcnet":
+        from funcnet import data, evaluate, model, optim, rng, train
+        out["after imports"] = rss_mb()
+        raw = C.mnist()
+        tr, te = raw["train"], raw["test"]
+        out["after loading"] = rss_mb()
+        opt = optim.adam(1e-3)
+        state = train.init_state(model.init(rng.key(0), SIZES), opt, rng.key(1))
+        step = train.make_step(opt)
+        t0 = C.clock()
+        for e in range(epochs):
+            state = train.fit(step, state, data.batches(rng.fold_in(rng.key(2), e), tr, 128))
+        out["seconds"] = C.clock() - t0
+        out["test accuracy"] = evaluate.dataset_accuracy(state.params, te)
+    elif name == "numpy":
+        out["after imports"] = rss_mb()
+        x8, y, xt8, yt = C.mnist_plain()
+        x, xt = C.as_float(x8), C.as_float(xt8)
+        del x8, xt8
+        out["after loading"] = rss_mb()
+        ref, gen = C.NumpyMLP(SIZES, "adam", 1e-3), np.random.default_rng(0)
+        t0 = C.clock()
+        for _ in range(epochs):
+            ref.epoch(x, y, 128, gen)
+        out["seconds"] = C.clock() - t0
+        out["test accuracy"] = float(np.mean(ref.predict(xt) == yt))
+    elif name == "torch":
+        torch = C.torch_or_none()
+        if torch is None:
+            return {"absent": "not installed (pip install torch)"}
+        out["after imports"] = rss_mb()
+        x8, y, xt8, yt = C.mnist_plain()
+        x, xt = torch.from_numpy(C.as_float(x8)), torch.from_numpy(C.as_float(xt8))
+        y = torch.from_numpy(y)
+        del x8, xt8
+        out["after loading"] = rss_mb()
+        tm = C.TorchMLP(SIZES, "adam", 1e-3)
+        t0 = C.clock()
+        for _ in range(epochs):
+            tm.epoch(x, y, 128)
+        out["seconds"] = C.clock() - t0
+        out["test accuracy"] = float(np.mean(tm.predict(xt) == yt))
+    elif name == "sklearn":
+        if C.sklearn_or_none() is None:
+            return {"absent": "not installed (pip install scikit-learn)"}
+        out["after imports"] = rss_mb()
+        x8, y, xt8, yt = C.mnist_plain()
+        x, xt = C.as_float(x8), C.as_float(xt8)
+        del x8, xt8
+        out["after loading"] = rss_mb()
+        sk = C.SklearnMLP(SIZES, 1e-3, 128)
+        t0 = C.clock()
+        for _ in range(epochs):
+            sk.epoch(x, y)
+        out["seconds"] = C.clock() - t0
+        out["test accuracy"] = float(np.mean(sk.predict(xt) == yt))
+    out["peak"] = rss_mb()
+    return out
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--only", default=",".join(ALL), help=f"among {', '.join(ALL)}")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args.child, args.epochs)))
+        return 0
+    C.print_header(f"peak RSS: 784-128-10, Adam 1e-3, batch 128, {args.epochs} epochs on "
+                   "60,000 digits, each in its own process (ru_maxrss)")
+    rows = {}
+    for name in [s.strip() for s in args.only.split(",") if s.strip()]:
+        proc = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", name,
+                               "--epochs", str(args.epochs)], capture_output=True, text=True)
+        if proc.returncode:
+            rows[name] = {"absent": "failed: " + proc.stderr.strip().splitlines()[-1]}
+        else:
+            rows[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    print(f"{'contender':<10} {'peak MB':>8} {'imports':>8} {'+data':>8} {'train s':>8} "
+          f"{'test acc':>9}")
+    for name, r in rows.items():
+        if "absent" in r:
+            print(f"{name:<10} {r['absent']}")
+            continue
+        print(f"{name:<10} {r['peak']:8.0f} {r['after imports']:8.0f} {r['after loading']:8.0f} "
+              f"{r['seconds']:8.2f} {r['test accuracy']:9.4f}")
+    if "funcnet" in rows and "peak" in rows["funcnet"]:
+        peak = rows["funcnet"]["peak"]
+        print(f"target: funcnet's peak RSS ≤ 320 MB: {peak:.0f} MB "
+              f"({'met' if peak <= 320 else 'NOT met'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

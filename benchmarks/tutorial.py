@@ -1,0 +1,195 @@
+"""The tutorial's experiment, timed: funcnet's pipeline beside the tutorial's own code.
+
+500 iterations of full-batch gradient descent (α = 0.10) of the 784-10-10
+network on 41,000 digits (pipelines/mnist.py, as ``funcnet run`` runs it,
+with its accuracy evaluated every 10 iterations), against Samson Zhang's
+"Simple MNIST NN from scratch" re-typed here from its equations: one example
+per column, float64, W1 (10, 784) = rand − 0.5, Z1 = W1·X + b1, softmax with
+the builtin ``sum`` and no max shift, the one-hot Y rebuilt every iteration,
+the scalar bias gradients (1/m)·Σ dZ with m = 42,000 (the size of the whole
+file), accuracy every 10 iterations from A2. The same code in float32 is
+timed too (its one-hot made float32, or NumPy would promote dZ2 to float64).
+
+All three start from the same split and the same initial weights (funcnet's
+init for seed 0, transposed into the tutorial's shapes), so their accuracies
+can be compared; funcnet's default arithmetic fixes the tutorial's defects
+(per-unit bias gradients, m = 41,000), so they agree closely, not exactly.
+``--quirks`` also times funcnet with ``tutorial_quirks=true`` (float64, the
+tutorial's arithmetic), which agrees with the tutorial's code to rounding.
+
+    python benchmarks/tutorial.py
+    python benchmarks/tutorial.py --repeats 3 --quirks
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import _common as C
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- the tutorial's code, re-typed (one example per column) ------------------------------
+
+def ReLU(Z):
+    return np.maximum(Z, 0)
+
+
+def softmax(Z):
+    A = np.exp(Z) / sum(np.exp(Z))
+    return A
+
+
+def forward_prop(W1, b1, W2, b2, X):
+    Z1 = W1.dot(X) + b1
+    A1 = ReLU(Z1)
+    Z2 = W2.dot(A1) + b2
+    A2 = softmax(Z2)
+    return Z1, A1, Z2, A2
+
+
+def ReLU_deriv(Z):
+    return Z > 0
+
+
+def one_hot(Y, dtype):
+    one_hot_Y = np.zeros((Y.size, Y.max() + 1), dtype)
+    one_hot_Y[np.arange(Y.size), Y] = 1
+    one_hot_Y = one_hot_Y.T
+    return one_hot_Y
+
+
+def backward_prop(Z1, A1, Z2, A2, W1, W2, X, Y, m):
+    one_hot_Y = one_hot(Y, X.dtype)
+    dZ2 = A2 - one_hot_Y
+    dW2 = 1 / m * dZ2.dot(A1.T)
+    db2 = 1 / m * np.sum(dZ2)
+    dZ1 = W2.T.dot(dZ2) * ReLU_deriv(Z1)
+    dW1 = 1 / m * dZ1.dot(X.T)
+    db1 = 1 / m * np.sum(dZ1)
+    return dW1, db1, dW2, db2
+
+
+def update_params(W1, b1, W2, b2, dW1, db1, dW2, db2, alpha):
+    W1 = W1 - alpha * dW1
+    b1 = b1 - alpha * db1
+    W2 = W2 - alpha * dW2
+    b2 = b2 - alpha * db2
+    return W1, b1, W2, b2
+
+
+def get_predictions(A2):
+    return np.argmax(A2, 0)
+
+
+def get_accuracy(predictions, Y):
+    return np.sum(predictions == Y) / Y.size
+
+
+def gradient_descent(X, Y, params, alpha, iterations, m):
+    W1, b1, W2, b2 = params
+    history = []
+    for i in range(iterations):
+        Z1, A1, Z2, A2 = forward_prop(W1, b1, W2, b2, X)
+        dW1, db1, dW2, db2 = backward_prop(Z1, A1, Z2, A2, W1, W2, X, Y, m)
+        W1, b1, W2, b2 = update_params(W1, b1, W2, b2, dW1, db1, dW2, db2, alpha)
+        if i % 10 == 0:
+            history.append(get_accuracy(get_predictions(A2), Y))
+    return (W1, b1, W2, b2), history
+
+
+def tutorial_accuracy(params, X, Y):
+    return float(get_accuracy(get_predictions(forward_prop(*params, X)[3]), Y))
+
+
+# --- the benchmark ------------------------------------------------------------------------
+
+def tutorial_data(pipe, config, raw, dtype):
+    """The tutorial's arrays for funcnet's split: ``data`` (42,000 × 785, label first,
+    int64 as pandas reads train.csv), then X = data[1000:].T[1:] / 255 — one example
+    per column, laid out in memory as the tutorial's is."""
+    from funcnet import data as fdata
+    rows = raw["train"].take(slice(0, config.rows))
+    dev, train = fdata.split(pipe.keys(config)[0], rows, config.dev_size)
+    data = np.concatenate([np.column_stack([d.y, d.x]) for d in (dev, train)]).astype(np.int64)
+    n = data.shape[1]
+    data_dev, data_train = data[0:config.dev_size].T, data[config.dev_size:].T
+    as_x = lambda d: (d[1:n] / 255.).astype(dtype, copy=False)
+    return (as_x(data_train), data_train[0]), (as_x(data_dev), data_dev[0]), data.shape[0]
+
+
+def tutorial_params(pipe, config, dtype):
+    """funcnet's initial weights for this config, in the tutorial's shapes: W (out, in), b (out, 1)."""
+    layers = pipe.init_state(config).params.layers
+    return tuple(a.astype(dtype) for l in layers for a in (l.w.T.copy(), l.b[:, None].copy()))
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--iterations", type=int, default=500)
+    p.add_argument("--repeats", type=int, default=1,
+                   help="rounds of (funcnet, tutorial float64, tutorial float32); medians reported")
+    p.add_argument("--quirks", action="store_true",
+                   help="also time funcnet with tutorial_quirks=true (float64)")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse(argv)
+    from funcnet import pipeline
+    C.print_header(f"tutorial pipeline: 784-10-10, {args.iterations} full-batch iterations, "
+                   "α = 0.10, 41,000 digits; funcnet vs the tutorial's own code")
+    raw = C.mnist()
+    pipe = pipeline.load_pipeline(ROOT / "pipelines" / "mnist.py")
+    base = pipeline.apply_overrides(pipe.Config(), [f"seed={args.seed}",
+                                                    f"iterations={args.iterations}"])
+    configs = {"funcnet": base}
+    if args.quirks:
+        configs["funcnet quirks"] = pipeline.apply_overrides(base, ["tutorial_quirks=true"])
+    tut = {}
+    for name, dtype in (("tutorial f64", np.float64), ("tutorial f32", np.float32)):
+        (x, y), (xd, yd), m = tutorial_data(pipe, base, raw, dtype)
+        tut[name] = (x, y, xd, yd, m, tutorial_params(pipe, base, dtype))
+    times = {k: [] for k in [*configs, *tut]}
+    acc = {}
+    for r in range(args.repeats):
+        for name, config in configs.items():
+            res = pipeline.run(pipe, config, data=raw)
+            times[name].append(res.metrics["seconds"])
+            acc[name] = (res.metrics["train_accuracy"], res.metrics["dev_accuracy"])
+        for name, (x, y, xd, yd, m, params0) in tut.items():
+            t0 = C.clock()
+            params, _ = gradient_descent(x, y, params0, 0.10, args.iterations, m)
+            times[name].append(C.clock() - t0)
+            acc[name] = (tutorial_accuracy(params, x, y), tutorial_accuracy(params, xd, yd))
+        print(f"   round {r + 1}: " + "  ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()),
+              flush=True)
+    med = {k: C.median(v) for k, v in times.items()}
+    ref = med["tutorial f64"]
+    print(f"{'run':<16} {'seconds':>8} {'× tutorial f64':>15} {'train acc':>10} {'dev acc':>8}")
+    for name in times:
+        print(f"{name:<16} {med[name]:8.2f} {med[name] / ref:15.3f} "
+              f"{acc[name][0]:10.4f} {acc[name][1]:8.4f}")
+    ratio = med["funcnet"] / ref
+    print(f"target: funcnet ≤ 0.35× the tutorial's float64 code: {ratio:.3f} "
+          f"({'met' if ratio <= 0.35 else 'NOT met'}); "
+          f"funcnet / tutorial f32 = {med['funcnet'] / med['tutorial f32']:.3f}")
+    gap = max(abs(acc["funcnet"][i] - acc["tutorial f64"][i]) for i in (0, 1))
+    print(f"accuracy: funcnet vs tutorial f64 differ by at most {100 * gap:.2f} points "
+          f"(train and dev) — {'they agree' if gap <= 0.01 else 'DIFFERENT'} within 1 point")
+    if "funcnet quirks" in acc:
+        gapq = max(abs(acc["funcnet quirks"][i] - acc["tutorial f64"][i]) for i in (0, 1))
+        print(f"accuracy: funcnet with tutorial_quirks vs tutorial f64 differ by "
+              f"{100 * gapq:.3f} points")
+    print("   load average now: " + " ".join(f"{x:.2f}" for x in __import__('os').getloadavg()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

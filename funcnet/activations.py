@@ -125,7 +125,8 @@ def identity_grad(a: np.ndarray) -> np.ndarray:
 
 
 def _relu_(z):
-    return np.maximum(z, 0, out=z)
+    # against an array of zeros: NumPy's maximum with a scalar 0 takes a loop ~3x slower
+    return np.maximum(z, np.zeros(z.shape, z.dtype), out=z)
 
 
 def _relu_mul_(da, a):

@@ -17,14 +17,18 @@ __all__ = ["softmax", "naive_softmax", "log_softmax", "cross_entropy",
 def row_max(z: np.ndarray) -> np.ndarray:
     """The largest entry of each row, as a column: m_i = max_k Z[i, k], shape ``(batch, 1)``.
 
-    NumPy reduces short rows slowly (about 60 ns a row for ten classes), so
-    for a few columns this takes the elementwise maximum of the columns.
+    NumPy reduces short rows slowly (about 40 ns a row for ten classes), so
+    for many rows of a few columns this takes the elementwise maximum of the
+    columns instead.
 
     >>> row_max(np.array([[1.0, 3.0, 2.0], [-1.0, -5.0, -2.0]]))
     array([[ 3.],
            [-1.]])
+    >>> z = np.arange(3000.0).reshape(300, 10) % 7
+    >>> bool((row_max(z) == z.max(axis=1, keepdims=True)).all())
+    True
     """
-    if z.shape[1] > 16 or z.shape[1] == 0:
+    if z.shape[1] > 16 or z.shape[1] == 0 or z.shape[0] < 256:
         return z.max(axis=1, keepdims=True)
     m = z[:, :1].copy()
     for j in range(1, z.shape[1]):

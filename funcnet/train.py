@@ -33,7 +33,7 @@ import toolz
 
 from . import rng, tree
 from .errors import TrainingError
-from .model import Params, train_grads
+from .model import Dense, Params, train_grads
 from .tree import pytree
 
 __all__ = ["TrainState", "init_state", "make_step", "fit", "trajectory", "Snapshot",
@@ -86,6 +86,23 @@ def _keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 64 << 20))
 
 
+def _leaves(params: Params) -> list:
+    """The leaves of a network in flatten order: w, b of each layer."""
+    return [a for layer in params.layers for a in (layer.w, layer.b)]
+
+
+def _update_leafwise(update_leaves, grads: Params, opt_state, params: Params, treedef):
+    """``optimizer.update`` then ``apply_updates``, on the leaf lists of the layers.
+
+    The same arrays as the tree-walking pair (θ' = θ + u, each in θ's dtype),
+    without flattening and rebuilding the gradient, update and parameter trees.
+    """
+    us, opt_state = update_leaves(_leaves(grads), opt_state, params, treedef)
+    new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(_leaves(params), us)]
+    layers = tuple(Dense(w, b) for w, b in zip(new[0::2], new[1::2]))
+    return Params(layers, params.activation), opt_state
+
+
 def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None = None,
               quirks: bool = False) -> Callable[[TrainState, Any], TrainState]:
     """The pure training step for ``optimizer``: one batch in, a new state out.
@@ -94,19 +111,30 @@ def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None
     (u, s') = optimizer.update(g, s, θ); θ' = θ + u. For ``optim.sgd(α)``
     that is the tutorial's W = W − α·dW. The gradients come from
     :func:`funcnet.model.train_grads` (those of ``loss_and_grads``, without
-    keeping the activations; big batches in row chunks).
+    keeping the activations; big batches in row chunks). An optimizer built
+    with ``optim.base.leafwise`` (every recipe is) is applied to the lists of
+    leaves directly.
     """
     from .optim import apply_updates
     _keep_freed_memory()
+    update_leaves = getattr(optimizer.update, "leaves", None)
+    structures: dict = {}  # (activation, depth) -> the TreeDef of such a Params
+
+    def apply(grads: Params, opt_state, params: Params):
+        if update_leaves is None:
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return apply_updates(params, updates), opt_state
+        shape = (params.activation, len(params.layers))
+        treedef = structures.get(shape) or structures.setdefault(shape, tree.structure(params))
+        return _update_leafwise(update_leaves, grads, opt_state, params, treedef)
 
     def step(state: TrainState, batch) -> TrainState:
         key = rng.fold_in(state.key, int(state.step)) if dropout else None
         loss, grads, correct = train_grads(state.params, batch.x, batch.y, key=key,
                                            dropout=dropout, l2=l2, m=m, quirks=quirks)
-        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
-        return TrainState(apply_updates(state.params, updates), opt_state,
-                          np.int64(state.step + 1), state.key, np.float64(loss),
-                          np.int64(correct), np.int64(len(batch.y)))
+        params, opt_state = apply(grads, state.opt_state, state.params)
+        return TrainState(params, opt_state, np.int64(state.step + 1), state.key,
+                          np.float64(loss), np.int64(correct), np.int64(len(batch.y)))
 
     return step
 

@@ -113,12 +113,14 @@ class NumpyMLP:
     Adam or SGD updating its arrays in place. Written the way one would by
     hand, as the yardstick for funcnet."""
 
-    def __init__(self, sizes, optimizer="adam", lr=1e-3, seed=0, b1=0.9, b2=0.999, eps=1e-8):
+    def __init__(self, sizes, optimizer="adam", lr=1e-3, seed=0, b1=0.9, b2=0.999, eps=1e-8,
+                 schedule=None):
         rng = np.random.default_rng(seed)
         self.W = [(rng.standard_normal((a, b), dtype=FLOAT) * FLOAT(np.sqrt(2 / a)))
                   for a, b in zip(sizes[:-1], sizes[1:])]
         self.b = [np.zeros(b, FLOAT) for b in sizes[1:]]
         self.optimizer, self.lr, self.b1, self.b2, self.eps = optimizer, lr, b1, b2, eps
+        self.schedule = schedule  # step -> learning rate, or None for a constant lr
         self.m = [np.zeros_like(p) for p in self.W + self.b]
         self.v = [np.zeros_like(p) for p in self.W + self.b]
         self.t = 0
@@ -149,13 +151,14 @@ class NumpyMLP:
 
     def update(self, grads):
         params = self.W + self.b
+        lr = self.lr if self.schedule is None else self.schedule(self.t)
+        self.t += 1
         if self.optimizer == "sgd":
             for p, g in zip(params, grads):
-                p -= self.lr * g
+                p -= lr * g
             return
-        self.t += 1
         b1, b2 = self.b1, self.b2
-        lr_t = self.lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+        lr_t = lr * np.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
         for p, g, m, v in zip(params, grads, self.m, self.v):
             m *= b1
             m += (1 - b1) * g
@@ -193,7 +196,7 @@ class TorchMLP:
     """The same network in PyTorch (CPU, 2 threads): nn.Sequential, F.cross_entropy,
     torch.optim.Adam or SGD, batches gathered from a float32 tensor."""
 
-    def __init__(self, sizes, optimizer="adam", lr=1e-3, seed=0, threads=2):
+    def __init__(self, sizes, optimizer="adam", lr=1e-3, seed=0, threads=2, schedule=None):
         import torch
         from torch import nn
         torch.set_num_threads(threads)
@@ -207,6 +210,7 @@ class TorchMLP:
         self.opt = (torch.optim.Adam if optimizer == "adam" else torch.optim.SGD)(
             self.net.parameters(), lr=lr)
         self.gen = torch.Generator().manual_seed(seed)
+        self.schedule, self.t = schedule, 0  # step -> learning rate, or None
 
     def epoch(self, x, y, batch):
         torch = self.torch
@@ -217,7 +221,11 @@ class TorchMLP:
             loss = F.cross_entropy(self.net(x[idx]), y[idx])
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
+            if self.schedule is not None:
+                for group in self.opt.param_groups:
+                    group["lr"] = self.schedule(self.t)
             self.opt.step()
+            self.t += 1
 
     def predict(self, x):
         with self.torch.no_grad():

@@ -32,7 +32,7 @@ from .tree import pytree, static_field
 
 __all__ = ["Dense", "Params", "Activations", "SCHEMES", "init", "forward", "backward",
            "logits", "loss", "loss_and_grads", "train_grads", "predict", "predict_proba",
-           "update", "CHUNK_ROWS"]
+           "update", "CHUNK_ROWS", "QUIRKS"]
 
 SCHEMES = ("tutorial", "he", "xavier")
 
@@ -249,17 +249,32 @@ def backward(params: Params, acts: Activations, y: np.ndarray, *, m: int | None 
     return attrs.evolve(params, layers=grads)
 
 
-def _rows_pass(params: Params, act, x, y, m: int, masks: tuple, l2: float, quirks: bool):
+QUIRKS = ("softmax", "bias")
+
+
+def _quirk_flags(quirks) -> tuple[bool, bool]:
+    """(naive softmax, scalar bias gradient) from ``quirks``: a bool for both, or names."""
+    if isinstance(quirks, (bool, np.bool_)):
+        return bool(quirks), bool(quirks)
+    names = set(quirks)
+    if names - set(QUIRKS):
+        raise ValueError(f"unknown quirks {sorted(names - set(QUIRKS))}: "
+                         f"expected names among {', '.join(QUIRKS)}")
+    return "softmax" in names, "bias" in names
+
+
+def _rows_pass(params: Params, act, x, y, m: int, masks: tuple, l2: float, quirks: tuple):
     """Forward and backward over the rows ``x``: (grads, Σ_i −log A[i, y_i], number right).
 
     The same arithmetic as :func:`forward` then :func:`backward`, but keeping
     nothing: the softmax is computed in the logits' array and becomes dZ_L there.
     """
+    naive, scalar_bias = quirks
     inputs, hidden, z = _forward_rows(params, act, x, masks)
-    probs, nll = softmax_nll_(z, y, naive=quirks)
+    probs, nll = softmax_nll_(z, y, naive=naive)
     correct = int(np.count_nonzero(probs.argmax(axis=1) == y))
     dz = output_delta_(probs, y, m)
-    return _backprop(params, act, inputs, hidden, masks, dz, l2, quirks), nll, correct
+    return _backprop(params, act, inputs, hidden, masks, dz, l2, scalar_bias), nll, correct
 
 
 def _add_pass_(acc, part):
@@ -272,7 +287,7 @@ def _add_pass_(acc, part):
 
 def train_grads(params: Params, x: np.ndarray, y: np.ndarray, *, key=None,
                 dropout: float = 0.0, l2: float = 0.0, m: int | None = None,
-                quirks: bool = False, chunk: int = CHUNK_ROWS) -> tuple[float, Params, int]:
+                quirks=False, chunk: int = CHUNK_ROWS) -> tuple[float, Params, int]:
     """What a training step needs: ``(loss, grads, correct)``, keeping no activations.
 
     ``loss`` and ``grads`` are those of :func:`loss_and_grads` (bit for bit
@@ -282,6 +297,9 @@ def train_grads(params: Params, x: np.ndarray, y: np.ndarray, *, key=None,
     dW_l = Σ_c A_{l−1,c}ᵀ·dZ_{l,c} with dZ_L = (A_L − Y)/m on every chunk, so
     each X_c is read from memory once and is still in cache for dW_1 = X_cᵀ·dZ_1.
     Dropout masks are drawn for the whole batch as in :func:`forward`.
+    ``quirks`` is a bool (both of the tutorial's, as in :func:`loss_and_grads`)
+    or names among ``QUIRKS``: ``"softmax"`` (no max shift, −log A[i, y_i]
+    from A) and ``"bias"`` (one scalar bias gradient Σ dZ per layer).
 
     >>> p = init(rng.key(0), (3, 4, 2), dtype=np.float64)
     >>> x, y = rng.normal(rng.key(1), (10, 3), np.float64), np.arange(10) % 2
@@ -294,6 +312,7 @@ def train_grads(params: Params, x: np.ndarray, y: np.ndarray, *, key=None,
     n = len(x)
     m = n if m is None else m
     act = activations.get(params.activation)
+    quirks = _quirk_flags(quirks)
     masks = _dropout_masks(key, dropout, n, params.sizes[1:-1], x.dtype)
     if n <= chunk:
         grads, nll, correct = _rows_pass(params, act, x, y, m, masks, l2, quirks)

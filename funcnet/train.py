@@ -171,16 +171,31 @@ class Snapshot:
     best_score: float = -math.inf
     bad: int = 0
     stop: bool = False
+    previous: TrainState | None = None
+
+
+def _nonfinite(state: TrainState, prev: Snapshot) -> TrainingError:
+    """The error for a non-finite loss at ``state.step``, carrying the last good state.
+
+    Any NaN or ±inf parameter makes the forward pass, and so the loss,
+    non-finite (NaN·0 is NaN); so only the loss is checked each step, and the
+    parameters only here. If the step before left non-finite parameters, the
+    last good state is the one before that.
+    """
+    leaf = tree.first_nonfinite(prev.state.params)
+    good = prev.previous if leaf is not None and prev.previous is not None else prev.state
+    what = (f"first non-finite parameter: {leaf}" if leaf is not None else
+            "the parameters are finite: the forward pass overflowed")
+    err = TrainingError(f"non-finite loss at step {int(state.step)} ({what}); "
+                        f"kept the state of step {int(good.step)}")
+    err.state = good
+    return err
 
 
 def _observe(per_epoch, total, log_every, evaluate, monitor, patience):
     def observe(prev: Snapshot, state: TrainState) -> Snapshot:
-        if not np.isfinite(state.loss) or tree.first_nonfinite(state.params) is not None:
-            leaf = tree.first_nonfinite(state.params) or "loss"
-            raise TrainingError(f"non-finite loss at step {int(state.step)} "
-                                f"(first non-finite parameter: {leaf}); "
-                                f"kept the state of step {int(prev.state.step)}",
-                                ) from None
+        if not np.isfinite(state.loss):
+            raise _nonfinite(state, prev)
         s = int(state.step)
         lsum, corr, cnt, nb = prev.window
         window = (lsum + float(state.loss) * int(state.count), corr + int(state.correct),
@@ -188,14 +203,14 @@ def _observe(per_epoch, total, log_every, evaluate, monitor, patience):
         epoch, batch = (s - 1) // per_epoch + 1, (s - 1) % per_epoch + 1
         if s % log_every:
             return attrs.evolve(prev, state=state, epoch=epoch, batch=batch, record=None,
-                                window=window, stop=False)
+                                window=window, stop=False, previous=prev.state)
         record = {"step": s, "epoch": epoch, **evaluate(state, window)}
         score = record.get(monitor, -math.inf) if monitor else -math.inf
         better = monitor is not None and score > prev.best_score
         bad = 0 if better else prev.bad + 1
         return Snapshot(state, epoch, batch, per_epoch, total, record, (0.0, 0, 0, 0),
                         state if better else prev.best, score if better else prev.best_score,
-                        bad, patience is not None and bad >= patience)
+                        bad, patience is not None and bad >= patience, prev.state)
 
     return observe
 

@@ -182,11 +182,12 @@ def test_a_non_finite_loss_stops_training_naming_the_step():
         new = step(s, b)
         return attrs.evolve(new, loss=np.float64(np.nan)) if int(new.step) == 3 else new
     seen = []
-    with pytest.raises(TrainingError, match=r"non-finite loss at step 3 .*first non-finite "
-                                            r"parameter: loss.*kept the state of step 2"):
+    with pytest.raises(TrainingError, match=r"non-finite loss at step 3 \(the parameters are "
+                                            r"finite.*kept the state of step 2") as info:
         for snap in train.snapshots(bad_step, state, batches, steps=6, per_epoch=3):
             seen.append(snap)
     assert [int(s.state.step) for s in seen] == [1, 2]
+    assert info.value.state is seen[-1].state
 
 
 def test_a_non_finite_parameter_is_named():
@@ -197,8 +198,10 @@ def test_a_non_finite_parameter_is_named():
         layers = (new.params.layers[0],
                   model.Dense(new.params.layers[1].w, new.params.layers[1].b * np.inf))
         return attrs.evolve(new, params=attrs.evolve(new.params, layers=layers))
-    with pytest.raises(TrainingError, match=r"step 1 .*layers\.1\.b"):
+    with pytest.raises(TrainingError, match=r"step 2 \(first non-finite parameter: layers\.1\.b\); "
+                                            r"kept the state of step 0") as info:
         list(train.snapshots(bad_step, state, batches, steps=3, per_epoch=3))
+    assert info.value.state is state  # the parameters of step 1 were already bad
 
 
 def test_last():

@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import sys
 import time
 
 import numpy as np
 
 FLOAT = np.float32
+
+if hasattr(sys.stdout, "reconfigure"):
+    sys.stdout.reconfigure(line_buffering=True)  # progress lines show up as they happen
 
 
 # --- the machine -------------------------------------------------------------------------

@@ -121,6 +121,10 @@ def main(argv=None):
     print(f"   float32 GEMM peak (2048² sgemm, this process): {peak_best:.1f} GFLOP/s best of 7, "
           f"{peak_med:.1f} median")
     print(f"   work per epoch: 6·n·Σ n_in·n_out = {flops / 1e9:.2f} GFLOP")
+    if any(k.startswith("funcnet") for k in runs):
+        print("   glibc malloc: funcnet.train.make_step keeps freed memory for reuse "
+              "(M_MMAP_THRESHOLD 32 MB, M_TRIM_THRESHOLD 64 MB) for this whole process, "
+              "so every contender here runs with it")
     live = {k: v for k, v in runs.items() if not isinstance(v, str)}
     times = {k: [] for k in live}
     for e in range(args.epochs + 1):

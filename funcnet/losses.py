@@ -11,7 +11,7 @@ import numpy as np
 
 __all__ = ["softmax", "naive_softmax", "log_softmax", "cross_entropy",
            "cross_entropy_grad", "one_hot", "l2_penalty", "row_max", "row_sum",
-           "softmax_nll_", "output_delta_"]
+           "softmax_shift", "softmax_nll_", "output_delta_"]
 
 
 def row_max(z: np.ndarray) -> np.ndarray:
@@ -49,6 +49,24 @@ def row_sum(z: np.ndarray) -> np.ndarray:
     return (z @ np.ones(z.shape[1], z.dtype))[:, None]
 
 
+def softmax_shift(z: np.ndarray):
+    """The shift c subtracted from Z before exp: the row maxima max_k Z[i, k]
+    (a column), or the one maximum of all of Z when every entry lies within
+    40 of it — then e^(Z − c) ∈ [e^−40, 1] neither overflows nor underflows,
+    and one scalar is much cheaper than a maximum per row.
+
+    >>> softmax_shift(np.array([[1.0, 3.0], [0.0, 2.0]]))
+    np.float64(3.0)
+    >>> softmax_shift(np.array([[1000.0, 0.0], [0.0, 2.0]]))
+    array([[1000.],
+           [   2.]])
+    """
+    top, bottom = z.max(initial=-np.inf), z.min(initial=np.inf)
+    if top - bottom < 40:  # False for NaN and ±inf: those take the rows' maxima
+        return top
+    return row_max(z)
+
+
 def _floating(z) -> np.ndarray:
     """``z`` as an array of floats (integers become float64)."""
     z = np.asarray(z)
@@ -63,25 +81,26 @@ def _exp_normalize_(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax, stable: A = e^(Z − max Z) / Σ e^(Z − max Z).
+    """Row-wise softmax, stable: A = e^(Z − c) / Σ e^(Z − c), c = max Z.
 
     Subtracting the row maximum changes nothing mathematically and keeps
-    ``exp`` from overflowing.
+    ``exp`` from overflowing (c is :func:`softmax_shift`: when all logits
+    lie within 40 of each other, their common maximum does the same).
 
     >>> softmax(np.array([[1000.0, 1000.0], [0.0, np.log(3.0)]]))
     array([[0.5 , 0.5 ],
            [0.25, 0.75]])
     """
     z = _floating(z)
-    return _exp_normalize_(np.subtract(z, row_max(z)))[0]
+    return _exp_normalize_(np.subtract(z, softmax_shift(z)))[0]
 
 
 def softmax_nll_(z: np.ndarray, y: np.ndarray, naive: bool = False
                  ) -> tuple[np.ndarray, float]:
     """Softmax and the summed cross-entropy at once, overwriting ``z``: (A, Σ_i −log A[i, y_i]).
 
-    With the shift m_i = max_k Z[i, k]: −log A[i, y_i] = log Σ_k e^(Z_ik − m_i)
-    − (Z_iy − m_i), taken from the logits, so it stays finite where A[i, y_i]
+    With the shift c of :func:`softmax`: −log A[i, y_i] = log Σ_k e^(Z_ik − c)
+    − (Z_iy − c), taken from the logits, so it stays finite where A[i, y_i]
     underflows to 0. ``A`` is bit for bit :func:`softmax` (``naive``:
     :func:`naive_softmax`, and −log A[i, y_i] taken from A as the tutorial
     does). For callers that created ``z`` themselves (the training pass).
@@ -95,7 +114,7 @@ def softmax_nll_(z: np.ndarray, y: np.ndarray, naive: bool = False
         a = _exp_normalize_(z)[0]
         with np.errstate(divide="ignore", invalid="ignore"):
             return a, float(-np.log(a[rows, y]).sum(dtype=np.float64))
-    shifted = np.subtract(z, row_max(z), out=z)
+    shifted = np.subtract(z, softmax_shift(z), out=z)
     picked = shifted[rows, y]
     a, s = _exp_normalize_(shifted)
     return a, float(np.subtract(np.log(s[:, 0]), picked).sum(dtype=np.float64))
@@ -122,7 +141,7 @@ def log_softmax(z: np.ndarray) -> np.ndarray:
     array([[0.25, 0.75]])
     """
     z = _floating(z)
-    shifted = z - row_max(z)
+    shifted = z - softmax_shift(z)
     return shifted - np.log(row_sum(np.exp(shifted)))
 
 

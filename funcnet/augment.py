@@ -12,7 +12,7 @@ import numpy as np
 
 from . import rng
 
-__all__ = ["shift"]
+__all__ = ["shift", "flip"]
 
 
 def shift(key, x: np.ndarray, max_shift: int, shape: tuple[int, int] = (28, 28)) -> np.ndarray:
@@ -42,3 +42,19 @@ def shift(key, x: np.ndarray, max_shift: int, shape: tuple[int, int] = (28, 28))
     start = np.arange(n) * (ph * pw) + offsets[:, 0] * pw + offsets[:, 1]
     window = (np.arange(h)[:, None] * pw + np.arange(w)).ravel()
     return np.take(padded.ravel(), start[:, None] + window)
+
+
+def flip(key, x: np.ndarray, shape: tuple[int, int] = (28, 28), p: float = 0.5) -> np.ndarray:
+    """Mirror each image left–right with probability ``p``: out[i, r, c] = x[i, r, w − 1 − c].
+
+    For data whose labels do not depend on the side (clothes, not digits).
+    Returns a new array of ``x``'s shape and dtype.
+
+    >>> x = np.arange(4, dtype=np.float32).reshape(1, 4)
+    >>> flip(rng.key(0), x, shape=(2, 2), p=1.0)
+    array([[1., 0., 3., 2.]], dtype=float32)
+    """
+    n, (h, w) = x.shape[0], shape
+    images = x.reshape(n, h, w)
+    mirrored = rng.bernoulli(key, p, (n,))
+    return np.where(mirrored[:, None, None], images[:, :, ::-1], images).reshape(n, h * w)

@@ -4,7 +4,7 @@ A pipeline file (``pipelines/mnist_mlp.py``, ``pipelines/fashion_mnist.py``)
 declares its ``Config`` and delegates its stages here. The config is read by
 field name: ``seed, dataset, data, dev_size, sizes, init, activation,
 optimizer, learning_rate, momentum, schedule, warmup_epochs, weight_decay,
-l2, dropout, clip_norm, batch_size, epochs, patience`` and ``shift``.
+l2, dropout, clip_norm, batch_size, epochs, patience``, ``shift`` and ``flip``.
 
 Everything here is pure except :func:`load`, which reads files.
 """
@@ -123,13 +123,19 @@ def _record(config, splits: dict, lr):
 
 
 def _augmented(config, batches, start: int):
-    """Each batch translated by up to ``config.shift`` pixels (step t uses fold_in(key, t))."""
-    s = getattr(config, "shift", 0)
-    if not s:
+    """Each batch translated by up to ``config.shift`` pixels and, with ``config.flip``,
+    mirrored left–right at random (step t draws from fold_in(key, t))."""
+    s, mirror = getattr(config, "shift", 0), getattr(config, "flip", False)
+    if not (s or mirror):
         return batches
     key = keys(config)[4]
-    return (fdata.Dataset(augment.shift(rng.fold_in(key, t), b.x, s), b.y, b.source)
-            for t, b in enumerate(batches, start))
+
+    def one(t, b):
+        k_shift, k_flip = rng.split(rng.fold_in(key, t))
+        x = augment.shift(k_shift, b.x, s) if s else b.x
+        return fdata.Dataset(augment.flip(k_flip, x) if mirror else x, b.y, b.source)
+
+    return (one(t, b) for t, b in enumerate(batches, start))
 
 
 def train(config, splits: dict, state: ftrain.TrainState | None = None):

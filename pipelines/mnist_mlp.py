@@ -48,6 +48,7 @@ class Config:
     l2: float = _f(0.0, "L2 penalty λ in the loss (λ/2·ΣW²)", _ge0)
     dropout: float = _f(0.2, "dropout rate on hidden layers (inverted dropout), in [0, 1)", _rate)
     shift: int = _f(2, "augmentation: translate training images by up to this many pixels", _ge0)
+    flip: bool = _f(False, "augmentation: mirror training images left-right at random")
     clip_norm: float | None = _f(None, "clip gradients to this global norm (none: off)",
                                 attrs.validators.optional(_pos))
     batch_size: int = _f(128, "minibatch size", _pos)

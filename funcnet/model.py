@@ -161,6 +161,8 @@ def _affine(x: np.ndarray, layer: Dense) -> np.ndarray:
 def _dropout_masks(key, dropout: float, n: int, widths, dtype) -> tuple:
     """Inverted-dropout scales M_l/(1 − p), M_l ~ Bernoulli(1 − p), one ``(n, width)`` per
     hidden layer, layer l drawn from the l-th key split from ``key``; () without dropout."""
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout rate must be in [0, 1), got {dropout}")
     if not (dropout > 0 and widths):
         return ()
     keep = 1.0 - dropout

@@ -95,6 +95,15 @@ def num_batches(n: int, size: int) -> int:
     return -(-n // min(size, n)) if n else 0
 
 
+def _check_size(dataset: Dataset, size: int) -> int:
+    """The number of rows, after refusing a batch size < 1 or an empty dataset."""
+    if int(size) < 1:
+        raise ValueError(f"batch size must be a positive integer, got {size}")
+    if len(dataset) == 0:
+        raise ValueError(f"cannot draw batches from an empty dataset {dataset.source!r}")
+    return len(dataset)
+
+
 def batches(key, dataset: Dataset, size: int, start: int = 0,
             dtype=np.float32) -> Iterator[Dataset]:
     """One epoch of minibatches, lazily: permute once, then slice.
@@ -112,7 +121,7 @@ def batches(key, dataset: Dataset, size: int, start: int = 0,
     >>> [b.y.tolist() for b in batches(rng.key(0), ds, 2)]
     [[3, 2], [0, 1], [4]]
     """
-    n = len(dataset)
+    n = _check_size(dataset, size)
     if size >= n:
         whole = Dataset(scale(dataset.x, dtype), dataset.y, dataset.source)
         return iter([whole] if start == 0 else [])
@@ -139,7 +148,7 @@ def stream(key, dataset: Dataset, size: int, start_step: int = 0,
     >>> whole[2:] == tail
     True
     """
-    per_epoch = num_batches(len(dataset), size)
+    per_epoch = num_batches(_check_size(dataset, size), size)
     first_epoch, offset = divmod(start_step, per_epoch)
     return toolz.concat(
         batches(rng.fold_in(key, e), dataset, size, offset if e == first_epoch else 0, dtype)

@@ -135,9 +135,6 @@ def test_forward_dropout_masks_and_scaling():
         np.testing.assert_allclose(a, h * mask)
 
 
-@pytest.mark.xfail(strict=True, reason="a dropout rate outside [0, 1) is not refused: 1.0 raises "
-                                       "ZeroDivisionError, 1.5 zeroes every hidden unit through "
-                                       "negative masks, −0.5 silently turns dropout off")
 @pytest.mark.parametrize("p", [1.0, 1.5, -0.5])
 def test_forward_refuses_a_dropout_rate_outside_0_1(p):
     params = model.init(rng.key(0), (3, 4, 2))

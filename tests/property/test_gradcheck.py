@@ -8,10 +8,10 @@ from autodiff_oracle import Node, add, grad, matmul, mlp_grads, sum_of_squares, 
 from funcnet import activations, model, rng, tree
 
 TOL = 1e-6
-# Two exact methods differ only by float64 rounding, ~1e-16 of the terms summed: a leaf whose
-# gradient cancels down to ~1e-12 (seen with width-1 layers and dropout) is held to an
-# absolute error of TOL·TINY = 1e-16 instead of a relative one.
-TINY = 1e-10
+# Two exact methods differ only by float64 rounding, ~1e-16 of the O(1) terms summed: a leaf
+# whose gradient cancels down to ~1e-12 (seen with width-1 layers and dropout) is held to an
+# absolute error of TOL·TINY = 1e-14 instead of a relative one.
+TINY = 1e-8
 # Differences of a float64 loss of size ~1 carry a rounding error of ~1e-12 per entry, so
 # against finite differences a leaf whose gradient norm is below FD_TINY is held to an
 # absolute error of TOL·FD_TINY = 1e-11 instead of a relative one.

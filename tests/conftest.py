@@ -4,6 +4,13 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# In CI the property tests draw the same examples every run (a red build is then
+# reproducible); locally they explore anew each time.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 os.environ.setdefault("FUNCNET_DATA",
                       str((Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()))

@@ -12,7 +12,7 @@ timed too (its one-hot made float32, or NumPy would promote dZ2 to float64).
 
 A fourth row, "funcnet make_step", runs the same 500 iterations through
 ``funcnet.train.make_step(optim.sgd(0.10))`` — the fused pass of
-``model.train_grads``, 8,192 rows at a time — with the same evaluations
+``model.train_grads``, 4,096 rows at a time — with the same evaluations
 every 10 iterations, showing what the pipeline gains by using it (the
 pipeline's own step calls ``forward``, ``backward`` and ``update``).
 

@@ -129,12 +129,12 @@ def init(key, sizes, scheme: str = "he", activation: str = "relu", dtype=np.floa
     return Params(layers, activation)
 
 
-# Rows per chunk of a big batch. Smaller chunks are faster on an idle machine
-# (2,048 rows: a full batch's X·W1 in 8.6 ms instead of 10.2), but each chunk is
-# one more multithreaded BLAS call, and with another process busy on a core every
-# such call can wait a scheduler tick (~8 ms): 8,192 rows keeps that to 5 calls
-# for the tutorial's 41,000 digits (40 ms there, against 160 ms with 2,048).
-CHUNK_ROWS = 8192
+# Rows per chunk of a big batch. For the tutorial's 41,000 × 784 X, X·W1 took
+# 9.3, 9.8, 11.2 and 11.9 ms in chunks of 2,048, 4,096, 8,192 rows and whole, on
+# an idle machine. But each chunk is one more multithreaded BLAS call, and with
+# another process busy on a core every such call can wait a scheduler tick:
+# 160, 80, 40 and 30 ms then. 4,096 keeps most of the gain for half the calls.
+CHUNK_ROWS = 4096
 
 
 def _matmul_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:

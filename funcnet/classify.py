@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+import attrs
 import numpy as np
 
 from . import data as fdata
@@ -22,7 +23,52 @@ from . import train as ftrain
 from .errors import ConfigError
 from .losses import cross_entropy
 
-__all__ = ["keys", "load", "split", "schedule", "optimizer", "init_state", "train", "evaluate"]
+__all__ = ["MLPConfig", "field", "keys", "load", "split", "schedule", "optimizer", "init_state",
+           "train", "evaluate"]
+
+
+def field(default, help, validator=None):
+    """A Config field with a default, a help text (shown by ``funcnet show``) and a validator."""
+    return attrs.field(default=default, validator=validator, metadata={"help": help})
+
+
+POSITIVE, NON_NEGATIVE = attrs.validators.gt(0), attrs.validators.ge(0)
+RATE = attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.lt(1.0))
+
+
+@attrs.frozen
+class MLPConfig:
+    """The fields every minibatch pipeline reads, with the MNIST MLP's defaults.
+
+    A pipeline file subclasses it and redefines the fields whose defaults
+    differ (as ``pipelines/fashion_mnist.py`` does).
+    """
+
+    seed: int = field(0, "random seed (split, init, batches and dropout)", NON_NEGATIVE)
+    dataset: str = field("mnist", "dataset folder name under $FUNCNET_DATA")
+    data: str | None = field(None, "a folder with the IDX files or a Kaggle CSV (default $FUNCNET_DATA/mnist)")
+    dev_size: int = field(5000, "training rows held out as the dev set", POSITIVE)
+    sizes: tuple[int, ...] = attrs.field(default=(784, 512, 512, 10), converter=tuple,
+                                         metadata={"help": "layer sizes, input first"})
+    init: str = field("he", "initialiser: he, xavier or tutorial")
+    activation: str = field("relu", "hidden activation: relu, leaky_relu, tanh, sigmoid")
+    optimizer: str = field("adamw", "sgd, momentum, rmsprop, adam or adamw")
+    learning_rate: float = field(1e-3, "peak learning rate", POSITIVE)
+    momentum: float = field(0.9, "momentum for sgd/momentum")
+    schedule: str = field("cosine", "learning-rate schedule: constant, cosine, step, exponential")
+    warmup_epochs: float = field(0.5, "linear warm-up, in epochs", NON_NEGATIVE)
+    weight_decay: float = field(1e-4, "decoupled weight decay (adamw)", NON_NEGATIVE)
+    l2: float = field(0.0, "L2 penalty λ in the loss (λ/2·ΣW²)", NON_NEGATIVE)
+    dropout: float = field(0.2, "dropout rate on hidden layers (inverted dropout), in [0, 1)", RATE)
+    shift: int = field(2, "augmentation: translate training images by up to this many pixels", NON_NEGATIVE)
+    flip: bool = field(False, "augmentation: mirror training images left-right at random")
+    clip_norm: float | None = field(None, "clip gradients to this global norm (none: off)",
+                                attrs.validators.optional(POSITIVE))
+    batch_size: int = field(128, "minibatch size", POSITIVE)
+    epochs: int = field(20, "passes over the training set", POSITIVE)
+    patience: int | None = field(None, "early stopping: epochs without a better dev accuracy (none: off)",
+                            attrs.validators.optional(POSITIVE))
+
 
 SCHEDULES = ("constant", "cosine", "step", "exponential")
 

@@ -608,13 +608,16 @@ def _configure(pipe, overrides, seed, data, resume):
                    "state.safetensors and the pictures.")
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
               help="Continue the run saved in this --out folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Let --out replace a run already saved in that folder.")
 @click.option("--plots/--no-plots", default=True, show_default=True,
               help="With --out, draw curves.png, confusion.png, mistakes.png and weights.png "
                    "(needs funcnet[plot]).")
 @click.option("--quiet", "-q", is_flag=True, help="Print the final figures only.")
 @click.option("--verbose", "-v", is_flag=True, help="Also print every history record in full.")
 @handle_errors
-def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, plots, quiet, verbose):
+def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, overwrite, plots, quiet,
+        verbose):
     """Run PIPELINE (a pipeline file such as pipelines/mnist.py).
 
     Prints a metrics line per epoch (per 10 iterations for full-batch runs),
@@ -636,6 +639,8 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, plot
     pipe = fpipeline.load_pipeline(pipeline_file)
     config = _configure(pipe, overrides, seed, data, resume)
     out_dir = Path(out) if out else (Path(resume) if resume else None)
+    if out and not overwrite and not (resume and Path(resume).resolve() == Path(out).resolve()):
+        _refuse_to_clobber(Path(out))
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
     with _quiet_numpy(_debug()), _Interrupt() as interrupt:
         if ablation:
@@ -645,6 +650,21 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, plot
             _run_seeds(pipe, config, seeds, out_dir, opts, interrupt)
         else:
             _run_single(pipe, config, out_dir, resume, opts, interrupt)
+
+
+RUN_FILES = ("model.safetensors", "state.safetensors", "metrics.json", "seeds.csv", "ablation.csv")
+
+
+def _refuse_to_clobber(out: Path) -> None:
+    """A ConfigError if ``out`` already holds a saved run (its files would be replaced)."""
+    if not out.is_dir():
+        return
+    found = sorted({p.relative_to(out).as_posix() for name in RUN_FILES
+                    for p in (*out.glob(name), *out.glob(f"seed-*/{name}"))})
+    if found:
+        raise ConfigError(f"{out}: already holds a run ({', '.join(found[:3])}"
+                          f"{', ...' if len(found) > 3 else ''}); continue it with --resume {out}, "
+                          f"replace it with --overwrite, or choose another --out")
 
 
 # ---------------------------------------------------------------- models and data

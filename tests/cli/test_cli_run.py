@@ -199,3 +199,18 @@ def test_sigint_stops_after_the_current_step_with_exit_130_and_a_saved_state(tmp
     state = checkpoint.load(out / "state.safetensors", like)
     assert 10 <= int(state.step) < 100000 and tree.first_nonfinite(state.params) is None
     assert json.loads((out / "metrics.json").read_text())["stopped"] == "interrupted"
+
+
+def test_out_refuses_to_replace_a_saved_run_without_overwrite(tmp_path):
+    out = tmp_path / "run"
+    assert invoke("run", MNIST, *TINY, "--seed", "0", "--out", out, "--no-plots", "-q").exit_code == 0
+    before = (out / "model.safetensors").read_bytes()
+    again = invoke("run", MNIST, *TINY, "--seed", "1", "--out", out, "--no-plots", "-q")
+    assert again.exit_code == 2
+    [line] = again.stderr.splitlines()
+    assert "already holds a run" in line and "--overwrite" in line and "--resume" in line
+    assert (out / "model.safetensors").read_bytes() == before  # the earlier model is untouched
+    forced = invoke("run", MNIST, *TINY, "--seed", "1", "--out", out, "--no-plots", "-q", "--overwrite")
+    assert forced.exit_code == 0
+    assert (out / "model.safetensors").read_bytes() != before
+    assert json.loads((out / "metrics.json").read_text())["seed"] == 1

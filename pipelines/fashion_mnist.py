@@ -14,6 +14,7 @@ from __future__ import annotations
 import attrs
 
 from funcnet import classify
+from funcnet.classify import evaluate, init_state, load, split, train  # the stages
 
 
 @attrs.frozen
@@ -28,14 +29,3 @@ class Config(classify.MLPConfig):
     shift: int = classify.field(0, "augmentation: translate training images by up to this many pixels",
                                 classify.NON_NEGATIVE)
     epochs: int = classify.field(30, "passes over the training set", classify.POSITIVE)
-
-
-load = classify.load
-split = classify.split
-train = classify.train
-evaluate = classify.evaluate
-
-
-def init_state(config: Config):
-    """The state before the first step (and the template a checkpoint loads into)."""
-    return classify.init_state(config)

@@ -19,19 +19,9 @@ from __future__ import annotations
 import attrs
 
 from funcnet import classify
+from funcnet.classify import evaluate, init_state, load, split, train  # the stages
 
 
 @attrs.frozen
 class Config(classify.MLPConfig):
     """784-512-512-10 on MNIST: every field and default is classify.MLPConfig's."""
-
-
-load = classify.load
-split = classify.split
-train = classify.train
-evaluate = classify.evaluate
-
-
-def init_state(config: Config):
-    """The state before the first step (and the template a checkpoint loads into)."""
-    return classify.init_state(config)

@@ -56,6 +56,7 @@ class Funcnet:
         opt = optim.by_name(args.optimizer, args.lr)
         params = model.init(rng.key(args.seed), args.sizes)
         self.state = train.init_state(params, opt, rng.key(args.seed + 1))
+        train.keep_freed_memory()  # as `funcnet run` does
         self.step = train.make_step(opt)
         self.key, self.ds, self.batch, self.e = rng.key(args.seed + 2), train_ds, args.batch, 0
 
@@ -122,7 +123,7 @@ def main(argv=None):
           f"{peak_med:.1f} median")
     print(f"   work per epoch: 6·n·Σ n_in·n_out = {flops / 1e9:.2f} GFLOP")
     if any(k.startswith("funcnet") for k in runs):
-        print("   glibc malloc: funcnet.train.make_step keeps freed memory for reuse "
+        print("   glibc malloc: funcnet.train.keep_freed_memory (as funcnet run calls it) keeps freed memory for reuse "
               "(M_MMAP_THRESHOLD 32 MB, M_TRIM_THRESHOLD 64 MB) for this whole process, "
               "so every contender here runs with it")
     live = {k: v for k, v in runs.items() if not isinstance(v, str)}

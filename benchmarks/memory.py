@@ -41,6 +41,7 @@ def child(name: str, epochs: int) -> dict:
         out["after loading"] = rss_mb()
         opt = optim.adam(1e-3)
         state = train.init_state(model.init(rng.key(0), SIZES), opt, rng.key(1))
+        train.keep_freed_memory()  # as `funcnet run` does
         step = train.make_step(opt)
         t0 = C.clock()
         for e in range(epochs):

@@ -36,7 +36,7 @@ from .errors import TrainingError
 from .model import Dense, Params, train_grads
 from .tree import pytree
 
-__all__ = ["TrainState", "init_state", "make_step", "fit", "trajectory", "Snapshot",
+__all__ = ["TrainState", "init_state", "make_step", "keep_freed_memory", "fit", "trajectory", "Snapshot",
            "snapshots", "last", "result_params"]
 
 
@@ -66,8 +66,11 @@ def init_state(params: Params, optimizer, key) -> TrainState:
 
 
 @functools.cache
-def _keep_freed_memory() -> bool:
+def keep_freed_memory() -> bool:
     """Have glibc's malloc keep freed memory for reuse; once per process, True if it could.
+
+    A process-wide setting, so it is made at the edges (``pipeline.run``, the
+    benchmarks), never by the pure functions; call it once in a REPL too.
 
     A pure step allocates its new parameters and optimizer state and frees the
     old ones, the same sizes every step. By default glibc serves blocks over
@@ -116,7 +119,6 @@ def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None
     leaves directly.
     """
     from .optim import apply_updates
-    _keep_freed_memory()
     update_leaves = getattr(optimizer.update, "leaves", None)
     structures: dict = {}  # (activation, depth) -> the TreeDef of such a Params
 

@@ -318,7 +318,8 @@ def clear(folder) -> list[str]:
         if sub.is_dir():
             clean_temp(sub)
             with contextlib.suppress(OSError):
-                (sub / LOCK).unlink()
+                (sub / LOCK).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # unless it holds files of the user's
                 sub.rmdir()
     return found
 

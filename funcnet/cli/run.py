@@ -47,11 +47,11 @@ def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
         click.echo(f"funcnet: nothing left to train: the run has made {int(resumed.state.step)} "
                    "steps, all that its config asks for; the folder is left as it was", err=True)
         return
+    _echo_lines(final_lines(result))  # the figures first: a failed save still shows them
     if out_dir is not None:
         history = runs.join_history(resumed.history if resumed else None, result.history)
         _finish(out_dir, result, config, opts, history)
         _plot_hint(out_dir, opts)
-    _echo_lines(final_lines(result))
     if result.stopped == "interrupted":
         click.echo(f"funcnet: {interrupt.what()}; kept the last good state"
                    + (f" in {out_dir}" if out_dir else ""), err=True)
@@ -210,7 +210,8 @@ def _override_items(overrides, seed, data) -> list[str]:
               help="Folder for config.json, metrics.json, history.csv, model.safetensors, "
                    "state.safetensors and the pictures.")
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
-              help="Continue the run saved in this --out folder.")
+              help="Continue the run saved in this --out folder (only iterations, epochs, "
+                   "log_every and patience may change).")
 @click.option("--overwrite", is_flag=True,
               help="Let --out replace a run already saved in that folder.")
 @click.option("--plots/--no-plots", default=True, show_default=True,
@@ -224,8 +225,9 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     """Run PIPELINE (a pipeline file such as pipelines/mnist.py).
 
     Prints a metrics line per epoch (per 10 iterations for full-batch runs),
-    then the final train/dev/test accuracy and the training time. Ctrl-C stops
-    after the current step and keeps the last good state (exit 130).
+    then the final train/dev/test accuracy and the training time. Ctrl-C (or
+    SIGTERM) stops after the current step and keeps the last good state
+    (exit 130; 143 for SIGTERM).
 
     \b
     Examples:

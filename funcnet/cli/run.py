@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import attrs
@@ -15,7 +16,7 @@ from .. import runs
 from ..errors import ConfigError
 from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt, _quiet_numpy,
                      final_lines, handle_errors, write_atomic)
-from .training import _claimed, _execute, _finish, _Interrupt, _Options, _plot_hint
+from .training import _execute, _finish, _Interrupt, _Options, _plot_hint
 
 FIGURES = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
 
@@ -248,8 +249,8 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     out_dir = Path(out) if out else (Path(resume) if resume else None)
     here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
-    with _claimed(out_dir, overwrite=overwrite, resuming_here=here), \
-            _quiet_numpy(_debug()), _Interrupt() as interrupt:
+    claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
+    with claim, _quiet_numpy(_debug()), _Interrupt() as interrupt:
         if ablation:
             chosen = seeds or ((seed,) if seed is not None else ABLATION_SEEDS)
             _run_ablation(pipe, pipeline_file, config, chosen, out_dir, opts, interrupt)

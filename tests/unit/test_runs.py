@@ -103,3 +103,28 @@ def test_join_history_keeps_the_earlier_rows_when_nothing_new_came():
     earlier = pd.DataFrame({"step": [10, 20], "elapsed": [1.0, 2.0]})
     assert runs.join_history(earlier, pd.DataFrame()).equals(earlier)
     assert runs.join_history(None, earlier) is earlier
+
+
+def test_load_reads_a_run_back_and_is_finished_tells_an_ended_run(saved, tmp_path):
+    _, folder, result = saved
+    run = runs.load(folder)
+    assert run.config["iterations"] == 20 and run.metrics["stopped"] is None
+    assert tree.equal(run.params, result.params) and run.history["step"].tolist() == [10, 20]
+    assert runs.is_finished(folder) and not runs.is_finished(tmp_path)
+    with pytest.raises(ConfigError, match="no saved run: it holds nothing of a run"):
+        runs.load(tmp_path)
+
+
+def test_claim_refuses_a_folder_holding_a_run_unless_overwrite(saved, tmp_path):
+    _, folder, _ = saved
+    out = tmp_path / "run"
+    out.mkdir()
+    for p in folder.glob("*.*"):
+        (out / p.name).write_bytes(p.read_bytes())
+    with pytest.raises(ConfigError, match="already holds a run"):
+        with runs.claim(out):
+            pass
+    with runs.claim(out, resuming=True):
+        assert runs.is_complete(out)
+    with runs.claim(out, overwrite=True):
+        assert runs.contents(out) == []

@@ -37,6 +37,21 @@ The rules:
   ``epochs`` (and ``iterations``); with ``schedule=constant`` (warm-up
   included) or no schedule they may grow.
 
+The API, for the command line and for experiments alike:
+
+- ``claim(folder, overwrite=, resuming=)``: a context manager holding the
+  folder for one run (``check_writable``, ``lock``, then ``clear`` or
+  ``refuse_to_clobber``, and ``clean_temp``); ``lock(folder)`` alone.
+- ``save_progress(folder, state, config, history=)`` at each record;
+  ``save(folder, result, config, history=, pictures=, names=)`` at the end.
+- ``resume(folder, pipe, overrides) -> Resumed(config, state, window,
+  history)``; pass ``state`` and ``window`` to :func:`funcnet.pipeline.run`
+  and the new rows to ``join_history(resumed.history, result.history)``.
+- ``load(folder) -> Saved(folder, config, metrics, history, params, info)``;
+  ``load_model(path) -> (params, info)``, the one way a model is read.
+- ``is_complete(folder)`` (resumable), ``is_finished(folder)`` (ran to its
+  end), ``describe(folder)``, ``contents(folder)``, ``read_metrics(folder)``.
+
 >>> import tempfile
 >>> folder = Path(tempfile.mkdtemp())
 >>> is_complete(folder), describe(folder)
@@ -263,7 +278,7 @@ def lock(folder) -> Iterator[Path]:
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    held = FileLock(str(out / LOCK), timeout=0, is_singleton=False, thread_local=False)
+    held = FileLock(str(out / LOCK), timeout=0)
     try:
         held.acquire(timeout=0)
     except Timeout:

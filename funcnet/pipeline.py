@@ -46,6 +46,9 @@ def load_pipeline(path: str | Path) -> types.ModuleType:
         raise ConfigError(f"{path}: no such pipeline file")
     name = f"funcnet_pipeline_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if path.suffix != ".py" or spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: expected a Python pipeline file ending in .py "
+                          "(such as pipelines/mnist.py)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # attrs and typing resolve names through sys.modules
     try:
@@ -88,6 +91,10 @@ def parse_value(tp: Any, text: str) -> Any:
     (7, True, (784, 10, 10))
     >>> parse_value(float | None, "none") is None
     True
+    >>> parse_value(tuple[int, ...], "784,,10")
+    Traceback (most recent call last):
+    ...
+    ValueError: an empty item in '784,,10' (a stray comma?)
     """
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -100,7 +107,10 @@ def parse_value(tp: Any, text: str) -> Any:
             raise ValueError(f"expected one of {', '.join(map(str, args))}")
         return text
     if origin is tuple:
-        parts = [p for p in text.strip().strip("()[]").split(",") if p.strip()]
+        inner = text.strip().strip("()[]")
+        parts = inner.split(",") if inner.strip() else []
+        if any(not p.strip() for p in parts):
+            raise ValueError(f"an empty item in {text!r} (a stray comma?)")
         return tuple(parse_value(args[0] if args else str, p.strip()) for p in parts)
     if tp is bool:
         return _parse_bool(text)
@@ -134,8 +144,8 @@ def apply_overrides(config: Any, overrides: list[str] | tuple[str, ...]) -> Any:
             raise ConfigError(f"--set {key}={value}: expected {_type_name(tp)}: {exc}") from None
     try:
         return attrs.evolve(config, **changes)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"--set: {exc}") from None
+    except (ValueError, TypeError) as exc:  # a Config validator: the message names the field
+        raise ConfigError(f"config: {exc}") from None
 
 
 def resolve_seed(config: Any) -> Any:

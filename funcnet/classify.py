@@ -118,7 +118,7 @@ def check_sizes(config, ds: fdata.Dataset, classes: int = 10) -> None:
 
 def split(config, data: dict) -> dict:
     """Carve ``dev_size`` random rows off the training set as the dev set."""
-    check_sizes(config, data["train"])
+    check_sizes(config, fdata.require_labels(data["train"]))
     if config.dev_size >= len(data["train"]):
         raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the "
                           f"{len(data['train'])} training rows")

@@ -29,6 +29,7 @@ from typing import Any, Callable
 import attrs
 import pandas as pd
 
+from .data import Dataset, require_labels
 from .errors import ConfigError, TrainingError
 from .model import Params
 from .train import Snapshot, TrainState, keep_freed_memory, result_params
@@ -202,6 +203,13 @@ def _watch(observe: Callable, records: list, seen: list, clock: Callable):
     return watch
 
 
+def _require_training_labels(data: Any) -> None:
+    """Refuse loaded data whose training set has no labels (a DataError naming the file)."""
+    train = data.get("train") if isinstance(data, dict) else None
+    if isinstance(train, Dataset):
+        require_labels(train)
+
+
 def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None] = lambda s: None,
         state: TrainState | None = None, data: dict | None = None) -> Result:
     """load → split → train → evaluate, watching the training stream with ``observe``.
@@ -212,6 +220,7 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     """
     keep_freed_memory()  # a process-wide allocator setting: made here, at the edge
     data = pipe.load(config) if data is None else data
+    _require_training_labels(data)
     splits = pipe.split(config, data)
     state = pipe.init_state(config) if state is None else state
     records: list = []

@@ -95,7 +95,7 @@ def load(config: Config) -> dict:
 
 def split(config: Config, data: dict) -> dict:
     """Shuffle the first ``rows`` digits, keep ``dev_size`` as dev, scale by 1/255 once."""
-    classify.check_sizes(config, data["train"])
+    classify.check_sizes(config, fdata.require_labels(data["train"]))
     rows = data["train"].take(slice(0, config.rows))
     if config.dev_size >= len(rows):
         raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the {len(rows)} rows used")

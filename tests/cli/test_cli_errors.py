@@ -126,3 +126,10 @@ def test_pipeline_file_not_ending_in_py_is_exit_2(tmp_path, command):
     path = tmp_path / "notes.txt"
     path.write_text("some notes\n")
     assert_one_line_error(invoke(command, path), 2, str(path), "ending in .py")
+
+
+@pytest.mark.parametrize("pipeline", [MNIST, MLP])
+@pytest.mark.parametrize("extra", [[], ["--set", "dev_size=10"], ["--seeds", "1,2"]])
+def test_training_on_an_unlabelled_csv_is_exit_3(kaggle_test_csv, pipeline, extra):
+    result = invoke("run", pipeline, "--data", kaggle_test_csv, *extra, "--quiet")
+    assert_one_line_error(result, 3, str(kaggle_test_csv), "this file has no label column")

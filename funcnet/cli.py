@@ -229,6 +229,13 @@ def _echo_lines(lines, err: bool = False) -> None:
         click.echo(line, err=err)
 
 
+def _warn_diverged(result, where: str = "") -> None:
+    """One warning line on stderr if the run's loss ended higher than it started."""
+    warning = fpipeline.diverged(result)
+    if warning:
+        click.echo(f"funcnet: warning: {where}{warning}", err=True)
+
+
 # ---------------------------------------------------------------- the group
 
 
@@ -449,6 +456,7 @@ def _run_single(pipe, config, out_dir, resume, opts, interrupt) -> None:
         _finish(out_dir, result, config, opts, history)
         _plot_hint(out_dir, opts)
     _echo_lines(final_lines(result))
+    _warn_diverged(result)
     if result.stopped == "interrupted":
         click.echo("funcnet: interrupted; kept the last good state"
                    + (f" in {out_dir}" if out_dir else ""), err=True)
@@ -475,6 +483,7 @@ def _seed_runs(pipe, config, seeds, out_dir, opts, interrupt):
             return
         if opts.lines:
             _echo_lines(f"  {line}" for line in final_lines(result))
+        _warn_diverged(result, f"seed {seed}: ")
         yield _figures_row(result, seed=seed)
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import math
 import secrets
 import sys
 import time
@@ -35,7 +36,7 @@ from .model import Params
 from .train import Snapshot, TrainState, keep_freed_memory, result_params
 
 __all__ = ["load_pipeline", "fields", "parse_value", "apply_overrides", "resolve_seed",
-           "to_json", "Result", "Stop", "run"]
+           "to_json", "Result", "Stop", "run", "diverged"]
 
 STAGES = ("Config", "load", "split", "init_state", "train", "evaluate")
 
@@ -170,7 +171,9 @@ def to_json(config: Any) -> dict:
 class Result:
     """What a run delivers: config, metrics, history (one row per record),
     the delivered parameters, the last state and early-stopping bookkeeping,
-    the splits, and why it stopped early (None when it ran to the end)."""
+    the splits, why it stopped early (None when it ran to the end), and the
+    loss of its first step (the parameters it started from, on the first
+    batch; None if it took no step)."""
 
     config: Any
     metrics: dict
@@ -180,6 +183,7 @@ class Result:
     snapshot: Snapshot | None
     splits: dict
     stopped: str | None = None
+    first_loss: float | None = None
 
 
 class Stop(Exception):
@@ -227,10 +231,10 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     seen: list = [Snapshot(state, 0, 0, 1)]
     watch = _watch(observe, records, seen, time.perf_counter)
     start = time.perf_counter()
-    stopped = None
+    stopped, first = None, []
     try:
-        for _ in map(watch, pipe.train(config, splits, state)):
-            pass
+        for snap in map(watch, pipe.train(config, splits, state)):
+            first[:] = first or [getattr(snap.state, "loss", None)]
     except (Stop, KeyboardInterrupt):
         stopped = "interrupted"
     except TrainingError as exc:
@@ -243,5 +247,41 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     params = result_params(snap)
     metrics = {**pipe.evaluate(config, splits, params), "seconds": round(seconds, 3),
                "seed": getattr(config, "seed", None), "steps": int(snap.state.step)}
+    first_loss = None if not first or first[0] is None else float(first[0])
     return Result(config, metrics, pd.DataFrame.from_records(records), params,
-                  snap.state, snap, splits, stopped)
+                  snap.state, snap, splits, stopped, first_loss)
+
+
+def _last_loss(result: Result) -> float | None:
+    """The run's final training loss: ``metrics["loss"]``, else the history's last train_loss."""
+    last = result.metrics.get("loss")
+    if last is None and "train_loss" in result.history and len(result.history):
+        last = result.history["train_loss"].iloc[-1]
+    return None if last is None else float(last)
+
+
+def diverged(result: Result) -> str | None:
+    """A one-line warning if the run's loss ended higher than it started, else None.
+
+    Diverged means L_end > L_start, where L_start is the loss of the first
+    step (the starting parameters on the first batch) and L_end the final
+    training loss. A run stopped on a non-finite loss is not judged here
+    (it already stops with an error).
+
+    >>> from types import SimpleNamespace as NS
+    >>> run = NS(first_loss=2.4, metrics={"loss": 435913.7}, history=pd.DataFrame(),
+    ...          stopped=None, config=NS(learning_rate=1e6))
+    >>> diverged(run)
+    'training diverged: the loss rose from 2.4 to 4.359e+05; try a smaller learning rate, e.g. --set learning_rate=1e+05'
+    >>> diverged(NS(**{**vars(run), "metrics": {"loss": 0.3}})) is None
+    True
+    """
+    first, last = result.first_loss, _last_loss(result)
+    if result.stopped not in (None, "interrupted") or first is None or last is None:
+        return None
+    if not (math.isfinite(first) and math.isfinite(last)) or last <= first:
+        return None
+    lr = getattr(result.config, "learning_rate", None)
+    hint = f", e.g. --set learning_rate={lr / 10:.3g}" if isinstance(lr, (int, float)) else ""
+    return (f"training diverged: the loss rose from {first:.4g} to {last:.4g}; "
+            f"try a smaller learning rate{hint}")

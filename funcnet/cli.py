@@ -299,13 +299,15 @@ class _Options:
     plots: bool = True
 
 
-def _save_run(out: Path, result_or_state, config, *, params=None, metrics=None, history=None):
-    """Write the run's files into ``out`` (each atomically)."""
+def _save_run(out: Path, result_or_state, config, *, params=None, metrics=None, history=None,
+              dataset=None):
+    """Write the run's files into ``out`` (each atomically); ``dataset``: the known data trained on."""
     from . import checkpoint
 
     out.mkdir(parents=True, exist_ok=True)
     cfg = fpipeline.to_json(config)
     meta = {"sizes": list(params.sizes), "activation": params.activation} if params is not None else {}
+    meta.update({"dataset": dataset} if dataset and params is not None else {})
     if params is not None:
         checkpoint.save(out / "model.safetensors", params, config=cfg, metadata=meta)
     checkpoint.save(out / "state.safetensors", result_or_state, config=cfg, metadata=meta)
@@ -417,10 +419,12 @@ def _judge_set(result):
 
 def _finish(out_dir: Path, result, config, opts: _Options, history=None) -> None:
     """Write a finished (or stopped) run's files and, unless interrupted, its pictures."""
+    from . import data as fdata
+
     history = result.history if history is None else history
     metrics = {**result.metrics, "stopped": result.stopped}
     _save_run(out_dir, result.state, config, params=result.params, metrics=metrics,
-              history=history)
+              history=history, dataset=fdata.identify(*result.splits.values()))
     dataset = _judge_set(result)
     if opts.plots and fplots.available() and result.stopped != "interrupted" and dataset is not None:
         names = freport.class_names(getattr(config, "dataset", None))
@@ -770,6 +774,15 @@ def _check_inputs(params, ds, description: str) -> None:
                         f"expects {params.sizes[0]}")
 
 
+def _warn_other_data(info, ds) -> None:
+    """One warning line on stderr if ``ds`` is a known data set other than the model's."""
+    from . import checkpoint, data as fdata
+
+    warning = fdata.other_data_warning(checkpoint.trained_on(info), ds)
+    if warning:
+        click.echo(f"funcnet: warning: {warning}", err=True)
+
+
 def _model_line(path, params) -> str:
     return f"model: {model_file(path)} ({'-'.join(map(str, params.sizes))} {params.activation})"
 
@@ -864,6 +877,7 @@ def predict(model_path, data, out, split, show, show_mistakes):
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
     _check_inputs(params, ds, description)
+    _warn_other_data(info, ds)
     if show_mistakes and ds.y is None:
         raise click.UsageError(
             f"--show-mistakes needs labelled data; {ds.source or data} has no labels")
@@ -909,6 +923,7 @@ def evaluate(model_path, data, split):
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
     _check_inputs(params, ds, description)
+    _warn_other_data(info, ds)
     if ds.y is None:
         raise DataError(f"{ds.source or data}: no labels to evaluate against "
                         "(use funcnet predict for unlabelled data)")

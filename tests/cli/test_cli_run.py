@@ -245,3 +245,14 @@ def test_the_judgement_compares_the_first_step_with_the_end():
     assert 1 < result.first_loss < 10 < result.metrics["loss"]
     assert pipeline.diverged(result).startswith("training diverged")
     assert pipeline.diverged(pipeline.run(pipe, attrs.evolve(config, learning_rate=0.1))) is None
+
+
+def test_a_gzipped_kaggle_csv_trains_like_the_plain_file(labelled_csv, tmp_path):
+    import gzip
+    packed = tmp_path / "train.csv.gz"
+    packed.write_bytes(gzip.compress(labelled_csv.read_bytes()))
+    args = ["--set", "rows=120", "--set", "dev_size=20", "--set", "iterations=10", "--quiet"]
+    plain, gz = invoke("run", MNIST, "--data", labelled_csv, *args), invoke("run", MNIST, "--data", packed, *args)
+    assert gz.exit_code == 0, gz.stderr
+    strip = lambda text: re.sub(r"trained in .*", "", text)
+    assert strip(gz.stdout) == strip(plain.stdout)

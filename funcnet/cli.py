@@ -307,7 +307,8 @@ def _save_run(out: Path, result_or_state, config, *, params=None, metrics=None, 
     out.mkdir(parents=True, exist_ok=True)
     cfg = fpipeline.to_json(config)
     meta = {"sizes": list(params.sizes), "activation": params.activation} if params is not None else {}
-    meta.update({"dataset": dataset} if dataset and params is not None else {})
+    if dataset and params is not None:
+        meta["dataset"] = dataset
     if params is not None:
         checkpoint.save(out / "model.safetensors", params, config=cfg, metadata=meta)
     checkpoint.save(out / "state.safetensors", result_or_state, config=cfg, metadata=meta)

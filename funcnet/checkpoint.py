@@ -12,7 +12,8 @@ The metadata fields (all strings, as safetensors requires):
 - ``format_version``: ``"1"`` (JSON for the integer 1);
 - ``funcnet_version``: the funcnet that wrote the file, or ``"unknown"``;
 - ``config``: a JSON object, the run's config, to rebuild the model;
-- ``metadata``: a JSON object of free-form facts (sizes, activation, ...);
+- ``metadata``: a JSON object of free-form facts (sizes, activation, ``dataset``:
+  the known data set a model was trained on, see :func:`trained_on`, ...);
 - ``content_sha256``: SHA-256 over the other fields and every tensor's name,
   dtype, shape and bytes, so that damage anywhere is found.
 
@@ -51,7 +52,7 @@ import safetensors.numpy
 from funcnet import tree as _tree
 from funcnet.errors import CheckpointError
 
-__all__ = ["save", "load", "read_info", "FORMAT", "FORMAT_VERSION"]
+__all__ = ["save", "load", "read_info", "trained_on", "FORMAT", "FORMAT_VERSION"]
 
 FORMAT = "funcnet-checkpoint"
 FORMAT_VERSION = 1
@@ -444,3 +445,16 @@ def load(path: str | os.PathLike, like: Any) -> Any:
         raise CheckpointError(f"{path}: damaged checkpoint: content checksum mismatch")
     leaves = [_as_template(arrays[n], x) for n, x in pairs]
     return _tree.unflatten(_tree.structure(like), leaves)
+
+
+def trained_on(info: dict[str, Any]) -> str | None:
+    """The data set a model was trained on, as its metadata records it (None if not recorded).
+
+    Files written before the record existed, or from unrecognised data, hold
+    none: a reader that does not know the field ignores it.
+
+    >>> trained_on({"metadata": {"dataset": "mnist"}}), trained_on({"metadata": {}})
+    ('mnist', None)
+    """
+    value = info.get("metadata", {}).get("dataset")
+    return value if isinstance(value, str) else None

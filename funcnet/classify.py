@@ -18,12 +18,12 @@ import numpy as np
 
 from . import data as fdata
 from . import evaluate as fevaluate
-from . import augment, model, optim, rng
+from . import activations, augment, model, optim, rng
 from . import train as ftrain
 from .errors import ConfigError
 from .losses import cross_entropy
 
-__all__ = ["MLPConfig", "field", "keys", "load", "split", "schedule", "optimizer", "init_state",
+__all__ = ["MLPConfig", "field", "one_of", "keys", "load", "split", "schedule", "optimizer", "init_state",
            "train", "evaluate"]
 
 
@@ -32,8 +32,27 @@ def field(default, help, validator=None):
     return attrs.field(default=default, validator=validator, metadata={"help": help})
 
 
+def one_of(choices):
+    """A validator refusing a value not in ``choices`` with a ValueError naming the field and them.
+
+    >>> @attrs.frozen
+    ... class C:
+    ...     init: str = attrs.field(default="he", validator=one_of(("he", "xavier")))
+    >>> C("bar")
+    Traceback (most recent call last):
+    ...
+    ValueError: init: unknown 'bar'; expected one of he, xavier
+    """
+    def check(instance, attribute, value):
+        if value not in choices:
+            raise ValueError(f"{attribute.name}: unknown {value!r}; "
+                             f"expected one of {', '.join(map(str, choices))}")
+    return check
+
+
 POSITIVE, NON_NEGATIVE = attrs.validators.gt(0), attrs.validators.ge(0)
 RATE = attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.lt(1.0))
+INIT, ACTIVATION = one_of(model.SCHEMES), one_of(activations.NAMES)
 
 
 @attrs.frozen
@@ -50,8 +69,8 @@ class MLPConfig:
     dev_size: int = field(5000, "training rows held out as the dev set", POSITIVE)
     sizes: tuple[int, ...] = attrs.field(default=(784, 512, 512, 10), converter=tuple,
                                          metadata={"help": "layer sizes, input first"})
-    init: str = field("he", "initialiser: he, xavier or tutorial")
-    activation: str = field("relu", "hidden activation: relu, leaky_relu, tanh, sigmoid")
+    init: str = field("he", "initialiser: he, xavier or tutorial", INIT)
+    activation: str = field("relu", "hidden activation: relu, leaky_relu, tanh, sigmoid", ACTIVATION)
     optimizer: str = field("adamw", "sgd, momentum, rmsprop, adam or adamw")
     learning_rate: float = field(1e-3, "peak learning rate", POSITIVE)
     momentum: float = field(0.9, "momentum for sgd/momentum")
@@ -99,7 +118,7 @@ def check_sizes(config, ds: fdata.Dataset, classes: int = 10) -> None:
 
 def split(config, data: dict) -> dict:
     """Carve ``dev_size`` random rows off the training set as the dev set."""
-    check_sizes(config, data["train"])
+    check_sizes(config, fdata.require_labels(data["train"]))
     if config.dev_size >= len(data["train"]):
         raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the "
                           f"{len(data['train'])} training rows")

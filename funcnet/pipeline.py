@@ -19,6 +19,7 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import inspect
+import math
 import secrets
 import sys
 import time
@@ -30,12 +31,13 @@ from typing import Any, Callable
 import attrs
 import pandas as pd
 
+from .data import Dataset, require_labels
 from .errors import ConfigError, TrainingError
 from .model import Params
 from .train import Snapshot, TrainState, keep_freed_memory, result_params
 
 __all__ = ["load_pipeline", "fields", "parse_value", "apply_overrides", "resolve_seed",
-           "to_json", "Result", "Stop", "run"]
+           "to_json", "Result", "Stop", "run", "diverged"]
 
 STAGES = ("Config", "load", "split", "init_state", "train", "evaluate")
 
@@ -47,6 +49,9 @@ def load_pipeline(path: str | Path) -> types.ModuleType:
         raise ConfigError(f"{path}: no such pipeline file")
     name = f"funcnet_pipeline_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if path.suffix != ".py" or spec is None or spec.loader is None:
+        raise ConfigError(f"{path}: expected a Python pipeline file ending in .py "
+                          "(such as pipelines/mnist.py)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # attrs and typing resolve names through sys.modules
     try:
@@ -89,6 +94,10 @@ def parse_value(tp: Any, text: str) -> Any:
     (7, True, (784, 10, 10))
     >>> parse_value(float | None, "none") is None
     True
+    >>> parse_value(tuple[int, ...], "784,,10")
+    Traceback (most recent call last):
+    ...
+    ValueError: an empty item in '784,,10' (a stray comma?)
     """
     origin, args = typing.get_origin(tp), typing.get_args(tp)
     if origin in (typing.Union, types.UnionType):
@@ -101,7 +110,10 @@ def parse_value(tp: Any, text: str) -> Any:
             raise ValueError(f"expected one of {', '.join(map(str, args))}")
         return text
     if origin is tuple:
-        parts = [p for p in text.strip().strip("()[]").split(",") if p.strip()]
+        inner = text.strip().strip("()[]")
+        parts = inner.split(",") if inner.strip() else []
+        if any(not p.strip() for p in parts):
+            raise ValueError(f"an empty item in {text!r} (a stray comma?)")
         return tuple(parse_value(args[0] if args else str, p.strip()) for p in parts)
     if tp is bool:
         return _parse_bool(text)
@@ -135,8 +147,8 @@ def apply_overrides(config: Any, overrides: list[str] | tuple[str, ...]) -> Any:
             raise ConfigError(f"--set {key}={value}: expected {_type_name(tp)}: {exc}") from None
     try:
         return attrs.evolve(config, **changes)
-    except (ValueError, TypeError) as exc:
-        raise ConfigError(f"--set: {exc}") from None
+    except (ValueError, TypeError) as exc:  # a Config validator: the message names the field
+        raise ConfigError(f"config: {exc}") from None
 
 
 def resolve_seed(config: Any) -> Any:
@@ -160,7 +172,9 @@ def to_json(config: Any) -> dict:
 class Result:
     """What a run delivers: config, metrics, history (one row per record),
     the delivered parameters, the last state and early-stopping bookkeeping,
-    the splits, and why it stopped early (None when it ran to the end)."""
+    the splits, why it stopped early (None when it ran to the end), and the
+    loss of its first step (the parameters it started from, on the first
+    batch; None if it took no step)."""
 
     config: Any
     metrics: dict
@@ -170,6 +184,7 @@ class Result:
     snapshot: Snapshot | None
     splits: dict
     stopped: str | None = None
+    first_loss: float | None = None
 
 
 class Stop(Exception):
@@ -212,6 +227,13 @@ def _train_stream(pipe, config, splits: dict, state, window):
     return pipe.train(config, splits, state)
 
 
+def _require_training_labels(data: Any) -> None:
+    """Refuse loaded data whose training set has no labels (a DataError naming the file)."""
+    train = data.get("train") if isinstance(data, dict) else None
+    if isinstance(train, Dataset):
+        require_labels(train)
+
+
 def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None] = lambda s: None,
         state: TrainState | None = None, data: dict | None = None,
         window: tuple | None = None) -> Result:
@@ -227,16 +249,17 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     """
     keep_freed_memory()  # a process-wide allocator setting: made here, at the edge
     data = pipe.load(config) if data is None else data
+    _require_training_labels(data)
     splits = pipe.split(config, data)
     state = pipe.init_state(config) if state is None else state
     records: list = []
     seen: list = [Snapshot(state, 0, 0, 1)]
     watch = _watch(observe, records, seen, time.perf_counter)
     start = time.perf_counter()
-    stopped = None
+    stopped, first = None, []
     try:
-        for _ in map(watch, _train_stream(pipe, config, splits, state, window)):
-            pass
+        for snap in map(watch, _train_stream(pipe, config, splits, state, window)):
+            first[:] = first or [getattr(snap.state, "loss", None)]
     except (Stop, KeyboardInterrupt):
         stopped = "interrupted"
     except TrainingError as exc:
@@ -249,5 +272,41 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     params = result_params(snap)
     metrics = {**pipe.evaluate(config, splits, params), "seconds": round(seconds, 3),
                "seed": getattr(config, "seed", None), "steps": int(snap.state.step)}
+    first_loss = None if not first or first[0] is None else float(first[0])
     return Result(config, metrics, pd.DataFrame.from_records(records), params,
-                  snap.state, snap, splits, stopped)
+                  snap.state, snap, splits, stopped, first_loss)
+
+
+def _last_loss(result: Result) -> float | None:
+    """The run's final training loss: ``metrics["loss"]``, else the history's last train_loss."""
+    last = result.metrics.get("loss")
+    if last is None and "train_loss" in result.history and len(result.history):
+        last = result.history["train_loss"].iloc[-1]
+    return None if last is None else float(last)
+
+
+def diverged(result: Result) -> str | None:
+    """A one-line warning if the run's loss ended higher than it started, else None.
+
+    Diverged means L_end > L_start, where L_start is the loss of the first
+    step (the starting parameters on the first batch) and L_end the final
+    training loss. A run stopped on a non-finite loss is not judged here
+    (it already stops with an error).
+
+    >>> from types import SimpleNamespace as NS
+    >>> run = NS(first_loss=2.4, metrics={"loss": 435913.7}, history=pd.DataFrame(),
+    ...          stopped=None, config=NS(learning_rate=1e6))
+    >>> diverged(run)
+    'training diverged: the loss rose from 2.4 to 4.359e+05; try a smaller learning rate, e.g. --set learning_rate=1e+05'
+    >>> diverged(NS(**{**vars(run), "metrics": {"loss": 0.3}})) is None
+    True
+    """
+    first, last = result.first_loss, _last_loss(result)
+    if result.stopped not in (None, "interrupted") or first is None or last is None:
+        return None
+    if not (math.isfinite(first) and math.isfinite(last)) or last <= first:
+        return None
+    lr = getattr(result.config, "learning_rate", None)
+    hint = f", e.g. --set learning_rate={lr / 10:.3g}" if isinstance(lr, (int, float)) else ""
+    return (f"training diverged: the loss rose from {first:.4g} to {last:.4g}; "
+            f"try a smaller learning rate{hint}")

@@ -74,6 +74,7 @@ import numpy as np
 import pandas as pd
 
 from . import checkpoint
+from . import data as fdata
 from . import pipeline as fpipeline
 from . import plots as fplots
 from .errors import CheckpointError, ConfigError
@@ -562,18 +563,22 @@ def _window_of(snapshot) -> list:
     return [float(window[0]), int(window[1]), int(window[2]), int(window[3])]
 
 
-def save_progress(folder, state, config, *, params=None, history=None, window=None) -> None:
+def save_progress(folder, state, config, *, params=None, history=None, window=None,
+                  dataset=None) -> None:
     """Save a run in progress (at a history record): config, history, model, state.
 
     Each file is written atomically and the state last: a run killed at any
     moment can be resumed from the last state written, and the history
     holds every row up to it. ``params`` is the model to deliver (default
-    ``state.params``); ``window`` the figures summed since the last row.
+    ``state.params``); ``window`` the figures summed since the last row; ``dataset`` the known
+    data set trained on (recorded in the model file's metadata).
     """
     out = Path(folder)
     cfg = fpipeline.to_json(config)
     params = state.params if params is None else params
     meta = _model_metadata(params)
+    if dataset:
+        meta["dataset"] = dataset
     write_atomic(out / CONFIG, to_json_text(cfg))
     if history is not None:
         write_atomic(out / HISTORY, history.to_csv(index=False))
@@ -614,7 +619,8 @@ def save(folder, result, config=None, *, history=None, pictures: bool = True,
     config = result.config if config is None else config
     history = result.history if history is None else history
     save_progress(out, result.state, config, params=result.params, history=history,
-                  window=_window_of(result.snapshot))
+                  window=_window_of(result.snapshot),
+                  dataset=fdata.identify(*result.splits.values()))
     metrics = {**result.metrics, "stopped": result.stopped}
     write_atomic(out / METRICS, to_json_text(metrics))
     if pictures and result.stopped != "interrupted":

@@ -52,7 +52,8 @@ def _known_fixes(instance, attribute, value):
 
 @attrs.frozen
 class Config:
-    seed: int | None = attrs.field(default=None, metadata={
+    seed: int | None = attrs.field(default=None, validator=attrs.validators.optional(
+        attrs.validators.ge(0)), metadata={
         "help": "random seed (default 0; with tutorial_quirks, a fresh one each run)"})
     data: str | None = attrs.field(default=None, metadata={
         "help": "a Kaggle train.csv, or a folder with the MNIST IDX files (default $FUNCNET_DATA/mnist)"})
@@ -60,8 +61,9 @@ class Config:
     dev_size: int = attrs.field(default=1000, validator=attrs.validators.gt(0), metadata={"help": "rows held out as the dev set"})
     sizes: tuple[int, ...] = attrs.field(default=(784, 10, 10), converter=tuple, metadata={
         "help": "layer sizes, input first: 784,10,10 or deeper (784,64,32,10)"})
-    init: str = attrs.field(default="tutorial", metadata={"help": "initialiser: tutorial, he or xavier"})
-    activation: str = attrs.field(default="relu", metadata={
+    init: str = attrs.field(default="tutorial", validator=classify.INIT, metadata={
+        "help": "initialiser: tutorial, he or xavier"})
+    activation: str = attrs.field(default="relu", validator=classify.ACTIVATION, metadata={
         "help": "hidden activation: relu, leaky_relu, tanh, sigmoid"})
     learning_rate: float = attrs.field(default=0.10, validator=attrs.validators.gt(0), metadata={"help": "α in W = W − α·dW"})
     iterations: int = attrs.field(default=500, validator=attrs.validators.gt(0), metadata={"help": "full-batch gradient steps"})
@@ -93,7 +95,7 @@ def load(config: Config) -> dict:
 
 def split(config: Config, data: dict) -> dict:
     """Shuffle the first ``rows`` digits, keep ``dev_size`` as dev, scale by 1/255 once."""
-    classify.check_sizes(config, data["train"])
+    classify.check_sizes(config, fdata.require_labels(data["train"]))
     rows = data["train"].take(slice(0, config.rows))
     if config.dev_size >= len(rows):
         raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the {len(rows)} rows used")

@@ -7,7 +7,7 @@ import click
 from .. import report as freport
 from ..errors import DataError
 from .common import _accuracy_lines, _debug, _echo_lines, _quiet_numpy, handle_errors
-from .models import _check_inputs, _model_line, load_examples, load_model, probabilities
+from .models import _check_inputs, _warn_other_data, _model_line, load_examples, load_model, probabilities
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path())
@@ -27,6 +27,7 @@ def evaluate(model_path, data, split):
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
     _check_inputs(params, ds, description)
+    _warn_other_data(info, ds)
     if ds.y is None:
         raise DataError(f"{ds.source or data}: no labels to evaluate against "
                         "(use funcnet predict for unlabelled data)")

@@ -60,3 +60,13 @@ def _check_inputs(params, ds, description: str) -> None:
 def _model_line(path, params) -> str:
     return f"model: {model_file(path)} ({'-'.join(map(str, params.sizes))} {params.activation})"
 
+
+def _warn_other_data(info, ds) -> None:
+    """One warning line on stderr if ``ds`` is a known data set other than the model's."""
+    import click
+
+    from .. import checkpoint, data as fdata
+
+    warning = fdata.other_data_warning(checkpoint.trained_on(info), ds)
+    if warning:
+        click.echo(f"funcnet: warning: {warning}", err=True)

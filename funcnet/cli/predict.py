@@ -13,7 +13,7 @@ from .. import report as freport
 from .. import terminal
 from .common import (_accuracy_lines, _debug, _echo_lines, _plural, _quiet_numpy,
                      handle_errors, write_atomic)
-from .models import _check_inputs, _model_line, load_examples, load_model, probabilities
+from .models import _check_inputs, _warn_other_data, _model_line, load_examples, load_model, probabilities
 
 def submission_csv(predictions: np.ndarray) -> str:
     """Kaggle's submission format: ``ImageId,Label`` with ImageId counted from 1.
@@ -79,6 +79,7 @@ def predict(model_path, data, out, split, show, show_mistakes):
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
     _check_inputs(params, ds, description)
+    _warn_other_data(info, ds)
     if show_mistakes and ds.y is None:
         raise click.UsageError(
             f"--show-mistakes needs labelled data; {ds.source or data} has no labels")

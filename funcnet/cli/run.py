@@ -15,7 +15,7 @@ from .. import report as freport
 from .. import runs
 from ..errors import ConfigError
 from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt, _quiet_numpy,
-                     final_lines, handle_errors, write_atomic)
+                     _warn_diverged, final_lines, handle_errors, write_atomic)
 from .training import _execute, _finish, _Interrupt, _Options, _plot_hint
 
 FIGURES = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
@@ -49,6 +49,7 @@ def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
                    "steps, all that its config asks for; the folder is left as it was", err=True)
         return
     _echo_lines(final_lines(result))  # the figures first: a failed save still shows them
+    _warn_diverged(result)
     if out_dir is not None:
         history = runs.join_history(resumed.history if resumed else None, result.history)
         _finish(out_dir, result, config, opts, history)
@@ -79,6 +80,7 @@ def _seed_runs(pipe, config, seeds, out_dir, opts, interrupt):
             return
         if opts.lines:
             _echo_lines(f"  {line}" for line in final_lines(result))
+        _warn_diverged(result, f"seed {seed}: ")
         yield _figures_row(result, seed=seed)
 
 

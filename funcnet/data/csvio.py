@@ -1,7 +1,10 @@
 """A strict reader for the Kaggle "Digit Recognizer" CSV format.
 
 ``train.csv`` has the header ``label,pixel0,...,pixel783`` and one row per
-image; ``test.csv`` is the same without the ``label`` column. The file is
+image; ``test.csv`` is the same without the ``label`` column. The file may be
+compressed (``train.csv.gz``, ``.bz2``, ``.xz``), its header and cells may be
+quoted (``"label","pixel0",...``) and blank lines may follow the last row, as
+pandas reads them; a blank line between rows is refused. The file is
 parsed in one go by pandas' C engine and checked with vectorised dtype and
 range tests; only when a check fails is the file scanned line by line to
 name the first offending line (as an editor counts them: the header is
@@ -18,9 +21,12 @@ line 1), column and value in a :class:`~funcnet.errors.DataError`.
 
 from __future__ import annotations
 
+import bz2
 import csv
 import functools
+import gzip
 import itertools
+import lzma
 import re
 import warnings
 from pathlib import Path
@@ -31,11 +37,32 @@ import pandas as pd
 from ..errors import DataError
 from .dataset import Dataset
 
-__all__ = ["PIXELS", "CLASSES", "header_names", "header_line", "read_csv"]
+__all__ = ["PIXELS", "CLASSES", "SUFFIXES", "header_names", "header_line", "compression",
+           "read_csv"]
 
 PIXELS = 784
 CLASSES = 10
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+# Compressed CSV files, by the suffix after ``.csv`` (as pandas infers them).
+_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz"}
+_OPENERS = {"gzip": gzip.open, "bz2": bz2.open, "xz": lzma.open, None: open}
+SUFFIXES = (".csv", *(f".csv{s}" for s in _COMPRESSIONS))
+# A damaged compressed file fails with one of these while it is read.
+_READ_ERRORS = (OSError, EOFError, lzma.LZMAError)
+
+
+def compression(path) -> str | None:
+    """The compression of a CSV file, by its name: ``gzip``, ``bz2``, ``xz`` or None.
+
+    >>> compression("train.csv.gz"), compression("train.csv"), compression("x.CSV.XZ")
+    ('gzip', None, 'xz')
+    """
+    return _COMPRESSIONS.get(Path(path).suffix.lower())
+
+
+def _open_text(path: Path):
+    """``path`` opened for reading text (decompressed as its name says), lines kept whole."""
+    return _OPENERS[compression(path)](path, "rt", encoding="utf-8-sig", newline="")
 
 
 def header_names(labelled: bool) -> list[str]:
@@ -90,9 +117,9 @@ def _header_error(names: list[str]) -> str | None:
 
 
 def _read_header(path: Path) -> list[str]:
-    """The header's fields; DataError if the file is missing, empty or binary."""
+    """The header's fields (quotes removed); DataError if the file is missing, empty or binary."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
+        with _open_text(path) as f:
             first = f.readline()
             rest = first.strip() or f.read(1)
     except FileNotFoundError:
@@ -101,12 +128,31 @@ def _read_header(path: Path) -> list[str]:
     except UnicodeDecodeError:
         raise DataError(f"{path}: not a text file: expected a UTF-8 CSV file "
                         f"with the header {_EXPECTED}") from None
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror or e})") from None
+    except _READ_ERRORS as e:
+        raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
     if not rest:
         raise DataError(f"{path}: empty file: expected the header {_EXPECTED} "
                         "and then one row per image")
-    return first.rstrip("\r\n").split(",")
+    return next(csv.reader([first.rstrip("\r\n")]), None) or [""]
+
+
+def _last_line(path: Path) -> tuple[int, int | None]:
+    """The number of the last non-blank line, and of the first blank line before it (or None).
+
+    Blank lines after the last row are allowed (pandas skips them); one
+    between rows is an error, found here so that pandas cannot skip it.
+    """
+    last, first_blank = 1, None
+    try:
+        with _OPENERS[compression(path)](path, "rb") as f:
+            for number, line in enumerate(f, start=1):
+                if line.strip():
+                    last = number
+                elif first_blank is None:
+                    first_blank = number
+    except _READ_ERRORS as e:
+        raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
+    return last, (first_blank if first_blank is not None and first_blank < last else None)
 
 
 def _cell_error(text: str, name: str) -> str | None:
@@ -154,26 +200,26 @@ def _good_line(labelled: bool) -> re.Pattern:
     return re.compile(",".join(cells) + r"\r?\n?")
 
 
-def _first_error(path: Path, names: list[str]) -> tuple[int, str] | None:
-    """The first bad data line's number and what is wrong with it, or None.
+def _first_error(path: Path, names: list[str], last: int) -> tuple[int, str] | None:
+    """The first bad data line up to line ``last``: its number and what is wrong, or None.
 
     A regex over each raw line finds suspects fast; only those are split.
     """
     good = _good_line(names[0] == "label")
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        numbered = enumerate(itertools.islice(f, 1, None), start=2)
+    with _open_text(path) as f:
+        numbered = enumerate(itertools.islice(f, 1, last), start=2)
         suspects = ((n, t) for n, t in numbered if not good.fullmatch(t))
         errors = ((n, _row_error(next(csv.reader([t]), []), names)) for n, t in suspects)
         return next(((n, e) for n, e in errors if e), None)
 
 
-def _locate(path: Path, names: list[str]) -> DataError:
-    """The DataError for the first bad line of ``path``, found by a line scan.
+def _locate(path: Path, names: list[str], last: int) -> DataError:
+    """The DataError for the first bad line of ``path`` (up to line ``last``), by a line scan.
 
     Only called on failure: it reads the raw lines (pandas pads short rows
     and drops an extra field in the first row, so its frame cannot tell).
     """
-    found = _first_error(path, names)
+    found = _first_error(path, names, last)
     if found is None:
         return DataError(f"{path}: malformed CSV: expected {len(names)} integer "
                          "fields on every line")
@@ -187,16 +233,20 @@ def _parse(path: Path) -> pd.DataFrame | None:
 
     ``index_col=False`` keeps pandas from shifting columns when the first row
     has an extra field; the warning it gives instead is turned into a
-    failure, like the ParserError it gives for a later row.
+    failure, like the ParserError it gives for a later row. Blank lines are
+    skipped (:func:`_last_line` has refused any between rows). A damaged
+    compressed file is a DataError.
     """
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
             return pd.read_csv(path, engine="c", index_col=False, na_filter=False,
-                               skip_blank_lines=False, low_memory=False,
-                               encoding="utf-8-sig")
+                               skip_blank_lines=True, low_memory=False,
+                               encoding="utf-8-sig", compression=compression(path))
         except (ValueError, pd.errors.ParserWarning):  # ParserError is a ValueError
             return None
+        except _READ_ERRORS as e:
+            raise DataError(f"{path}: cannot read ({getattr(e, 'strerror', None) or e})") from None
 
 
 def _values(frame: pd.DataFrame | None) -> np.ndarray | None:
@@ -237,7 +287,9 @@ def read_csv(path) -> Dataset:
     Args:
       path: a CSV file with the header ``label,pixel0,...,pixel783`` (or
         ``pixel0,...,pixel783`` for unlabelled data) and one row per image:
-        a label 0..9 and 784 pixels 0..255, all integers.
+        a label 0..9 and 784 pixels 0..255, all integers. Names and cells
+        may be quoted; blank lines may end the file; ``.csv.gz``,
+        ``.csv.bz2`` and ``.csv.xz`` files are decompressed as they are read.
     Returns:
       ``Dataset(x, y, source)`` with ``x`` uint8 of shape ``(n, 784)``, ``y``
       int64 of shape ``(n,)`` (None without a ``label`` column) and ``source``
@@ -264,13 +316,16 @@ def read_csv(path) -> Dataset:
     if problem:
         raise DataError(f"{path}: {problem}")
     labelled = names[0] == "label"
+    last, blank = _last_line(path)
+    if blank is not None:  # a blank line between rows (or an earlier error)
+        raise _locate(path, names, last)
     frame = _parse(path)
     if frame is not None and len(frame) == 0:
         raise DataError(f"{path}: no data rows after the header (line 1): "
                         "expected one row per image")
     values = _values(frame)
     if values is None:
-        raise _locate(path, names)
+        raise _locate(path, names, last)
     bad = _out_of_range(values, labelled)
     if bad is not None:
         row, col = bad

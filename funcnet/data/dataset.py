@@ -17,9 +17,10 @@ import numpy as np
 import toolz
 
 from .. import rng
+from ..errors import DataError
 from ..tree import pytree, static_field
 
-__all__ = ["Dataset", "scale", "split", "batches", "stream", "num_batches"]
+__all__ = ["Dataset", "require_labels", "scale", "split", "batches", "stream", "num_batches"]
 
 
 @pytree
@@ -49,6 +50,21 @@ class Dataset:
     def take(self, index) -> "Dataset":
         """The rows at ``index`` (a slice, or an integer array)."""
         return Dataset(self.x[index], None if self.y is None else self.y[index], self.source)
+
+
+def require_labels(dataset: Dataset) -> Dataset:
+    """``dataset`` itself if it has labels, else a DataError naming its file (training needs them).
+
+    >>> require_labels(Dataset(np.zeros((2, 784), np.uint8), None, "test.csv"))
+    Traceback (most recent call last):
+    ...
+    funcnet.errors.DataError: test.csv: this file has no label column: training needs labelled data (Kaggle's train.csv: label,pixel0,...,pixel783); an unlabelled file such as test.csv is for funcnet predict
+    """
+    if dataset.y is None:
+        raise DataError(f"{dataset.source or 'the training data'}: this file has no label column: "
+                        "training needs labelled data (Kaggle's train.csv: label,pixel0,...,"
+                        "pixel783); an unlabelled file such as test.csv is for funcnet predict")
+    return dataset
 
 
 def scale(x: np.ndarray, dtype=np.float32) -> np.ndarray:

@@ -16,7 +16,7 @@ from pathlib import Path
 import toolz
 
 from ..errors import DataError
-from .csvio import read_csv
+from .csvio import SUFFIXES, read_csv
 from .dataset import Dataset
 from .fetch import REGISTRY, cache_folder, fetch
 from .idx import IDX_FILES, find_idx_files, read_folder
@@ -54,9 +54,10 @@ def search_folders(dataset: str = "mnist") -> tuple[Path, ...]:
 def _explicit(path: Path) -> Path:
     """Check an explicit ``path``: a CSV file or a folder of IDX files."""
     if path.is_file():
-        if path.suffix.lower() != ".csv":
+        if not path.name.lower().endswith(SUFFIXES):
             raise DataError(f"{path}: expected a .csv file or a folder holding the four "
-                            "IDX files (train-images-idx3-ubyte.gz, ...)")
+                            "IDX files (train-images-idx3-ubyte.gz, ...); a CSV file may be "
+                            f"compressed as {', '.join(SUFFIXES[1:])}")
         return path
     if path.is_dir():
         return path  # read_folder names any missing file
@@ -86,7 +87,7 @@ def locate(dataset: str = "mnist", path=None, download: bool = True, *,
       download: fetch into the cache when no folder holds the files.
       progress: show the download's progress bar on stderr.
     Returns:
-      A ``.csv`` file, or a folder holding the four IDX files.
+      A ``.csv`` file (maybe ``.csv.gz``, ...), or a folder holding the four IDX files.
     Raises:
       DataError: ``path`` does not exist or is neither; the dataset is
         unknown; nothing found and ``download`` is false (the message says

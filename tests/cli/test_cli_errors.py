@@ -106,3 +106,30 @@ def test_a_malformed_csv_is_exit_3(tmp_path, run_dir):
     bad = tmp_path / "test.csv"
     bad.write_text("pixel0,pixel1\n1,2\n")
     assert_one_line_error(invoke("predict", run_dir, "--data", bad), 3, str(bad))
+
+
+@pytest.mark.parametrize("pipeline", [MNIST, MLP])
+@pytest.mark.parametrize("args, fragments", [
+    (["--set", "activation=foo"], ["activation", "'foo'", "relu, leaky_relu, tanh, sigmoid"]),
+    (["--set", "init=bar"], ["init", "'bar'", "tutorial, he, xavier"]),
+    (["--seed", "-1"], ["seed", ">= 0"]),
+    (["--set", "seed=-1"], ["seed", ">= 0"]),
+    (["--set", "sizes=784,,10"], ["sizes=784,,10", "empty item"]),
+    (["--set", "sizes=784,10,"], ["sizes=784,10,", "empty item"]),
+])
+def test_bad_config_values_are_exit_2_naming_the_field(pipeline, args, fragments):
+    assert_one_line_error(invoke("run", pipeline, *args), 2, *fragments)
+
+
+@pytest.mark.parametrize("command", ["show", "run"])
+def test_pipeline_file_not_ending_in_py_is_exit_2(tmp_path, command):
+    path = tmp_path / "notes.txt"
+    path.write_text("some notes\n")
+    assert_one_line_error(invoke(command, path), 2, str(path), "ending in .py")
+
+
+@pytest.mark.parametrize("pipeline", [MNIST, MLP])
+@pytest.mark.parametrize("extra", [[], ["--set", "dev_size=10"], ["--seeds", "1,2"]])
+def test_training_on_an_unlabelled_csv_is_exit_3(kaggle_test_csv, pipeline, extra):
+    result = invoke("run", pipeline, "--data", kaggle_test_csv, *extra, "--quiet")
+    assert_one_line_error(result, 3, str(kaggle_test_csv), "this file has no label column")

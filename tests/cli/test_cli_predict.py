@@ -163,3 +163,37 @@ def test_a_real_digit_is_14_lines_of_28_shaded_columns(mnist_test):
     assert len(lines) == 14 and {len(line) for line in lines} == {28}
     assert set("".join(lines)) <= set(terminal.SHADES + terminal.UPPER + terminal.LOWER)
     assert lines[0].strip() == "" and "█" in "".join(lines)
+
+
+# --- the data set a model was trained on -------------------------------------------
+
+
+def test_the_model_file_records_the_data_set_it_was_trained_on(run_dir):
+    from funcnet import checkpoint
+    info = checkpoint.read_info(run_dir / "model.safetensors")
+    assert checkpoint.trained_on(info) == "mnist" and info["format_version"] == 1
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_judging_a_model_on_another_data_set_warns_naming_both(run_dir, shared_data, command):
+    result = invoke(command, run_dir, "--data", shared_data / "fashion-mnist")
+    assert result.exit_code == 0, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("funcnet: warning: the model was trained on mnist, but ")
+    assert str(shared_data / "fashion-mnist") in line and line.endswith(
+        "is fashion-mnist: its figures here say little about the model")
+
+
+@pytest.mark.parametrize("extra", [[], ["--split", "train"]])
+def test_the_same_data_set_gives_no_warning(run_dir, shared_data, extra):
+    result = invoke("evaluate", run_dir, "--data", shared_data / "mnist", *extra)
+    assert result.exit_code == 0 and result.stderr == "", result.stderr
+
+
+def test_a_model_file_without_the_record_gives_no_warning(run_dir, shared_data, tmp_path):
+    from funcnet import checkpoint
+    params, info = load_model(run_dir)
+    old = checkpoint.save(tmp_path / "old.safetensors", params, config=info["config"],
+                          metadata={"sizes": list(params.sizes), "activation": params.activation})
+    result = invoke("evaluate", old, "--data", shared_data / "fashion-mnist")
+    assert result.exit_code == 0 and result.stderr == "", result.stderr

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import attrs
 import numpy as np
 import pandas as pd
 import pytest
@@ -214,3 +215,44 @@ def test_out_refuses_to_replace_a_saved_run_without_overwrite(tmp_path):
     assert forced.exit_code == 0
     assert (out / "model.safetensors").read_bytes() != before
     assert json.loads((out / "metrics.json").read_text())["seed"] == 1
+
+
+def test_a_diverged_run_ends_with_one_warning_line_and_exit_0():
+    result = invoke("run", MNIST, *TINY, "--set", "learning_rate=1e6", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    [line] = result.stderr.splitlines()
+    assert re.fullmatch(r"funcnet: warning: training diverged: the loss rose from \S+ to \S+; "
+                        r"try a smaller learning rate, e\.g\. --set learning_rate=1e\+05", line), line
+
+
+def test_a_diverged_seed_is_named_in_its_warning():
+    result = invoke("run", MNIST, *TINY, "--set", "learning_rate=1e6", "--seeds", "0,1", "--quiet")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert [line.split(":")[:3] for line in lines] == [
+        ["funcnet", " warning", " seed 0"], ["funcnet", " warning", " seed 1"]], lines
+
+
+def test_a_run_that_learns_gives_no_warning():
+    result = invoke("run", MNIST, *TINY, "--quiet")
+    assert result.exit_code == 0 and result.stderr == "", result.stderr
+
+
+def test_the_judgement_compares_the_first_step_with_the_end():
+    pipe = pipeline.load_pipeline(MNIST)
+    config = pipeline.apply_overrides(pipe.Config(), ["iterations=20", "rows=3000", "learning_rate=1e6"])
+    result = pipeline.run(pipe, config)
+    assert 1 < result.first_loss < 10 < result.metrics["loss"]
+    assert pipeline.diverged(result).startswith("training diverged")
+    assert pipeline.diverged(pipeline.run(pipe, attrs.evolve(config, learning_rate=0.1))) is None
+
+
+def test_a_gzipped_kaggle_csv_trains_like_the_plain_file(labelled_csv, tmp_path):
+    import gzip
+    packed = tmp_path / "train.csv.gz"
+    packed.write_bytes(gzip.compress(labelled_csv.read_bytes()))
+    args = ["--set", "rows=120", "--set", "dev_size=20", "--set", "iterations=10", "--quiet"]
+    plain, gz = invoke("run", MNIST, "--data", labelled_csv, *args), invoke("run", MNIST, "--data", packed, *args)
+    assert gz.exit_code == 0, gz.stderr
+    strip = lambda text: re.sub(r"trained in .*", "", text)
+    assert strip(gz.stdout) == strip(plain.stdout)

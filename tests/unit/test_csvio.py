@@ -192,3 +192,80 @@ def test_binary_file(tmp_path, shared_data):
     path.write_bytes((shared_data / "mnist" / "t10k-labels-idx1-ubyte.gz").read_bytes())
     message = error(path)
     assert "not a text file" in message or "header" in message
+
+
+# --- forms pandas reads: quoted names, blank lines at the end, compressed files ---
+
+def test_quoted_header_and_cells(tmp_path, digits):
+    lines = [[f'"{cell}"' for cell in line] for line in lines_of(digits)]
+    ds = read_csv(write(tmp_path, lines))
+    assert np.array_equal(ds.y, digits[0]) and np.array_equal(ds.x, digits[1])
+
+
+def test_quoted_header_still_checked(tmp_path, digits):
+    lines = lines_of(digits)
+    lines[0] = [f'"{name}"' for name in lines[0]]
+    lines[0][3] = '"pixel_2"'
+    assert error(write(tmp_path, lines)).endswith(
+        "line 1, column 4: expected header name 'pixel2', got 'pixel_2'")
+
+
+@pytest.mark.parametrize("blank", ["", "\n", "\n\n", "  "])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_blank_lines_after_the_last_row(tmp_path, digits, blank, newline):
+    lines = lines_of(digits) + [blank]
+    ds = read_csv(write(tmp_path, lines, newline=newline))
+    assert np.array_equal(ds.y, digits[0]) and np.array_equal(ds.x, digits[1])
+
+
+def test_bad_cell_before_trailing_blank_line(tmp_path, digits):
+    lines = lines_of(digits) + [""]
+    lines[-2][11] = "300"
+    assert error(write(tmp_path, lines)).endswith(
+        f"line {len(lines) - 1}, column 'pixel10': expected an integer 0..255, got '300'")
+
+
+def test_blank_line_between_rows_with_trailing_blank_line(tmp_path, digits):
+    lines = lines_of(digits) + [""]
+    lines.insert(4, "")
+    assert "line 5: expected 785 fields" in error(write(tmp_path, lines))
+
+
+def test_header_then_blank_lines_has_no_rows(tmp_path):
+    message = error(write(tmp_path, [header_line(True), "", ""]))
+    assert message.endswith("no data rows after the header (line 1): expected one row per image")
+
+
+@pytest.mark.parametrize("suffix, opener", [(".gz", "gzip"), (".bz2", "bz2"), (".xz", "lzma")])
+def test_compressed_file_round_trip(tmp_path, digits, suffix, opener):
+    import importlib
+    plain = write(tmp_path, lines_of(digits))
+    packed = tmp_path / f"train.csv{suffix}"
+    with importlib.import_module(opener).open(packed, "wb") as f:
+        f.write(plain.read_bytes())
+    ds = read_csv(packed)
+    assert np.array_equal(ds.y, digits[0]) and np.array_equal(ds.x, digits[1])
+    assert ds.source == str(packed)
+
+
+def test_compressed_file_keeps_every_check(tmp_path, digits):
+    import gzip
+    lines = lines_of(digits)
+    lines[3][11] = "abc"
+    packed = tmp_path / "train.csv.gz"
+    packed.write_bytes(gzip.compress(write(tmp_path, lines).read_bytes()))
+    assert error(packed).endswith("line 4, column 'pixel10': expected an integer 0..255, got 'abc'")
+
+
+def test_damaged_compressed_file(tmp_path, digits):
+    import gzip
+    packed = tmp_path / "train.csv.gz"
+    whole = gzip.compress(write(tmp_path, lines_of(digits)).read_bytes())
+    packed.write_bytes(whole[:len(whole) // 2])
+    assert "cannot read" in error(packed)
+
+
+def test_not_gzip_despite_the_name(tmp_path, digits):
+    packed = tmp_path / "train.csv.gz"
+    packed.write_bytes(write(tmp_path, lines_of(digits)).read_bytes())
+    assert "cannot read" in error(packed)

@@ -169,3 +169,8 @@ def test_load_downloads_end_to_end(empty_env, monkeypatch, shared_data):
         assert len(server.requests) == requests == 4
     finally:
         server.close()
+
+
+def test_explicit_compressed_csv_is_accepted(tmp_path, no_fetch):
+    (tmp_path / "train.csv.gz").write_bytes(b"")
+    assert locate(path=tmp_path / "train.csv.gz") == tmp_path / "train.csv.gz"

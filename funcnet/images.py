@@ -11,7 +11,7 @@ centre of mass. :func:`preprocess` does the same to any picture::
     ink    = clip((ink − lo) / (hi − lo), 0, 1)     lo just above the paper, hi the darkest ink
     crop   = ink[rows and columns holding ink]
     small  = R_h · crop · R_wᵀ                      max(h, w) = 20, triangle filter (anti-aliased)
-    field  = small in 28 × 28, (Σ I·r, Σ I·c) / Σ I at the centre
+    field  = small in 28 × 28, (Σ I·r, Σ I·c) / Σ I at pixel (14, 14)
 
 The model's input shape decides what the field becomes (rows of 784 floats
 for an MLP, ``(28, 28, 1)`` images for a convolutional network):
@@ -23,8 +23,8 @@ activations, so that both follow the model's API.
 >>> field = preprocess(digit)
 >>> field.shape, field.dtype, float(field.max())
 ((28, 28), dtype('float32'), 1.0)
->>> np.round(centre_of_mass(field), 1).tolist()
-[13.5, 13.5]
+>>> [abs(c - 14) <= 0.5 for c in centre_of_mass(field)]     # MNIST's centre, to half a pixel
+[True, True]
 >>> bool(np.allclose(preprocess(1.0 - digit), field))        # the same digit, dark on light
 True
 """
@@ -197,19 +197,21 @@ def centre_of_mass(img: np.ndarray) -> tuple[float, float]:
 def place(small: np.ndarray, side: int = SIDE) -> np.ndarray:
     """``small: (h, w)`` in a ``(side, side)`` field of zeros, its centre of mass at the centre.
 
-    The offset is round((side − 1)/2 − centre of mass) per axis (within half
-    a pixel of the centre), clamped so the whole of ``small`` stays inside.
+    The centre is pixel (side/2, side/2), where MNIST's digits have theirs
+    (to within half a pixel: (14, 14) in 28 × 28). The offset is
+    round(side/2 − centre of mass) per axis, clamped so that the whole of
+    ``small`` stays inside.
 
     >>> dot = np.zeros((3, 3)); dot[0, 0] = 1
-    >>> field = place(dot, 5)
+    >>> field = place(dot, 6)
     >>> field.shape, centre_of_mass(field)
-    ((5, 5), (2.0, 2.0))
+    ((6, 6), (3.0, 3.0))
     """
     h, w = small.shape
     if h > side or w > side:
         raise ValueError(f"a {h}x{w} image does not fit a {side}x{side} field")
     com = centre_of_mass(small)
-    top, left = (min(max(round((side - 1) / 2 - c), 0), side - n) for c, n in zip(com, (h, w)))
+    top, left = (min(max(round(side / 2 - c), 0), side - n) for c, n in zip(com, (h, w)))
     return np.pad(np.asarray(small, np.float32), ((top, side - h - top), (left, side - w - left)))
 
 

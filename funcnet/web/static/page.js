@@ -33,6 +33,14 @@ function point(e) {
   return [(e.clientX - r.left) * pad.width / r.width, (e.clientY - r.top) * pad.height / r.height];
 }
 
+function dot(p) {
+  pen.fillStyle = "#fff";
+  pen.beginPath();
+  pen.arc(p[0], p[1], 10, 0, 2 * Math.PI);
+  pen.fill();
+  state.ink = true;
+}
+
 function stroke(a, b) {
   pen.strokeStyle = "#fff";
   pen.lineWidth = 20;
@@ -50,7 +58,7 @@ pad.addEventListener("pointerdown", (e) => {
   pad.setPointerCapture(e.pointerId);
   state.drawing = true;
   state.last = point(e);
-  stroke(state.last, state.last);
+  dot(state.last);
   ask();
 });
 pad.addEventListener("pointermove", (e) => {
@@ -152,11 +160,11 @@ function showField(values, side) {
   ctx.putImageData(img, 0, 0);
 }
 
-// Orange for positive activations, blue for negative, each scaled by the largest |a|.
+// Orange for positive activations, blue for negative, grey for 0, scaled by the largest |a|.
 function shade(v, scale) {
   const t = Math.min(1, Math.abs(v) / scale);
   const [r, g, b] = v >= 0 ? [196, 80, 27] : [50, 100, 180];
-  return [255 + (r - 255) * t, 255 + (g - 255) * t, 255 + (b - 255) * t].map(Math.round);
+  return [236 + (r - 236) * t, 236 + (g - 236) * t, 236 + (b - 236) * t].map(Math.round);
 }
 
 // Hidden units (shape [n]) as a grid of cells; feature maps (shape [H, W, C]) as C tiles.

@@ -41,10 +41,10 @@ def missing() -> str | None:
 class Server:
     """``funcnet serve MODEL --port 0`` running in a subprocess; ``url`` once it listens."""
 
-    def __init__(self, model, timeout: float = 60.0):
+    def __init__(self, model, timeout: float = 60.0, cwd=None):
         self.proc = subprocess.Popen([sys.executable, "-m", "funcnet.cli", "serve", str(model),
                                       "--port", "0"], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
+                                     stderr=subprocess.PIPE, text=True, cwd=cwd)
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self.url = self._wait_for_url(timeout)

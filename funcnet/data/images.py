@@ -5,10 +5,10 @@ arrays to the pure recipe in :mod:`funcnet.images`. Every failure is a
 DataError naming the file and the reason, so that a caller can report it
 as one line and go on with the other files.
 
->>> from funcnet import images
->>> pixels = decode_image(encode_png(np.eye(40, dtype=np.uint8) * 255), "eye.png")
->>> pixels.shape, images.preprocess(pixels).shape
-((40, 40, 4), (28, 28))
+>>> decode_image(b"", "digit.png")
+Traceback (most recent call last):
+...
+funcnet.errors.DataError: digit.png: empty file
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import numpy as np
 
 from ..errors import DataError, FuncnetError
 
-__all__ = ["SUFFIXES", "MAX_SIDE", "pillow", "decode_image", "read_image", "encode_png",
-           "image_files", "read_fields"]
+__all__ = ["SUFFIXES", "MAX_SIDE", "pillow", "decode_image", "read_image", "image_files",
+           "read_fields"]
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 MAX_SIDE = 1024        # larger pictures are first reduced to this (a digit needs far fewer pixels)
@@ -56,9 +56,9 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     Raises DataError naming ``name`` when ``data`` is empty, not a picture,
     damaged or too large.
     """
-    Image = pillow()
     if not data:
         raise DataError(f"{name}: empty file")
+    Image = pillow()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -91,17 +91,6 @@ def read_image(path) -> np.ndarray:
     except OSError as exc:
         raise DataError(f"{path}: {exc.strerror or exc}") from None
     return decode_image(data, str(path))
-
-
-def encode_png(pixels: np.ndarray) -> bytes:
-    """``pixels`` (``(H, W)`` or ``(H, W, 3|4)`` uint8) as PNG bytes.
-
-    >>> encode_png(np.zeros((2, 2), np.uint8))[:8]
-    b'\\x89PNG\\r\\n\\x1a\\n'
-    """
-    buf = io.BytesIO()
-    pillow().fromarray(np.asarray(pixels, np.uint8)).save(buf, format="PNG")
-    return buf.getvalue()
 
 
 def image_files(paths) -> tuple[list[Path], list[str]]:

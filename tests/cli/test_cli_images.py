@@ -8,12 +8,13 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from PIL import Image
 
 from funcnet import images
 from funcnet.cli import load_model
 
 from .cli_helpers import invoke, no_temp_files
+
+Image = pytest.importorskip("PIL.Image", reason="needs the images extra (Pillow)")
 
 DIGITS = 6
 
@@ -150,6 +151,7 @@ def test_serve_refuses_a_file_that_is_not_a_funcnet_model_before_serving(tmp_pat
 
 
 def test_serve_on_a_port_in_use_says_so_in_one_line(small_mlp):
+    pytest.importorskip("flask", reason="needs the serve extra (Flask)")
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
         result = invoke("serve", small_mlp, "--port", port)

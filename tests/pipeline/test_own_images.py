@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytest.importorskip("PIL", reason="needs the images extra (Pillow)")
+
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "own_images.py"
 
 

@@ -31,10 +31,11 @@ def missing() -> str | None:
     for name in ("chromium", "chromedriver"):
         if shutil.which(name) is None:
             return f"{name} is not installed (apt-get install chromium chromium-driver)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium is not installed (pip install 'funcnet[browser]')"
+    for module, extra in (("selenium", "browser"), ("flask", "serve"), ("PIL", "serve")):
+        try:
+            __import__(module)
+        except ImportError:
+            return f"{module} is not installed (pip install 'funcnet[{extra}]')"
     return None
 
 

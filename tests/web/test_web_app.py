@@ -7,11 +7,13 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from funcnet import images, model, rng
 from funcnet.cli import load_model
 from funcnet.web import MAX_BODY, create_app, look
+
+pytest.importorskip("flask", reason="needs the serve extra (Flask)")
+Image = pytest.importorskip("PIL.Image", reason="needs the serve extra (Pillow)")
 
 
 def png(array: np.ndarray) -> bytes:

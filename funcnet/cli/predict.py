@@ -73,13 +73,13 @@ def _check_picture_options(pictures, paths, data, split, show_mistakes) -> None:
 @click.argument("paths", metavar="[PATH ...]", nargs=-1, type=click.Path())
 @click.option("--images", "pictures", is_flag=True,
               help="Predict the picture files PATH ... instead (PNG, JPEG, BMP, GIF; folders are "
-                   "searched): one line each; --out writes file,label,confidence,p0..p9.")
+                   "searched): one line each.")
 @click.option("--data", type=click.Path(), default=None,
               help="Kaggle's test.csv (no label column), a labelled CSV, or a folder of IDX "
                    "files (its test split). Default: the data the model was trained on.")
 @click.option("--out", type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Write the predictions here as ImageId,Label (Kaggle's submission format); "
-                   "'-' for stdout.")
+              help="Write the predictions here as ImageId,Label (Kaggle's submission format; "
+                   "with --images file,label,confidence,p0..p9); '-' for stdout.")
 @click.option("--split", type=click.Choice(["test", "train"]), default=None,
               help="Which split of an IDX folder to use (default: test).")
 @click.option("--show", type=click.IntRange(min=0), default=0, metavar="N",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -46,7 +47,10 @@ def main(argv=None) -> int:
                 driver.save_screenshot(str(args.out))
         finally:
             server.stop()
-    print(f"label {state['label']}; {len(state['answers'])} answers while drawing; wrote {args.out}")
+    fetch = sorted(a["fetch"] for a in state["answers"])
+    print(f"label {state['label']}; {len(fetch)} answers while drawing, median "
+          f"{statistics.median(fetch):.1f} ms, max {fetch[-1]:.1f} ms (the browser's resource "
+          f"timing of each fetch); wrote {args.out}")
     return 0
 
 

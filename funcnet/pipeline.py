@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import inspect
 import secrets
 import sys
 import time
@@ -192,9 +193,33 @@ def _watch(observe: Callable, records: list, seen: list, clock: Callable):
     return watch
 
 
+def _takes(fn: Callable, name: str) -> bool:
+    """Whether ``fn`` accepts the keyword argument ``name``.
+
+    >>> _takes(lambda a, window=None: a, "window"), _takes(lambda a, **kw: a, "window")
+    (True, True)
+    >>> _takes(lambda a: a, "window")
+    False
+    """
+    params = inspect.signature(fn).parameters.values()
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
+def _train_stream(pipe, config, splits: dict, state, window):
+    """``pipe.train(config, splits, state)``, with ``window=`` if given and the stage takes it."""
+    if window is not None and any(window) and _takes(pipe.train, "window"):
+        return pipe.train(config, splits, state, window=tuple(window))
+    return pipe.train(config, splits, state)
+
+
 def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None] = lambda s: None,
-        state: TrainState | None = None, data: dict | None = None) -> Result:
+        state: TrainState | None = None, data: dict | None = None,
+        window: tuple | None = None) -> Result:
     """load → split → train → evaluate, watching the training stream with ``observe``.
+
+    ``state`` continues a saved run; ``window`` (the figures summed since
+    its last history row, see :func:`funcnet.runs.load_state`) is passed on
+    to a ``train`` stage that takes one.
 
     Training stops early, keeping the last good state, when the observer
     raises :class:`Stop` or KeyboardInterrupt ("interrupted") or the loss
@@ -210,7 +235,7 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     start = time.perf_counter()
     stopped = None
     try:
-        for _ in map(watch, pipe.train(config, splits, state)):
+        for _ in map(watch, _train_stream(pipe, config, splits, state, window)):
             pass
     except (Stop, KeyboardInterrupt):
         stopped = "interrupted"

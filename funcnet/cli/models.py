@@ -1,58 +1,16 @@
-"""Models and examples for ``predict`` and ``evaluate``: read a checkpoint, load data, predict."""
+"""Models and examples for ``predict`` and ``evaluate``: load data, predict.
+
+Models are read by :func:`funcnet.runs.load_model` (re-exported here).
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from ..errors import CheckpointError, DataError
+from ..errors import DataError
+from ..runs import load_model, model_file
 
-def model_file(path) -> Path:
-    """The model checkpoint ``path`` names: the file, or ``model.safetensors`` in a run folder."""
-    p = Path(path)
-    if p.is_dir():
-        if not (p / "model.safetensors").is_file():
-            raise CheckpointError(f"{p}: no model.safetensors in this folder "
-                                  "(expected a funcnet run folder, as written by funcnet run --out)")
-        return p / "model.safetensors"
-    return p
-
-
-def _sizes_from(path: Path, tensors: dict) -> list[int]:
-    """Layer sizes read off the tensors ``layers.<i>.w`` of a model checkpoint."""
-    shapes = [tensors.get(f"layers.{i}.w", (None, None))[1] for i in range(len(tensors))]
-    shapes = [s for s in shapes if s is not None]
-    if not shapes:
-        raise CheckpointError(f"{path}: no layers.<i>.w tensors and no sizes in the metadata: "
-                              "expected a funcnet model checkpoint")
-    return [int(shapes[0][0])] + [int(s[1]) for s in shapes]
-
-
-def load_model(path):
-    """``(params, info)``: a model checkpoint read into a template rebuilt from its header.
-
-    The sizes and activation come from the checkpoint's metadata (else its
-    config or tensor shapes); the dtype from the first weight tensor.
-    """
-    from .. import activations, checkpoint, model
-
-    file = model_file(path)
-    info = checkpoint.read_info(file)
-    tensors, meta, cfg = info["tensors"], info["metadata"], info["config"]
-    if any(name.startswith("params.") for name in tensors):
-        raise CheckpointError(f"{file}: a training state, not a model: pass the "
-                              "model.safetensors beside it (or the run folder)")
-    sizes = meta.get("sizes") or _sizes_from(file, tensors)
-    activation = meta.get("activation") or cfg.get("activation") or "relu"
-    dtype = tensors.get("layers.0.w", ("float32",))[0]
-    try:
-        activations.get(activation)
-        template = model.Params(tuple(model.Dense.zeros(int(a), int(b), np.dtype(dtype))
-                                      for a, b in zip(sizes[:-1], sizes[1:])), activation)
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{file}: cannot rebuild the model from its metadata: {exc}") from None
-    return checkpoint.load(file, template), info
+__all__ = ["load_model", "model_file", "load_examples", "probabilities"]
 
 
 def load_examples(data, info, split: str | None):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import attrs
@@ -11,11 +12,11 @@ import pandas as pd
 
 from .. import pipeline as fpipeline
 from .. import report as freport
+from .. import runs
 from ..errors import ConfigError
-from .common import (EXIT_INTERRUPTED, EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt,
-                     _quiet_numpy, final_lines, handle_errors, write_atomic)
-from .training import (_configure, _earlier_history, _execute, _finish, _Interrupt,
-                       _join_history, _load_resume, _Options, _plot_hint, _refuse_to_clobber)
+from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt, _quiet_numpy,
+                     final_lines, handle_errors, write_atomic)
+from .training import _execute, _finish, _Interrupt, _Options, _plot_hint
 
 FIGURES = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
 
@@ -34,20 +35,28 @@ def _present(frame: pd.DataFrame, columns) -> list[str]:
     return [c for c in columns if c in frame and pd.to_numeric(frame[c], errors="coerce").notna().any()]
 
 
-def _run_single(pipe, config, out_dir, resume, opts, interrupt) -> None:
+def _nothing_left(resumed, result) -> bool:
+    """Whether a resumed run made no step (it had already made as many as asked)."""
+    return (resumed is not None and not result.stopped
+            and int(result.state.step) == int(resumed.state.step))
+
+
+def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
     config = fpipeline.resolve_seed(config)
-    state = _load_resume(pipe, config, Path(resume)) if resume else None
-    result = _execute(pipe, config, out_dir, state, opts, interrupt)
+    result = _execute(pipe, config, out_dir, resumed, opts, interrupt)
+    if _nothing_left(resumed, result):
+        click.echo(f"funcnet: nothing left to train: the run has made {int(resumed.state.step)} "
+                   "steps, all that its config asks for; the folder is left as it was", err=True)
+        return
+    _echo_lines(final_lines(result))  # the figures first: a failed save still shows them
     if out_dir is not None:
-        earlier = _earlier_history(Path(resume), int(state.step)) if resume else None
-        history = _join_history(earlier, result.history)
+        history = runs.join_history(resumed.history if resumed else None, result.history)
         _finish(out_dir, result, config, opts, history)
         _plot_hint(out_dir, opts)
-    _echo_lines(final_lines(result))
     if result.stopped == "interrupted":
-        click.echo("funcnet: interrupted; kept the last good state"
+        click.echo(f"funcnet: {interrupt.what()}; kept the last good state"
                    + (f" in {out_dir}" if out_dir else ""), err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(interrupt.exit_code())
     if result.stopped:
         _fail(result.stopped + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
 
@@ -63,7 +72,7 @@ def _seed_runs(pipe, config, seeds, out_dir, opts, interrupt):
         sub = out_dir / f"seed-{seed}" if out_dir is not None else None
         if opts.lines:
             click.echo(f"seed {seed} ({i}/{len(seeds)})")
-        result = _execute(pipe, cfg, sub, None, opts, interrupt, data)
+        result = _execute(pipe, cfg, sub, None, opts, interrupt, data=data)
         if sub is not None:
             _finish(sub, result, cfg, opts)
         if result.stopped == "interrupted":
@@ -84,9 +93,9 @@ def _run_seeds(pipe, config, seeds, out_dir, opts, interrupt) -> None:
     if len(frame):
         _echo_lines(freport.seeds_table(frame, _present(frame, FIGURES)))
     if len(frame) < len(seeds):
-        click.echo(f"funcnet: interrupted after {len(frame)} of {len(seeds)} seeds"
+        click.echo(f"funcnet: {interrupt.what()} after {len(frame)} of {len(seeds)} seeds"
                    + (f"; runs kept in {out_dir}" if out_dir else ""), err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        sys.exit(interrupt.exit_code())
     stops = [f"seed {r.seed}: {r.stopped}" for r in frame.itertuples() if r.stopped]
     if stops:
         more = f" (and {len(stops) - 1} more)" if len(stops) > 1 else ""
@@ -128,7 +137,7 @@ def _ablation_runs(pipe, path, config, variants, seeds, opts, interrupt):
                 cfg = attrs.evolve(config, seed=seed, **changes)
             except (TypeError, ValueError) as exc:
                 raise ConfigError(f"{path}: cannot set {changes}: {exc}") from None
-            result = _execute(pipe, cfg, None, None, inner, interrupt, data)
+            result = _execute(pipe, cfg, None, None, inner, interrupt, data=data)
             if result.stopped == "interrupted":
                 return
             row = _figures_row(result, variant=name, seed=seed)
@@ -156,9 +165,9 @@ def _run_ablation(pipe, path, config, seeds, out_dir, opts, interrupt) -> None:
         if not note:
             _echo_lines([""] + [f"fix {q}: {d}" for q, d in pipe.QUIRKS.items()])
     if len(frame) < len(variants) * len(seeds):
-        click.echo(f"funcnet: interrupted after {len(frame)} of {len(variants) * len(seeds)} runs",
-                   err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        click.echo(f"funcnet: {interrupt.what()} after {len(frame)} of "
+                   f"{len(variants) * len(seeds)} runs", err=True)
+        sys.exit(interrupt.exit_code())
 
 
 def _parse_seeds(ctx, param, value):
@@ -173,6 +182,16 @@ def _parse_seeds(ctx, param, value):
         raise click.BadParameter(
             f"expected distinct non-negative integers such as 0,1,2; got {value!r}")
     return seeds
+
+
+def _override_items(overrides, seed, data) -> list[str]:
+    """``--set`` items, then ``--seed`` and ``--data`` as items of their own.
+
+    >>> _override_items(("epochs=2",), 1, None)
+    ['epochs=2', 'seed=1']
+    """
+    return [*overrides, *([f"seed={seed}"] if seed is not None else []),
+            *([f"data={data}"] if data is not None else [])]
 
 
 @click.command()
@@ -192,7 +211,8 @@ def _parse_seeds(ctx, param, value):
               help="Folder for config.json, metrics.json, history.csv, model.safetensors, "
                    "state.safetensors and the pictures.")
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
-              help="Continue the run saved in this --out folder.")
+              help="Continue the run saved in this --out folder (only iterations, epochs, "
+                   "log_every and patience may change).")
 @click.option("--overwrite", is_flag=True,
               help="Let --out replace a run already saved in that folder.")
 @click.option("--plots/--no-plots", default=True, show_default=True,
@@ -206,8 +226,9 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     """Run PIPELINE (a pipeline file such as pipelines/mnist.py).
 
     Prints a metrics line per epoch (per 10 iterations for full-batch runs),
-    then the final train/dev/test accuracy and the training time. Ctrl-C stops
-    after the current step and keeps the last good state (exit 130).
+    then the final train/dev/test accuracy and the training time. Ctrl-C (or
+    SIGTERM) stops after the current step and keeps the last good state
+    (exit 130; 143 for SIGTERM).
 
     \b
     Examples:
@@ -222,17 +243,19 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     if seed is not None and seeds:
         raise click.UsageError("give --seed or --seeds, not both")
     pipe = fpipeline.load_pipeline(pipeline_file)
-    config = _configure(pipe, overrides, seed, data, resume)
+    items = _override_items(overrides, seed, data)
+    resumed = runs.resume(resume, pipe, items) if resume else None
+    config = resumed.config if resume else fpipeline.apply_overrides(pipe.Config(), items)
     out_dir = Path(out) if out else (Path(resume) if resume else None)
-    if out and not overwrite and not (resume and Path(resume).resolve() == Path(out).resolve()):
-        _refuse_to_clobber(Path(out))
+    here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
-    with _quiet_numpy(_debug()), _Interrupt() as interrupt:
+    claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
+    with claim, _quiet_numpy(_debug()), _Interrupt() as interrupt:
         if ablation:
             chosen = seeds or ((seed,) if seed is not None else ABLATION_SEEDS)
             _run_ablation(pipe, pipeline_file, config, chosen, out_dir, opts, interrupt)
         elif seeds:
             _run_seeds(pipe, config, seeds, out_dir, opts, interrupt)
         else:
-            _run_single(pipe, config, out_dir, resume, opts, interrupt)
+            _run_single(pipe, config, out_dir, resumed, opts, interrupt)
 

@@ -20,3 +20,19 @@ os.environ.setdefault("FUNCNET_DATA",
 def shared_data() -> Path:
     """The folder holding mnist/ and fashion-mnist/ with the four IDX files each."""
     return Path(os.environ["FUNCNET_DATA"])
+
+
+@pytest.fixture(scope="session")
+def small_mlp(tmp_path_factory, shared_data) -> Path:
+    """A run folder of a 784-64-10 MLP trained for one epoch on 10,000 MNIST digits (~92%)."""
+    from click.testing import CliRunner
+
+    from funcnet.cli import cli
+
+    out = tmp_path_factory.mktemp("small-mlp") / "run"
+    pipeline = Path(__file__).resolve().parents[1] / "pipelines" / "mnist_mlp.py"
+    result = CliRunner().invoke(cli, ["run", str(pipeline), "--set", "epochs=1", "--set",
+                                      "sizes=784,64,10", "--set", "dev_size=50000", "--seed", "0",
+                                      "--quiet", "--no-plots", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return out

@@ -3,7 +3,8 @@
 Commands, one module each: ``run`` (train a pipeline; also over several
 seeds, or the tutorial's ablation), ``predict`` (Kaggle submission CSV,
 digits drawn in the terminal), ``evaluate`` (accuracy, per-class report,
-confusion matrix) and ``show`` (a pipeline's Config fields). The shared
+confusion matrix), ``show`` (a pipeline's Config fields) and ``serve``
+(a page to draw a digit on and watch the network decide). The shared
 error handling (one line on stderr and an exit code) is in
 :mod:`funcnet.cli.common`.
 
@@ -25,6 +26,7 @@ from .evaluate import evaluate
 from .models import load_examples, load_model, model_file, probabilities, _check_inputs
 from .predict import predict, submission_csv
 from .run import ablation_variants, run
+from .serve import serve
 from .show import show
 
 __all__ = ["cli", "main", "handle_errors", "load_model", "load_examples", "model_file",
@@ -43,6 +45,8 @@ def cli(debug: bool) -> None:
         funcnet run pipelines/mnist.py --seed 0 --out runs/mnist
         funcnet evaluate runs/mnist
         funcnet predict runs/mnist --data test.csv --out submission.csv --show 6
+        funcnet predict runs/mnist --images my-digits/ --out preds.csv
+        funcnet serve runs/mnist
         funcnet show pipelines/mnist.py
 
     Data is read from --data, else $FUNCNET_DATA/<dataset>/.
@@ -54,7 +58,7 @@ def cli(debug: bool) -> None:
     """
 
 
-for _command in (run, predict, evaluate, show):
+for _command in (run, predict, evaluate, show, serve):
     cli.add_command(_command)
 
 

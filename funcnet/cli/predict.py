@@ -13,7 +13,9 @@ from .. import report as freport
 from .. import terminal
 from .common import (_accuracy_lines, _debug, _echo_lines, _plural, _quiet_numpy,
                      handle_errors, write_atomic)
-from .models import _check_inputs, _warn_other_data, _model_line, load_examples, load_model, probabilities
+from .models import (_check_inputs, _model_line, _warn_other_data, load_examples, load_model,
+                     probabilities)
+from .pictures import predict_pictures
 
 def submission_csv(predictions: np.ndarray) -> str:
     """Kaggle's submission format: ``ImageId,Label`` with ImageId counted from 1.
@@ -54,14 +56,31 @@ def _mistake_rows(ds, probs, n: int) -> tuple[np.ndarray, int]:
     return order[:n], len(wrong)
 
 
+def _check_picture_options(pictures, paths, data, split, show_mistakes) -> None:
+    """A usage error when picture paths and --images do not come together, or with data options."""
+    if not pictures:
+        raise click.UsageError(f"unexpected argument {paths[0]!r}: to predict picture files, "
+                               "add --images")
+    if not paths:
+        raise click.UsageError("--images needs at least one PATH (a picture file or a folder)")
+    clash = [name for name, given in (("--data", data), ("--split", split),
+                                       ("--show-mistakes", show_mistakes)) if given]
+    if clash:
+        raise click.UsageError(f"--images cannot be combined with {', '.join(clash)}")
+
+
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.argument("paths", metavar="[PATH ...]", nargs=-1, type=click.Path())
+@click.option("--images", "pictures", is_flag=True,
+              help="Predict the picture files PATH ... instead (PNG, JPEG, BMP, GIF; folders are "
+                   "searched): one line each.")
 @click.option("--data", type=click.Path(), default=None,
               help="Kaggle's test.csv (no label column), a labelled CSV, or a folder of IDX "
                    "files (its test split). Default: the data the model was trained on.")
 @click.option("--out", type=click.Path(dir_okay=False, allow_dash=True), default=None,
-              help="Write the predictions here as ImageId,Label (Kaggle's submission format); "
-                   "'-' for stdout.")
+              help="Write the predictions here as ImageId,Label (Kaggle's submission format; "
+                   "with --images file,label,confidence,p0..p9); '-' for stdout.")
 @click.option("--split", type=click.Choice(["test", "train"]), default=None,
               help="Which split of an IDX folder to use (default: test).")
 @click.option("--show", type=click.IntRange(min=0), default=0, metavar="N",
@@ -69,13 +88,21 @@ def _mistake_rows(ds, probs, n: int) -> tuple[np.ndarray, int]:
 @click.option("--show-mistakes", type=click.IntRange(min=0), default=0, metavar="N",
               help="Draw the N most confidently wrong predictions (needs labelled data).")
 @handle_errors
-def predict(model_path, data, out, split, show, show_mistakes):
-    """Predict the class of every image in --data with MODEL.
+def predict(model_path, paths, pictures, data, out, split, show, show_mistakes):
+    """Predict the class of every image in --data (or of picture files) with MODEL.
 
     MODEL is a model.safetensors file or a run folder holding one (as
     written by funcnet run --out). Prints how many images were predicted
     (and the accuracy when the data are labelled).
+
+    With --images PATH ..., each picture is made into what MNIST's digits
+    are (grey, light ink on black, its ink fitted to 20x20 and centred by
+    its centre of mass in 28x28); a file that cannot be read is one line
+    on stderr, the others are still predicted, and the exit code is 3.
     """
+    if pictures or paths:
+        _check_picture_options(pictures, paths, data, split, show_mistakes)
+        return predict_pictures(model_path, paths, out, show)
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
     _check_inputs(params, ds, description)

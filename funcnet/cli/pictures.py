@@ -1,0 +1,69 @@
+"""``funcnet predict MODEL --images PATH ...``: one's own picture files, through MNIST's recipe.
+
+The recipe is :mod:`funcnet.images`; decoding and folders are
+:mod:`funcnet.data.images`. This module only prints and writes.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+from pathlib import Path
+
+import click
+
+from .. import images
+from .. import report as freport
+from .. import terminal
+from ..data import images as fimages
+from ..errors import DataError
+from .common import _debug, _echo_lines, _plural, _quiet_numpy, write_atomic
+from .models import _model_line, load_model
+
+EXIT_SOME_FAILED = DataError.exit_code
+
+
+def _draw(files, fields, probs, n: int) -> list[str]:
+    """The first ``n`` fields as the network saw them, each with its file and prediction."""
+    ascii_only = not terminal.can_encode(getattr(sys.stdout, "encoding", None))
+    cards = [terminal.card(field.ravel(), [Path(f).name[-28:], f"pred {int(p.argmax())}  "
+                                                             f"{float(p.max()):.0%}"],
+                           ascii=ascii_only)
+             for f, field, p in list(zip(files, fields, probs))[:n]]
+    width = shutil.get_terminal_size((80, 24)).columns
+    return ["", f"what the network saw ({_plural(len(cards), 'picture')}):", "",
+            *terminal.grid(cards, width)]
+
+
+def predict_pictures(model_path, paths, out, show: int) -> None:
+    """Predict every picture in ``paths``; a file that fails is one line, and the exit code 3."""
+    params, info = load_model(model_path)
+    side = images.field_side(images.input_shape(params))
+    fimages.pillow()
+    files, problems = fimages.image_files(paths)
+    read, fields, failed = fimages.read_fields(files, functools.partial(images.preprocess, side=side))
+    problems += failed
+    with _quiet_numpy(_debug()):
+        probs = images.probabilities(params, fields) if read else None
+    to_stdout = out == "-"
+    names = [str(f) for f in read]
+    if read and out is not None:
+        text = images.predictions_csv(names, probs)
+        if to_stdout:
+            click.echo(text, nl=False)
+        else:
+            write_atomic(Path(out), text)
+    classes = freport.class_names(info["config"].get("dataset"))
+    wrote = f"; wrote {out}" if read and out and not to_stdout else ""
+    tried = len(read) + len(failed)
+    lines = [_model_line(model_path, params),
+             *(images.prediction_line(n, p, classes) for n, p in zip(names, probs if read else [])),
+             f"predicted {len(read)} of {_plural(tried, 'file')}{wrote}"]
+    if show and read:
+        lines += _draw(names, fields, probs, show)
+    _echo_lines(lines, err=to_stdout)
+    for problem in problems:
+        click.echo(f"funcnet: error: {' '.join(problem.split())}", err=True)
+    if problems:
+        sys.exit(EXIT_SOME_FAILED)

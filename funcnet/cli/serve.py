@@ -1,0 +1,42 @@
+"""``funcnet serve MODEL``: the drawing page (the ``serve`` extra) on 127.0.0.1 until Ctrl-C."""
+
+from __future__ import annotations
+
+import click
+
+from .. import images
+from .. import report as freport
+from ..errors import FuncnetError
+from .common import handle_errors
+from .models import load_model, model_file
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on (0.0.0.0 opens the page to the network).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="The port to listen on; 0 picks a free one.")
+@handle_errors
+def serve(model_path, host, port):
+    """Serve a page to draw a digit on and watch MODEL decide as you draw.
+
+    The page shows the ten class probabilities, the 28x28 image the network
+    sees after preprocessing (as funcnet predict --images does it) and the
+    first layer's activations. MODEL is a model.safetensors file or a run
+    folder holding one. Stop with Ctrl-C.
+    """
+    params, info = load_model(model_path)  # refuses anything but a funcnet model, before serving
+    images.field_side(images.input_shape(params))
+    try:
+        import flask  # noqa: F401
+        import PIL  # noqa: F401
+    except ImportError:
+        raise FuncnetError("the drawing page needs Flask and Pillow: "
+                           "pip install 'funcnet[serve]'") from None
+    from ..web import create_app
+    from ..web import serve as run_server
+
+    classes = freport.class_names(info["config"].get("dataset"))
+    app = create_app(params, name=str(model_file(model_path)), classes=classes)
+    run_server(app, host, port, echo=click.echo)

@@ -1,0 +1,111 @@
+"""The run folders and result files of experiments: written atomically, never clobbered.
+
+A task's run folder holds ``config.json``, ``model.safetensors``,
+``state.safetensors``, ``history.csv`` and, written last, ``metrics.json``:
+a folder is complete when its ``metrics.json`` is there and the run was not
+interrupted. A sweep's folder also holds ``sweep.json`` (what it runs:
+pipeline, grid, overrides) and ``results.csv`` (one row per finished task).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import pandas as pd
+
+from . import pipeline as fpipeline
+from .errors import ConfigError
+from .plots import write_atomic
+
+RUN_FILES = ("model.safetensors", "state.safetensors", "metrics.json")
+
+
+def _json(obj) -> str:
+    def default(value):
+        if hasattr(value, "tolist"):  # NumPy scalars and arrays
+            return value.tolist()
+        raise TypeError(f"not JSON-able: {type(value).__name__}")
+    return json.dumps(obj, indent=2, default=default, allow_nan=True) + "\n"
+
+
+def _judge_set(splits: dict):
+    """The labelled split the pictures judge the model on: test, else dev."""
+    for name in ("test", "dev"):
+        ds = splits.get(name)
+        if ds is not None and ds.y is not None:
+            return ds
+    return None
+
+
+def save_run(folder: Path, result, plots: bool = False) -> None:
+    """Write a finished (or stopped) run into ``folder``, each file atomically, metrics last."""
+    from . import checkpoint, plots as fplots, report
+
+    folder.mkdir(parents=True, exist_ok=True)
+    cfg = fpipeline.to_json(result.config)
+    params = result.params
+    meta = {"sizes": list(params.sizes), "activation": params.activation}
+    checkpoint.save(folder / "model.safetensors", params, config=cfg, metadata=meta)
+    checkpoint.save(folder / "state.safetensors", result.state, config=cfg, metadata=meta)
+    write_atomic(folder / "config.json", _json(cfg))
+    write_atomic(folder / "history.csv", result.history.to_csv(index=False))
+    dataset = _judge_set(result.splits)
+    if plots and fplots.available() and result.stopped != "interrupted" and dataset is not None:
+        names = report.class_names(getattr(result.config, "dataset", None))
+        fplots.figures(folder, result.history, params, dataset, names)
+    write_atomic(folder / "metrics.json", _json({**result.metrics, "stopped": result.stopped}))
+
+
+def finished_metrics(folder: Path) -> dict | None:
+    """The metrics of the complete run in ``folder``; None if it is not one."""
+    try:
+        metrics = json.loads((Path(folder) / "metrics.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if metrics.get("stopped") == "interrupted" or not (Path(folder) / "model.safetensors").is_file():
+        return None
+    return metrics
+
+
+def _text(value) -> str | list:
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else value
+
+
+def _identity(pipeline: str, tasks: Sequence, keys: Sequence[str]) -> dict:
+    """What makes a sweep this sweep: the pipeline, the grid and the fixed overrides."""
+    grid = {k: list(dict.fromkeys(_text(t.overrides[k]) for t in tasks)) for k in keys}
+    fixed = {k: _text(v) for k, v in (tasks[0].overrides.items() if tasks else ()) if k not in keys}
+    return {"pipeline": pipeline, "grid": grid, "overrides": fixed}
+
+
+def prepare_sweep(out: Path, pipeline: str, tasks: Sequence, keys: Sequence[str],
+                  overwrite: bool) -> None:
+    """Claim ``out`` for this sweep: refuse another sweep's or a run's folder unless ``overwrite``."""
+    mine = _identity(pipeline, tasks, keys)
+    marker = out / "sweep.json"
+    if out.is_dir() and not overwrite:
+        try:
+            theirs = json.loads(marker.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            theirs = None
+        except ValueError:
+            raise ConfigError(f"{marker}: not valid JSON; pass --overwrite to start afresh") from None
+        if theirs is None and any((out / name).exists() for name in RUN_FILES + ("results.csv",)):
+            raise ConfigError(f"{out}: holds a run, not a sweep; choose another --out "
+                              "or pass --overwrite")
+        if theirs is not None and theirs != mine:
+            what = [k for k in ("pipeline", "grid", "overrides") if theirs.get(k) != mine[k]]
+            raise ConfigError(f"{out}: holds another sweep (its {' and '.join(what)} differ: "
+                              f"{', '.join(f'{k} {theirs.get(k)}' for k in what)}); choose another "
+                              "--out or pass --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    if overwrite:
+        (out / "results.csv").unlink(missing_ok=True)
+    write_atomic(marker, _json(mine))
+
+
+def write_results(out: Path, rows: list[dict]) -> None:
+    """``out/results.csv``: one row per task, floats written exactly."""
+    write_atomic(out / "results.csv", pd.DataFrame(rows).to_csv(index=False))

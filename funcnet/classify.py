@@ -184,8 +184,12 @@ def _augmented(config, batches, start: int):
     return (one(t, b) for t, b in enumerate(batches, start))
 
 
-def train(config, splits: dict, state: ftrain.TrainState | None = None):
-    """The lazy stream of snapshots: minibatch training with the configured optimizer."""
+def train(config, splits: dict, state: ftrain.TrainState | None = None,
+          window: tuple = (0.0, 0, 0, 0)):
+    """The lazy stream of snapshots: minibatch training with the configured optimizer.
+
+    ``window`` carries the figures of an epoch cut short into a resumed run.
+    """
     tr = splits["train"]
     per_epoch = fdata.num_batches(len(tr), config.batch_size)
     state = init_state(config, per_epoch) if state is None else state
@@ -195,7 +199,8 @@ def train(config, splits: dict, state: ftrain.TrainState | None = None):
     patience = getattr(config, "patience", None)
     return ftrain.snapshots(step, state, batches, steps=config.epochs * per_epoch,
                             per_epoch=per_epoch, evaluate=_record(config, splits, schedule(config, per_epoch)),
-                            monitor="dev_accuracy" if patience else None, patience=patience)
+                            monitor="dev_accuracy" if patience else None, patience=patience,
+                            window=window)
 
 
 def evaluate(config, splits: dict, params: model.Params) -> dict:

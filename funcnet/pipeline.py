@@ -22,6 +22,7 @@ import hashlib
 import importlib.abc
 import importlib.machinery
 import importlib.util
+import inspect
 import re
 import secrets
 import sys
@@ -297,9 +298,21 @@ def _watch(observe: Callable, records: list, seen: list, clock: Callable):
     return watch
 
 
+def _train_stream(pipe, config, splits: dict, state, window):
+    """``pipe.train(config, splits, state)``, with ``window=`` if given and the stage takes it."""
+    if window is not None and any(window) and "window" in inspect.signature(pipe.train).parameters:
+        return pipe.train(config, splits, state, window=tuple(window))
+    return pipe.train(config, splits, state)
+
+
 def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None] = lambda s: None,
-        state: TrainState | None = None, data: dict | None = None) -> Result:
+        state: TrainState | None = None, data: dict | None = None,
+        window: tuple | None = None) -> Result:
     """load → split → train → evaluate, watching the training stream with ``observe``.
+
+    ``state`` continues a saved run; ``window`` (the figures summed since
+    its last history row, see :func:`funcnet.runs.load_state`) is passed on
+    to a ``train`` stage that takes one.
 
     Training stops early, keeping the last good state, when the observer
     raises :class:`Stop` or KeyboardInterrupt ("interrupted") or the loss
@@ -315,7 +328,7 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     start = time.perf_counter()
     stopped = None
     try:
-        for _ in map(watch, pipe.train(config, splits, state)):
+        for _ in map(watch, _train_stream(pipe, config, splits, state, window)):
             pass
     except (Stop, KeyboardInterrupt):
         stopped = "interrupted"

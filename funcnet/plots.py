@@ -79,8 +79,10 @@ def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and not err.filename:  # name the file being written
+            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
         raise
     return path
 

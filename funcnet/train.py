@@ -221,7 +221,8 @@ def snapshots(step: Callable, state: TrainState, batches: Iterable, *, steps: in
               per_epoch: int, log_every: int | None = None,
               evaluate: Callable[[TrainState, tuple], dict] = lambda s, w: {},
               monitor: str | None = None, patience: int | None = None,
-              best: tuple = (None, -math.inf, 0)) -> Iterator[Snapshot]:
+              best: tuple = (None, -math.inf, 0),
+              window: tuple = (0.0, 0, 0, 0)) -> Iterator[Snapshot]:
     """The lazy stream of :class:`Snapshot` from ``state`` up to ``steps`` updates.
 
     Args:
@@ -234,6 +235,8 @@ def snapshots(step: Callable, state: TrainState, batches: Iterable, *, steps: in
       monitor, patience: early stopping: stop after ``patience`` rows without
         a better ``record[monitor]``; :func:`result_params` then gives the best.
       best: ``(state, score, bad)`` to resume early-stopping bookkeeping.
+      window: the figures summed since the last row, to resume a run saved
+        between rows (its next row then covers the whole epoch).
 
     A non-finite loss or parameter raises :class:`TrainingError` naming the
     step and the first non-finite parameter; the previous snapshot is the last
@@ -243,7 +246,7 @@ def snapshots(step: Callable, state: TrainState, batches: Iterable, *, steps: in
     start = int(state.step)
     observe = _observe(per_epoch, steps, log_every, evaluate, monitor, patience)
     first = Snapshot(state, start // per_epoch, start % per_epoch, per_epoch, steps,
-                     best=best[0], best_score=best[1], bad=best[2])
+                     window=tuple(window), best=best[0], best_score=best[1], bad=best[2])
     states = trajectory(step, state, itertools.islice(batches, max(steps - start, 0)))
     snaps = toolz.drop(1, toolz.accumulate(observe, toolz.drop(1, states), first))
     return _take_through(lambda s: s.stop, snaps)

@@ -1,0 +1,62 @@
+"""The ``funcnet`` command: the edge where printing, files and signals live.
+
+Commands, one module each: ``run`` (train a pipeline; also over several
+seeds, or the tutorial's ablation), ``predict`` (Kaggle submission CSV,
+digits drawn in the terminal), ``evaluate`` (accuracy, per-class report,
+confusion matrix) and ``show`` (a pipeline's Config fields). The shared
+error handling (one line on stderr and an exit code) is in
+:mod:`funcnet.cli.common`.
+
+Exit codes: 0 success; 1 an unexpected error or an I/O failure; 2 a bad
+config, ``--set`` or pipeline file (and click's usage errors); 3 bad or
+missing data; 4 a bad checkpoint; 5 a failed download; 6 training stopped
+on a non-finite loss; 130 interrupted by Ctrl-C (the last good state kept).
+Every failure is one line ``funcnet: error: ...`` on stderr; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .common import FuncnetGroup, handle_errors
+from .evaluate import evaluate
+from .models import load_examples, load_model, model_file, probabilities, _check_inputs
+from .predict import predict, submission_csv
+from .run import ablation_variants, run
+from .show import show
+
+__all__ = ["cli", "main", "handle_errors", "load_model", "load_examples", "model_file",
+           "probabilities", "submission_csv", "ablation_variants", "_check_inputs"]
+
+
+@click.group(cls=FuncnetGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="funcnet")
+def cli(debug: bool) -> None:
+    """funcnet: neural networks from scratch in NumPy, as pure functions.
+
+    Run a pipeline file (load → split → train → evaluate), then use the model:
+
+    \b
+        funcnet run pipelines/mnist.py --seed 0 --out runs/mnist
+        funcnet evaluate runs/mnist
+        funcnet predict runs/mnist --data test.csv --out submission.csv --show 6
+        funcnet show pipelines/mnist.py
+
+    Data is read from --data, else $FUNCNET_DATA/<dataset>/.
+
+    \b
+    Exit codes: 0 ok, 1 I/O or unexpected error, 2 bad config or usage,
+    3 bad or missing data, 4 bad checkpoint, 5 download failed,
+    6 non-finite loss, 130 interrupted (last good state kept).
+    """
+
+
+for _command in (run, predict, evaluate, show):
+    cli.add_command(_command)
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    """Run the ``funcnet`` command with the process's arguments."""
+    cli(prog_name="funcnet")

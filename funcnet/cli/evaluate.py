@@ -1,0 +1,43 @@
+"""``funcnet evaluate``: accuracy, per-class report and confusion matrix of a model."""
+
+from __future__ import annotations
+
+import click
+
+from .. import report as freport
+from ..errors import DataError
+from .common import _accuracy_lines, _debug, _echo_lines, _quiet_numpy, handle_errors
+from .models import _check_inputs, _model_line, load_examples, load_model, probabilities
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.option("--data", type=click.Path(), default=None,
+              help="A labelled CSV or a folder of IDX files (its test split). "
+                   "Default: the data the model was trained on.")
+@click.option("--split", type=click.Choice(["test", "train"]), default=None,
+              help="Which split of an IDX folder to use (default: test).")
+@handle_errors
+def evaluate(model_path, data, split):
+    """Judge MODEL on labelled data: accuracy, per-class report, confusion matrix.
+
+    MODEL is a model.safetensors file or a run folder holding one.
+    """
+    from .. import evaluate as fevaluate
+
+    params, info = load_model(model_path)
+    ds, description = load_examples(data, info, split)
+    _check_inputs(params, ds, description)
+    if ds.y is None:
+        raise DataError(f"{ds.source or data}: no labels to evaluate against "
+                        "(use funcnet predict for unlabelled data)")
+    with _quiet_numpy(_debug()):
+        pred = probabilities(params, ds.x).argmax(axis=1)
+    k = params.sizes[-1]
+    names = freport.class_names(info["config"].get("dataset"))
+    lines = [_model_line(model_path, params), f"data: {description}",
+             *_accuracy_lines(pred, ds.y), "",
+             "per-class report", *freport.report_lines(fevaluate.report(ds.y, pred, k), names), "",
+             "confusion matrix (rows: true class, columns: predicted class)",
+             *freport.confusion_lines(fevaluate.confusion_matrix(ds.y, pred, k))]
+    _echo_lines(lines)
+

@@ -1,0 +1,62 @@
+"""Models and examples for ``predict`` and ``evaluate``: load data, predict.
+
+Models are read by :func:`funcnet.runs.load_model` (re-exported here).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import DataError
+from ..runs import load_model, model_file
+
+__all__ = ["load_model", "model_file", "load_examples", "probabilities"]
+
+
+def load_examples(data, info, split: str | None):
+    """``(dataset, description)``: the examples to predict or judge.
+
+    ``data`` is a CSV file or a folder of IDX files; without it, the data
+    the model was trained on (its config's ``data``, else
+    ``$FUNCNET_DATA/<dataset>``). From a folder the ``test`` split is used
+    unless ``split`` says otherwise; a CSV file holds one set.
+    """
+    from .. import data as fdata
+
+    cfg = info["config"]
+    dataset = cfg.get("dataset") or "mnist"
+    path = data if data is not None else cfg.get("data")
+    sets = fdata.load(dataset, path)
+    name = split or ("test" if "test" in sets else "train")
+    if name not in sets:
+        where = path or dataset
+        raise DataError(f"{where}: no {name} split: a CSV file holds one set of examples")
+    ds = sets[name]
+    kind = f"{name} split" if len(sets) > 1 else ("labelled" if ds.y is not None else "unlabelled")
+    return ds, f"{ds.source or path or dataset} ({kind}, {len(ds)} images)"
+
+
+def probabilities(params, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
+    """Class probabilities for every row of ``x`` (pixels scaled to [0, 1] chunk by chunk).
+
+    >>> from funcnet import model, rng
+    >>> probabilities(model.init(rng.key(0), (4, 3)), np.zeros((5, 4), np.uint8)).shape
+    (5, 3)
+    """
+    from ..data import scale
+    from ..model import predict_proba
+
+    dtype = params.layers[0].w.dtype
+    parts = [predict_proba(params, scale(x[i:i + chunk], dtype)) for i in range(0, len(x), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, params.sizes[-1]), dtype)
+
+
+def _check_inputs(params, ds, description: str) -> None:
+    if ds.num_features != params.sizes[0]:
+        raise DataError(f"{description}: {ds.num_features} pixels per image, but the model "
+                        f"expects {params.sizes[0]}")
+
+
+def _model_line(path, params) -> str:
+    return f"model: {model_file(path)} ({'-'.join(map(str, params.sizes))} {params.activation})"
+

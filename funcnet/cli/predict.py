@@ -1,0 +1,105 @@
+"""``funcnet predict``: a Kaggle submission CSV, and digits drawn in the terminal."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .. import report as freport
+from .. import terminal
+from .common import (_accuracy_lines, _debug, _echo_lines, _plural, _quiet_numpy,
+                     handle_errors, write_atomic)
+from .models import _check_inputs, _model_line, load_examples, load_model, probabilities
+
+def submission_csv(predictions: np.ndarray) -> str:
+    """Kaggle's submission format: ``ImageId,Label`` with ImageId counted from 1.
+
+    >>> print(submission_csv(np.array([7, 2])), end="")
+    ImageId,Label
+    1,7
+    2,2
+    """
+    return "ImageId,Label\n" + "".join(f"{i},{int(p)}\n" for i, p in enumerate(predictions, 1))
+
+
+def _caption(i: int, pred: int, conf: float, label, names) -> list[str]:
+    name = (lambda c: names[c]) if names else str
+    head = f"#{i + 1}  pred {name(pred)}  {conf:.0%}"
+    if label is None:
+        return [head]
+    return [head, f"true {name(int(label))}" + ("" if int(label) == pred else "  WRONG")]
+
+
+def _draw(ds, rows, probs, names, title: str) -> list[str]:
+    """Cards for the examples at ``rows``, laid out to the terminal's width, under a title."""
+    ascii_only = not terminal.can_encode(getattr(sys.stdout, "encoding", None))
+    pred = probs.argmax(axis=1)
+    cards = [terminal.card(ds.x[i], _caption(int(i), int(pred[i]), float(probs[i, pred[i]]),
+                                             None if ds.y is None else ds.y[i], names),
+                           ascii=ascii_only)
+             for i in rows]
+    width = shutil.get_terminal_size((80, 24)).columns
+    return [title, ""] + terminal.grid(cards, width)
+
+
+def _mistake_rows(ds, probs, n: int) -> tuple[np.ndarray, int]:
+    """The ``n`` most confidently wrong rows and the number of mistakes."""
+    pred = probs.argmax(axis=1)
+    wrong = np.flatnonzero(pred != ds.y)
+    order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")]
+    return order[:n], len(wrong)
+
+
+@click.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path())
+@click.option("--data", type=click.Path(), default=None,
+              help="Kaggle's test.csv (no label column), a labelled CSV, or a folder of IDX "
+                   "files (its test split). Default: the data the model was trained on.")
+@click.option("--out", type=click.Path(dir_okay=False, allow_dash=True), default=None,
+              help="Write the predictions here as ImageId,Label (Kaggle's submission format); "
+                   "'-' for stdout.")
+@click.option("--split", type=click.Choice(["test", "train"]), default=None,
+              help="Which split of an IDX folder to use (default: test).")
+@click.option("--show", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Draw the first N images in the terminal with prediction, label and confidence.")
+@click.option("--show-mistakes", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Draw the N most confidently wrong predictions (needs labelled data).")
+@handle_errors
+def predict(model_path, data, out, split, show, show_mistakes):
+    """Predict the class of every image in --data with MODEL.
+
+    MODEL is a model.safetensors file or a run folder holding one (as
+    written by funcnet run --out). Prints how many images were predicted
+    (and the accuracy when the data are labelled).
+    """
+    params, info = load_model(model_path)
+    ds, description = load_examples(data, info, split)
+    _check_inputs(params, ds, description)
+    if show_mistakes and ds.y is None:
+        raise click.UsageError(
+            f"--show-mistakes needs labelled data; {ds.source or data} has no labels")
+    with _quiet_numpy(_debug()):
+        probs = probabilities(params, ds.x)
+    pred = probs.argmax(axis=1)
+    to_stdout = out == "-"
+    if out is not None and not to_stdout:
+        write_atomic(Path(out), submission_csv(pred))
+    if to_stdout:
+        click.echo(submission_csv(pred), nl=False)
+    wrote = f"; wrote {out}" if out and not to_stdout else ""
+    lines = [_model_line(model_path, params), f"data: {description}",
+             f"predicted {_plural(len(pred), 'image')}{wrote}", *_accuracy_lines(pred, ds.y)]
+    names = freport.class_names(info["config"].get("dataset"))
+    if show:
+        rows = np.arange(min(show, len(ds)))
+        lines += ["", *_draw(ds, rows, probs, names, f"the first {_plural(len(rows), 'image')}:")]
+    if show_mistakes:
+        rows, total = _mistake_rows(ds, probs, show_mistakes)
+        title = f"the {_plural(len(rows), 'most confident mistake')} (of {total}):"
+        lines += ["", *_draw(ds, rows, probs, names, title)]
+    _echo_lines(lines, err=to_stdout)
+

@@ -1,0 +1,258 @@
+"""``funcnet run``: train a pipeline once, over several seeds, or as the tutorial's ablation."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import attrs
+import click
+import pandas as pd
+
+from .. import pipeline as fpipeline
+from .. import report as freport
+from .. import runs
+from ..errors import ConfigError
+from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt, _quiet_numpy,
+                     final_lines, handle_errors, write_atomic)
+from .training import _claimed, _execute, _finish, _Interrupt, _Options, _plot_hint
+
+FIGURES = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
+
+
+ABLATION_SEEDS = (0, 1, 2)
+
+
+def _figures_row(result, **extra) -> dict:
+    m = result.metrics
+    return {**extra, **{k: m.get(k) for k in FIGURES}, "steps": m.get("steps"),
+            "stopped": result.stopped or ""}
+
+
+def _present(frame: pd.DataFrame, columns) -> list[str]:
+    """The columns of ``frame`` that hold at least one figure."""
+    return [c for c in columns if c in frame and pd.to_numeric(frame[c], errors="coerce").notna().any()]
+
+
+def _nothing_left(resumed, result) -> bool:
+    """Whether a resumed run made no step (it had already made as many as asked)."""
+    return (resumed is not None and not result.stopped
+            and int(result.state.step) == int(resumed.state.step))
+
+
+def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
+    config = fpipeline.resolve_seed(config)
+    result = _execute(pipe, config, out_dir, resumed, opts, interrupt)
+    if _nothing_left(resumed, result):
+        click.echo(f"funcnet: nothing left to train: the run has made {int(resumed.state.step)} "
+                   "steps, all that its config asks for; the folder is left as it was", err=True)
+        return
+    if out_dir is not None:
+        history = runs.join_history(resumed.history if resumed else None, result.history)
+        _finish(out_dir, result, config, opts, history)
+        _plot_hint(out_dir, opts)
+    _echo_lines(final_lines(result))
+    if result.stopped == "interrupted":
+        click.echo(f"funcnet: {interrupt.what()}; kept the last good state"
+                   + (f" in {out_dir}" if out_dir else ""), err=True)
+        sys.exit(interrupt.exit_code())
+    if result.stopped:
+        _fail(result.stopped + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
+
+
+def _seed_runs(pipe, config, seeds, out_dir, opts, interrupt):
+    """Each seed's run as a row of figures, lazily, saving it in ``out_dir/seed-<S>/``.
+
+    Stops at Ctrl-C (the interrupted run is saved but gives no row).
+    """
+    data = pipe.load(config)  # the same files for every seed: read them once
+    for i, seed in enumerate(seeds, 1):
+        cfg = fpipeline.apply_overrides(config, [f"seed={seed}"])
+        sub = out_dir / f"seed-{seed}" if out_dir is not None else None
+        if opts.lines:
+            click.echo(f"seed {seed} ({i}/{len(seeds)})")
+        result = _execute(pipe, cfg, sub, None, opts, interrupt, data=data)
+        if sub is not None:
+            _finish(sub, result, cfg, opts)
+        if result.stopped == "interrupted":
+            return
+        if opts.lines:
+            _echo_lines(f"  {line}" for line in final_lines(result))
+        yield _figures_row(result, seed=seed)
+
+
+def _run_seeds(pipe, config, seeds, out_dir, opts, interrupt) -> None:
+    frame = pd.DataFrame(list(_seed_runs(pipe, config, seeds, out_dir, opts, interrupt)),
+                         columns=["seed", *FIGURES, "steps", "stopped"])
+    if out_dir is not None:
+        write_atomic(out_dir / "seeds.csv", frame.to_csv(index=False))
+        _plot_hint(out_dir, opts)
+    if opts.lines:
+        click.echo()
+    if len(frame):
+        _echo_lines(freport.seeds_table(frame, _present(frame, FIGURES)))
+    if len(frame) < len(seeds):
+        click.echo(f"funcnet: {interrupt.what()} after {len(frame)} of {len(seeds)} seeds"
+                   + (f"; runs kept in {out_dir}" if out_dir else ""), err=True)
+        sys.exit(interrupt.exit_code())
+    stops = [f"seed {r.seed}: {r.stopped}" for r in frame.itertuples() if r.stopped]
+    if stops:
+        more = f" (and {len(stops) - 1} more)" if len(stops) > 1 else ""
+        _fail(stops[0] + more + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
+
+
+def ablation_variants(pipe, path: str) -> tuple[list[tuple[str, dict]], str | None]:
+    """The runs of the tutorial's ablation: ``[(name, Config changes)]`` and a note.
+
+    A pipeline whose Config has ``tutorial_quirks`` can be ablated. If it
+    also lists its quirks in a module dict ``QUIRKS`` (name → description)
+    and its Config has ``fixes: tuple[str, ...]`` (the quirks fixed anyway
+    under ``tutorial_quirks``), the runs are: all quirks, each fix alone,
+    all fixes. Otherwise only all quirks against all fixes, with a note.
+    """
+    names = {name for name, *_ in fpipeline.fields(pipe.Config)}
+    if "tutorial_quirks" not in names:
+        raise ConfigError(f"{path}: --ablation needs a pipeline whose Config has tutorial_quirks "
+                          "(such as pipelines/mnist.py)")
+    quirks = getattr(pipe, "QUIRKS", None)
+    if not (quirks and "fixes" in names):
+        return ([("tutorial (all quirks)", {"tutorial_quirks": True}),
+                 ("all fixes", {"tutorial_quirks": False})],
+                f"{path} cannot toggle single fixes (it defines no QUIRKS dict and Config "
+                "field fixes): comparing all quirks with all fixes only")
+    return ([("tutorial (all quirks)", {"tutorial_quirks": True, "fixes": ()})]
+            + [(f"fix {q}", {"tutorial_quirks": True, "fixes": (q,)}) for q in quirks]
+            + [("all fixes", {"tutorial_quirks": False, "fixes": ()})], None)
+
+
+def _ablation_runs(pipe, path, config, variants, seeds, opts, interrupt):
+    """Each (variant, seed) run as a row of figures, lazily; stops at Ctrl-C."""
+    inner = attrs.evolve(opts, lines=opts.verbose, plots=False)
+    data = pipe.load(config)  # quirks and seeds change nothing about the files read
+    width = max(len(name) for name, _ in variants)
+    for name, changes in variants:
+        for seed in seeds:
+            try:
+                cfg = attrs.evolve(config, seed=seed, **changes)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{path}: cannot set {changes}: {exc}") from None
+            result = _execute(pipe, cfg, None, None, inner, interrupt, data=data)
+            if result.stopped == "interrupted":
+                return
+            row = _figures_row(result, variant=name, seed=seed)
+            if opts.lines:
+                figs = "  ".join(f"{k.split('_')[0]} {_fmt(row[k])}" for k in FIGURES[:3]
+                                 if row[k] is not None)
+                flag = "  (stopped: non-finite loss)" if result.stopped else ""
+                click.echo(f"{name:<{width}}  seed {seed}: {figs}  {row['seconds']:.1f}s{flag}")
+            yield row
+
+
+def _run_ablation(pipe, path, config, seeds, out_dir, opts, interrupt) -> None:
+    variants, note = ablation_variants(pipe, path)
+    if note:
+        click.echo(f"funcnet: note: {note}", err=True)
+    rows = list(_ablation_runs(pipe, path, config, variants, seeds, opts, interrupt))
+    frame = pd.DataFrame(rows, columns=["variant", "seed", *FIGURES, "steps", "stopped"])
+    if out_dir is not None:
+        write_atomic(out_dir / "ablation.csv", frame.to_csv(index=False))
+    if opts.lines:
+        click.echo()
+    if len(frame):
+        accs = _present(frame, FIGURES[:3])
+        _echo_lines(freport.ablation_table(frame, accs, variants[0][0], accs[-1] if accs else None))
+        if not note:
+            _echo_lines([""] + [f"fix {q}: {d}" for q, d in pipe.QUIRKS.items()])
+    if len(frame) < len(variants) * len(seeds):
+        click.echo(f"funcnet: {interrupt.what()} after {len(frame)} of "
+                   f"{len(variants) * len(seeds)} runs", err=True)
+        sys.exit(interrupt.exit_code())
+
+
+def _parse_seeds(ctx, param, value):
+    """``--seeds 1,2,3`` as a tuple of distinct non-negative ints."""
+    if value is None:
+        return None
+    try:
+        seeds = tuple(int(s) for s in value.split(",") if s.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers such as 0,1,2; got {value!r}")
+    if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
+        raise click.BadParameter(
+            f"expected distinct non-negative integers such as 0,1,2; got {value!r}")
+    return seeds
+
+
+def _override_items(overrides, seed, data) -> list[str]:
+    """``--set`` items, then ``--seed`` and ``--data`` as items of their own.
+
+    >>> _override_items(("epochs=2",), 1, None)
+    ['epochs=2', 'seed=1']
+    """
+    return [*overrides, *([f"seed={seed}"] if seed is not None else []),
+            *([f"data={data}"] if data is not None else [])]
+
+
+@click.command()
+@click.argument("pipeline_file", metavar="PIPELINE", type=click.Path(dir_okay=False))
+@click.option("--seed", type=int, default=None, help="Random seed (the pipeline's default if omitted).")
+@click.option("--seeds", callback=_parse_seeds, default=None, metavar="S1,S2,...",
+              help="Run once per seed and print each run's figures and their mean ± sd; "
+                   "with --out, DIR/seeds.csv and each run in DIR/seed-<S>/.")
+@click.option("--ablation", is_flag=True,
+              help="For tutorial pipelines (Config.tutorial_quirks): run with all quirks, each fix "
+                   "alone and all fixes over seeds 0,1,2 (or --seeds) and print what each fix is worth.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a Config field, e.g. --set learning_rate=0.05 (repeatable).")
+@click.option("--data", type=click.Path(), default=None,
+              help="A CSV file (Kaggle format) or a folder with the IDX files.")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Folder for config.json, metrics.json, history.csv, model.safetensors, "
+                   "state.safetensors and the pictures.")
+@click.option("--resume", type=click.Path(file_okay=False), default=None,
+              help="Continue the run saved in this --out folder.")
+@click.option("--overwrite", is_flag=True,
+              help="Let --out replace a run already saved in that folder.")
+@click.option("--plots/--no-plots", default=True, show_default=True,
+              help="With --out, draw curves.png, confusion.png, mistakes.png and weights.png "
+                   "(needs funcnet[plot]).")
+@click.option("--quiet", "-q", is_flag=True, help="Print the final figures only.")
+@click.option("--verbose", "-v", is_flag=True, help="Also print every history record in full.")
+@handle_errors
+def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, overwrite, plots, quiet,
+        verbose):
+    """Run PIPELINE (a pipeline file such as pipelines/mnist.py).
+
+    Prints a metrics line per epoch (per 10 iterations for full-batch runs),
+    then the final train/dev/test accuracy and the training time. Ctrl-C stops
+    after the current step and keeps the last good state (exit 130).
+
+    \b
+    Examples:
+      funcnet run pipelines/mnist.py --seed 0 --out runs/mnist
+      funcnet run pipelines/mnist.py --resume runs/mnist --set iterations=1000
+      funcnet run pipelines/mnist_mlp.py --set epochs=5 --seeds 0,1,2 --out runs/mlp
+      funcnet run pipelines/mnist.py --ablation --quiet
+    """
+    if resume and (seeds or ablation):
+        raise click.UsageError(
+            "--resume continues one run; it cannot be combined with --seeds or --ablation")
+    if seed is not None and seeds:
+        raise click.UsageError("give --seed or --seeds, not both")
+    pipe = fpipeline.load_pipeline(pipeline_file)
+    items = _override_items(overrides, seed, data)
+    resumed = runs.resume(resume, pipe, items) if resume else None
+    config = resumed.config if resume else fpipeline.apply_overrides(pipe.Config(), items)
+    out_dir = Path(out) if out else (Path(resume) if resume else None)
+    here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
+    opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
+    with _claimed(out_dir, overwrite=overwrite, resuming_here=here), \
+            _quiet_numpy(_debug()), _Interrupt() as interrupt:
+        if ablation:
+            chosen = seeds or ((seed,) if seed is not None else ABLATION_SEEDS)
+            _run_ablation(pipe, pipeline_file, config, chosen, out_dir, opts, interrupt)
+        elif seeds:
+            _run_seeds(pipe, config, seeds, out_dir, opts, interrupt)
+        else:
+            _run_single(pipe, config, out_dir, resumed, opts, interrupt)
+

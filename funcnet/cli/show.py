@@ -1,0 +1,63 @@
+"""``funcnet show``: a pipeline's Config fields with their types, defaults and help."""
+
+from __future__ import annotations
+
+import attrs
+import click
+
+from .. import pipeline as fpipeline
+from .. import report as freport
+from .common import _echo_lines, handle_errors
+
+def type_text(tp) -> str:
+    """A Config field's type as written in the pipeline file.
+
+    >>> type_text(int), type_text(tuple[int, ...]), type_text(float | None)
+    ('int', 'tuple[int, ...]', 'float | None')
+    """
+    if isinstance(tp, type) and not getattr(tp, "__args__", None):
+        return tp.__name__
+    return str(tp).replace("typing.", "").replace("NoneType", "None")
+
+
+def default_text(value) -> str:
+    """A default as one would type it after ``--set key=``.
+
+    >>> default_text((784, 10, 10)), default_text(None), default_text(True), default_text(0.1)
+    ('784,10,10', 'none', 'true', '0.1')
+    >>> default_text(()), default_text("")
+    ('""', '""')
+    """
+    if value is attrs.NOTHING:
+        return "(required)"
+    if isinstance(value, attrs.Factory):  # type: ignore[arg-type]
+        return "(computed)"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    text = ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
+    return text or '""'
+
+
+@click.command()
+@click.argument("pipeline_file", metavar="PIPELINE", type=click.Path(dir_okay=False))
+@handle_errors
+def show(pipeline_file):
+    """Print PIPELINE's Config fields: name, type, default and help.
+
+    Any field can be changed with funcnet run PIPELINE --set NAME=VALUE.
+    """
+    pipe = fpipeline.load_pipeline(pipeline_file)
+    summary = (pipe.__doc__ or "").strip().splitlines()
+    head = f"{pipeline_file}: {summary[0]}" if summary else str(pipeline_file)
+    rows = [[name, type_text(tp), default_text(default), help_]
+            for name, tp, default, help_ in fpipeline.fields(pipe.Config)]
+    lines = [head, "", *freport.table(["field", "type", "default", "help"], rows), "",
+             f"change a field with: funcnet run {pipeline_file} --set NAME=VALUE"]
+    quirks = getattr(pipe, "QUIRKS", None)
+    if quirks:
+        lines += ["", "quirks (with tutorial_quirks=true; fix one with --set fixes=NAME):",
+                  *(f"  {q}: {d}" for q, d in quirks.items())]
+    _echo_lines(lines)
+

@@ -1,9 +1,8 @@
 """The run folders and result files of experiments: written atomically, never clobbered.
 
-A task's run folder holds ``config.json``, ``model.safetensors``,
-``state.safetensors``, ``history.csv`` and, written last, ``metrics.json``:
-a folder is complete when its ``metrics.json`` is there and the run was not
-interrupted. A sweep's folder also holds ``sweep.json`` (what it runs:
+A task's run folder is a :mod:`funcnet.runs` folder; it counts as finished
+(a sweep run again skips it) when it is complete, holds ``metrics.json``
+and the run was not interrupted. A sweep's folder also holds ``sweep.json`` (what it runs:
 pipeline, grid, overrides) and ``results.csv`` (one row per finished task).
 """
 
@@ -15,56 +14,28 @@ from typing import Sequence
 
 import pandas as pd
 
-from . import pipeline as fpipeline
+from . import runs
 from .errors import ConfigError
-from .plots import write_atomic
+from .runs import to_json_text as _json, write_atomic
 
-RUN_FILES = ("model.safetensors", "state.safetensors", "metrics.json")
-
-
-def _json(obj) -> str:
-    def default(value):
-        if hasattr(value, "tolist"):  # NumPy scalars and arrays
-            return value.tolist()
-        raise TypeError(f"not JSON-able: {type(value).__name__}")
-    return json.dumps(obj, indent=2, default=default, allow_nan=True) + "\n"
-
-
-def _judge_set(splits: dict):
-    """The labelled split the pictures judge the model on: test, else dev."""
-    for name in ("test", "dev"):
-        ds = splits.get(name)
-        if ds is not None and ds.y is not None:
-            return ds
-    return None
+RUN_FILES = (runs.MODEL, runs.STATE, runs.METRICS)
 
 
 def save_run(folder: Path, result, plots: bool = False) -> None:
-    """Write a finished (or stopped) run into ``folder``, each file atomically, metrics last."""
-    from . import checkpoint, plots as fplots, report
+    """Write a finished (or stopped) run into ``folder`` (:func:`funcnet.runs.save`)."""
+    from . import report
 
-    folder.mkdir(parents=True, exist_ok=True)
-    cfg = fpipeline.to_json(result.config)
-    params = result.params
-    meta = {"sizes": list(params.sizes), "activation": params.activation}
-    checkpoint.save(folder / "model.safetensors", params, config=cfg, metadata=meta)
-    checkpoint.save(folder / "state.safetensors", result.state, config=cfg, metadata=meta)
-    write_atomic(folder / "config.json", _json(cfg))
-    write_atomic(folder / "history.csv", result.history.to_csv(index=False))
-    dataset = _judge_set(result.splits)
-    if plots and fplots.available() and result.stopped != "interrupted" and dataset is not None:
-        names = report.class_names(getattr(result.config, "dataset", None))
-        fplots.figures(folder, result.history, params, dataset, names)
-    write_atomic(folder / "metrics.json", _json({**result.metrics, "stopped": result.stopped}))
+    names = report.class_names(getattr(result.config, "dataset", None))
+    runs.save(folder, result, pictures=plots, names=names)
 
 
 def finished_metrics(folder: Path) -> dict | None:
     """The metrics of the complete run in ``folder``; None if it is not one."""
     try:
-        metrics = json.loads((Path(folder) / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads((Path(folder) / runs.METRICS).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    if metrics.get("stopped") == "interrupted" or not (Path(folder) / "model.safetensors").is_file():
+    if metrics.get("stopped") == "interrupted" or not runs.is_complete(folder):
         return None
     return metrics
 

@@ -199,7 +199,19 @@ def local_cluster(workers: int | None = None):
     distributed = _dask()
     cluster = distributed.LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
                                        processes=True, host="127.0.0.1", dashboard_address=None)
-    return distributed.Client(cluster)
+    client = distributed.Client(cluster)
+    client.funcnet_owns_cluster = True
+    return client
+
+
+def close(client) -> None:
+    """Close ``client``, and its cluster if :func:`local_cluster` started it."""
+    cluster = getattr(client, "cluster", None) if getattr(client, "funcnet_owns_cluster", False) else None
+    with contextlib.suppress(Exception):
+        client.close()
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close()
 
 
 def _on_dask(client):

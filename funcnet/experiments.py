@@ -23,6 +23,7 @@ to one per core, so that workers × threads = cores.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import time
@@ -34,11 +35,12 @@ import pandas as pd
 
 from . import pipeline as fpipeline
 from . import report as freport
+from . import runs
 from .errors import ConfigError, FuncnetError
 
 __all__ = ["Task", "METRICS", "seeds", "ablation", "ablation_variants", "grid", "parse_grid",
-           "parse_sets", "folder_name", "run_task", "execute", "sweep", "summarize",
-           "read_results", "connect", "local_cluster"]
+           "parse_sets", "value_text", "folder_name", "run_task", "execute", "sweep", "summarize",
+           "read_results", "connect", "local_cluster", "close"]
 
 METRICS = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
 STATUSES = ("ok", "error", "interrupted")
@@ -61,10 +63,10 @@ class Task:
 # ---------------------------------------------------------------- building tasks
 
 
-def _text(value: Any) -> str:
+def value_text(value: Any) -> str:
     """A value as ``--set`` would take it: tuples as ``a,b,c``.
 
-    >>> _text((784, 10)), _text(0.1), _text(None), _text(True)
+    >>> value_text((784, 10)), value_text(0.1), value_text(None), value_text(True)
     ('784,10', '0.1', 'none', 'true')
     """
     if value is None:
@@ -185,7 +187,7 @@ def folder_name(task: Task, keys: Sequence[str] = ()) -> str:
     >>> folder_name(Task("p.py", {"sizes": (784, 10), "data": "a/b"}, 2), ["sizes", "data"])
     'sizes=784-10_data=a-b_seed-2'
     """
-    parts = [f"{k}={_text(task.overrides.get(k)).replace(',', '-')}" for k in keys]
+    parts = [f"{k}={value_text(task.overrides.get(k)).replace(',', '-')}" for k in keys]
     name = "_".join(parts + [f"seed-{task.seed}"])
     return re.sub(r"[^\w.=+-]", "-", name)
 
@@ -201,7 +203,7 @@ def _config(pipe, task: Task):
     try:
         return fpipeline.resolve_seed(attrs.evolve(pipe.Config(), **changes))
     except (TypeError, ValueError) as exc:
-        shown = ", ".join(f"{k}={_text(v)}" for k, v in task.overrides.items())
+        shown = ", ".join(f"{k}={value_text(v)}" for k, v in task.overrides.items())
         raise ConfigError(f"{shown or 'the defaults'}: {exc}") from None
 
 
@@ -224,7 +226,7 @@ def _load_data(pipe, config, cache: dict | None):
 
 def _row(task: Task, metrics: Mapping, status: str, error: str, seconds: float) -> dict:
     """One result row: overrides (as text for tuples), variant, seed, metrics, status, error."""
-    cells = {k: (_text(v) if isinstance(v, (tuple, list)) else v) for k, v in task.overrides.items()}
+    cells = {k: (value_text(v) if isinstance(v, (tuple, list)) else v) for k, v in task.overrides.items()}
     variant = {"variant": task.variant} if task.variant else {}
     shown = {k: v for k, v in metrics.items() if k != "seed"}
     return {**cells, **variant, "seed": task.seed, **shown,
@@ -370,16 +372,18 @@ def sweep(pipeline: str | Path, grid: Mapping[str, Sequence] | None = None,
         prepare_sweep(out, tasks[0].pipeline if tasks else str(pipeline), tasks, keys, overwrite)
         folders = [out / folder_name(t, keys) for t in tasks]
     rows: dict[int, dict] = {}
-    for i, row in execute(tasks, workers=workers, client=client, threads=threads, folders=folders,
-                          plots=plots, skip_complete=out is not None and not overwrite, stop=stop):
-        rows[i] = row
-        if out is not None and row["error"] != "not started":
-            write_results(out, list(rows.values()))
-        if on_row is not None:
-            on_row(i, tasks[i], row)
-    frame = pd.DataFrame([rows[i] for i in sorted(rows)])
-    if out is not None:
-        write_results(out, [r for r in frame.to_dict("records") if r["error"] != "not started"])
+    with runs.lock(out) if out is not None else contextlib.nullcontext():
+        for i, row in execute(tasks, workers=workers, client=client, threads=threads,
+                              folders=folders, plots=plots, stop=stop,
+                              skip_complete=out is not None and not overwrite):
+            rows[i] = row
+            if out is not None and row["error"] != "not started":
+                write_results(out, list(rows.values()))
+            if on_row is not None:
+                on_row(i, tasks[i], row)
+        frame = pd.DataFrame([rows[i] for i in sorted(rows)])
+        if out is not None:
+            write_results(out, [r for r in frame.to_dict("records") if r["error"] != "not started"])
     frame.attrs["by"] = keys
     return frame
 
@@ -436,3 +440,9 @@ def local_cluster(workers: int | None = None):
     """A Client of a new dask.distributed LocalCluster: ``workers`` processes, one thread each."""
     from ._workers import local_cluster as _local
     return _local(workers)
+
+
+def close(client) -> None:
+    """Close a client of :func:`connect` or :func:`local_cluster` (and the cluster it started)."""
+    from ._workers import close as _close
+    _close(client)

@@ -68,7 +68,8 @@ def prepare_sweep(out: Path, pipeline: str, tasks: Sequence, keys: Sequence[str]
                               "or pass --overwrite")
         if theirs is not None and theirs != mine:
             what = [k for k in ("pipeline", "grid", "overrides") if theirs.get(k) != mine[k]]
-            raise ConfigError(f"{out}: holds another sweep (its {' and '.join(what)} differ: "
+            verb = "differs" if len(what) == 1 else "differ"
+            raise ConfigError(f"{out}: holds another sweep (its {' and '.join(what)} {verb}: "
                               f"{', '.join(f'{k} {theirs.get(k)}' for k in what)}); choose another "
                               "--out or pass --overwrite")
     out.mkdir(parents=True, exist_ok=True)

@@ -203,8 +203,7 @@ def _config(pipe, task: Task):
     try:
         return fpipeline.resolve_seed(attrs.evolve(pipe.Config(), **changes))
     except (TypeError, ValueError) as exc:
-        shown = ", ".join(f"{k}={value_text(v)}" for k, v in task.overrides.items())
-        raise ConfigError(f"{shown or 'the defaults'}: {exc}") from None
+        raise ConfigError(f"bad config value: {exc}") from None
 
 
 def _data_key(pipe, config) -> tuple:
@@ -308,7 +307,7 @@ def execute(tasks: Sequence[Task], *, workers: int | None = None, client=None, t
     rows = itertools.chain(((i, done[i]) for i in sorted(done)),
                            runner(tasks, todo, folders, threads=threads, plots=plots, stop=stop))
     seen = set()
-    for i, row in (_in_order(rows) if ordered else rows):
+    for i, row in (_in_order(rows, len(tasks)) if ordered else rows):
         seen.add(i)
         yield i, row
     for i in range(len(tasks)):
@@ -316,16 +315,19 @@ def execute(tasks: Sequence[Task], *, workers: int | None = None, client=None, t
             yield i, _row(tasks[i], {}, "interrupted", "not started", 0.0)
 
 
-def _in_order(pairs: Iterable[tuple[int, dict]]) -> Iterator[tuple[int, dict]]:
-    """``(index, row)`` pairs re-ordered by index, each yielded as soon as its turn comes.
+def _in_order(pairs: Iterable[tuple[int, dict]], count: int) -> Iterator[tuple[int, dict]]:
+    """``(index, row)`` pairs for indices ``0..count-1`` in index order, each as soon as its turn comes.
 
-    >>> [i for i, _ in _in_order([(1, {}), (0, {}), (3, {}), (2, {})])]
+    Rows still waiting when the pairs run out (an index never came) follow in order.
+
+    >>> [i for i, _ in _in_order([(1, {}), (0, {}), (3, {}), (2, {})], 4)]
     [0, 1, 2, 3]
+    >>> [i for i, _ in _in_order([(2, {}), (0, {})], 4)]
+    [0, 2]
     """
-    waiting, nxt = {}, None
+    waiting, nxt = {}, 0
     for i, row in pairs:
         waiting[i] = row
-        nxt = min(waiting) if nxt is None else nxt
         while nxt in waiting:
             yield nxt, waiting.pop(nxt)
             nxt += 1
@@ -382,6 +384,8 @@ def sweep(pipeline: str | Path, grid: Mapping[str, Sequence] | None = None,
             if on_row is not None:
                 on_row(i, tasks[i], row)
         frame = pd.DataFrame([rows[i] for i in sorted(rows)])
+        if "steps" in frame:
+            frame["steps"] = frame["steps"].astype("Int64")
         if out is not None:
             write_results(out, [r for r in frame.to_dict("records") if r["error"] != "not started"])
     frame.attrs["by"] = keys
@@ -389,9 +393,16 @@ def sweep(pipeline: str | Path, grid: Mapping[str, Sequence] | None = None,
 
 
 def read_results(path: str | Path) -> pd.DataFrame:
-    """A ``results.csv`` read back with every float exactly as written."""
-    return pd.read_csv(path, float_precision="round_trip", keep_default_na=False,
-                       na_values=[""]).astype({"error": str}, errors="ignore")
+    """A ``results.csv`` read back: every float exactly as written, empty texts as ``""``."""
+    exact = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+    texts = {c: str for c in ("variant", "stopped", "status", "error")}
+    frame = pd.read_csv(path, dtype=texts, **exact)
+    for c in texts:
+        if c in frame:
+            frame[c] = frame[c].fillna("")
+    if "steps" in frame:
+        frame["steps"] = frame["steps"].astype("Int64")
+    return frame
 
 
 def summarize(frame: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.DataFrame:

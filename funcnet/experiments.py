@@ -39,7 +39,7 @@ from . import runs
 from .errors import ConfigError, FuncnetError
 
 __all__ = ["Task", "METRICS", "seeds", "ablation", "ablation_variants", "grid", "parse_grid",
-           "parse_sets", "value_text", "folder_name", "run_task", "execute", "sweep", "summarize",
+           "parse_sets", "value_text", "folder_name", "run_task", "trained", "execute", "sweep", "summarize",
            "read_results", "connect", "local_cluster", "close"]
 
 METRICS = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
@@ -224,12 +224,25 @@ def _load_data(pipe, config, cache: dict | None):
 
 
 def _row(task: Task, metrics: Mapping, status: str, error: str, seconds: float) -> dict:
-    """One result row: overrides (as text for tuples), variant, seed, metrics, status, error."""
+    """One result row: overrides (as text for tuples), variant, seed, metrics, status, error.
+
+    A metric named like an overridden field (a Config field ``steps``) is
+    kept as ``metric_<name>``.
+    """
     cells = {k: (value_text(v) if isinstance(v, (tuple, list)) else v) for k, v in task.overrides.items()}
     variant = {"variant": task.variant} if task.variant else {}
-    shown = {k: v for k, v in metrics.items() if k != "seed"}
+    shown = {(f"metric_{k}" if k in cells else k): v for k, v in metrics.items() if k != "seed"}
     return {**cells, **variant, "seed": task.seed, **shown,
             "seconds": metrics.get("seconds", round(seconds, 3)), "status": status, "error": error}
+
+
+def trained(row: Mapping) -> bool:
+    """Whether a row's task trained (it has metrics), as opposed to failing before.
+
+    >>> trained({"status": "error", "stopped": "non-finite loss at step 3"}), trained({"error": "x"})
+    (True, False)
+    """
+    return "stopped" in row or "metric_stopped" in row
 
 
 def _one_line(exc: BaseException) -> str:
@@ -410,7 +423,7 @@ def summarize(frame: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.
 
     ``by`` defaults to the grid's fields (``frame.attrs["by"]``, set by
     :func:`sweep`). Only rows with status ok are averaged; ``runs`` counts
-    them and ``failed`` the others. Columns: ``by``, runs, failed, then
+    them and ``failed`` the rows with status error. Columns: ``by``, runs, failed, then
     ``<metric>`` (mean) and ``<metric>_sd`` for each metric present.
 
     >>> f = pd.DataFrame({"lr": [0.1, 0.1, 0.2, 0.2], "seed": [0, 1, 0, 1],
@@ -428,7 +441,7 @@ def summarize(frame: pd.DataFrame, by: str | Sequence[str] | None = None) -> pd.
     for key, part in groups:
         good = part[status[part.index] == "ok"]
         row = dict(zip(by, key if isinstance(key, tuple) else (key,)))
-        row.update(runs=len(good), failed=len(part) - len(good))
+        row.update(runs=len(good), failed=int((status[part.index] == "error").sum()))
         for m in metrics:
             row[m], row[f"{m}_sd"] = freport.mean_sd(pd.to_numeric(good[m], errors="coerce"))
         rows.append(row)

@@ -64,7 +64,7 @@ def _rows(tasks, folders, opts, interrupt, client, workers):
 
 def _failures(rows, name) -> None:
     """Exit 1 naming the first task that failed with an error (not a non-finite stop), if any."""
-    failed = [f"{name(r)}: {r['error']}" for r in rows if r["status"] == "error" and "steps" not in r]
+    failed = [f"{name(r)}: {r['error']}" for r in rows if r["status"] == "error" and not experiments.trained(r)]
     if failed:
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
         _fail(failed[0] + more, 1)
@@ -73,7 +73,7 @@ def _failures(rows, name) -> None:
 def _frame(rows, first: str) -> pd.DataFrame:
     """The table of the runs that trained: ``first``, seed, the figures, steps, stopped."""
     columns = [*dict.fromkeys([first, "seed"]), *FIGURES, "steps", "stopped"]
-    return pd.DataFrame([{c: r.get(c) for c in columns} for r in rows if "steps" in r],
+    return pd.DataFrame([{c: r.get(c) for c in columns} for r in rows if experiments.trained(r)],
                         columns=columns)
 
 
@@ -84,7 +84,8 @@ def _run_seeds(pipeline_file, items, seeds, out_dir, opts, interrupt, client, wo
     for i, row in enumerate(rows, 1):
         if opts.lines:
             click.echo(f"seed {row['seed']} ({i}/{len(seeds)})")
-            figures = final_lines(SimpleNamespace(metrics=row)) if "steps" in row else [row["error"]]
+            figures = (final_lines(SimpleNamespace(metrics=row)) if experiments.trained(row)
+                       else [row["error"]])
             _echo_lines(f"  {line}" for line in figures)
     frame = _frame(rows, "seed")
     if out_dir is not None:
@@ -109,7 +110,8 @@ def _ablation_line(row, width: int) -> str:
     figs = "  ".join(f"{k.split('_')[0]} {_fmt(row.get(k))}" for k in FIGURES[:3]
                      if row.get(k) is not None)
     flag = "  (stopped: non-finite loss)" if row.get("stopped") else ""
-    body = f"{figs}  {row['seconds']:.1f}s{flag}" if "steps" in row else f"error: {row['error']}"
+    body = (f"{figs}  {row['seconds']:.1f}s{flag}" if experiments.trained(row)
+            else f"error: {row['error']}")
     return f"{row['variant']:<{width}}  seed {row['seed']}: {body}"
 
 

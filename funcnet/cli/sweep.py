@@ -27,8 +27,10 @@ def _row_line(done: int, total: int, task, keys, row) -> str:
     """
     point = " ".join(f"{k}={experiments.value_text(task.overrides[k])}" for k in keys)
     head = f"[{done}/{total}] {point + ' ' if point else ''}seed {task.seed}"
+    if row["status"] == "interrupted":
+        return f"{head}: interrupted"
     if row["status"] != "ok":
-        return f"{head}: {row['status']}: {row['error']}"
+        return f"{head}: error: {row['error']}"
     figs = "  ".join(f"{k.split('_')[0]} {_fmt(row.get(k))}" for k in experiments.METRICS[:3]
                      if row.get(k) is not None)
     return f"{head}: {figs}  {row.get('seconds', 0):.1f}s"
@@ -111,10 +113,9 @@ def _report(frame, keys, out: Path, interrupt) -> None:
     columns = [c for c in experiments.METRICS if c in summary and summary[c].notna().any()]
     if len(summary) and summary["runs"].sum():
         _echo_lines(["", *freport.summary_table(summary, keys, columns)])
-    ran = frame[frame["error"] != "not started"]
-    stopped = (frame["status"] == "interrupted").sum()
-    if stopped:
-        click.echo(f"funcnet: {interrupt.what()} after {len(ran) - stopped} of {len(frame)} tasks; "
+    finished = frame["status"].isin(["ok", "error"]).sum()
+    if finished < len(frame):
+        click.echo(f"funcnet: {interrupt.what()} after {finished} of {len(frame)} tasks; "
                    f"the finished rows are in {out / 'results.csv'}", err=True)
         sys.exit(interrupt.exit_code())
     failed = (frame["status"] == "error").sum()

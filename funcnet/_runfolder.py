@@ -31,11 +31,8 @@ def save_run(folder: Path, result, plots: bool = False) -> None:
 
 def finished_metrics(folder: Path) -> dict | None:
     """The metrics of the complete run in ``folder``; None if it is not one."""
-    try:
-        metrics = json.loads((Path(folder) / runs.METRICS).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if metrics.get("stopped") == "interrupted" or not runs.is_complete(folder):
+    metrics = runs.read_metrics(folder) if runs.is_complete(folder) else None
+    if metrics is None or metrics.get("stopped") == "interrupted":
         return None
     return metrics
 

@@ -298,9 +298,21 @@ def _watch(observe: Callable, records: list, seen: list, clock: Callable):
     return watch
 
 
+def _takes(fn: Callable, name: str) -> bool:
+    """Whether ``fn`` accepts the keyword argument ``name``.
+
+    >>> _takes(lambda a, window=None: a, "window"), _takes(lambda a, **kw: a, "window")
+    (True, True)
+    >>> _takes(lambda a: a, "window")
+    False
+    """
+    params = inspect.signature(fn).parameters.values()
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
+
+
 def _train_stream(pipe, config, splits: dict, state, window):
     """``pipe.train(config, splits, state)``, with ``window=`` if given and the stage takes it."""
-    if window is not None and any(window) and "window" in inspect.signature(pipe.train).parameters:
+    if window is not None and any(window) and _takes(pipe.train, "window"):
         return pipe.train(config, splits, state, window=tuple(window))
     return pipe.train(config, splits, state)
 

@@ -37,6 +37,21 @@ The rules:
   ``epochs`` (and ``iterations``); with ``schedule=constant`` (warm-up
   included) or no schedule they may grow.
 
+The API, for the command line and for experiments alike:
+
+- ``claim(folder, overwrite=, resuming=)``: a context manager holding the
+  folder for one run (``check_writable``, ``lock``, then ``clear`` or
+  ``refuse_to_clobber``, and ``clean_temp``); ``lock(folder)`` alone.
+- ``save_progress(folder, state, config, history=)`` at each record;
+  ``save(folder, result, config, history=, pictures=, names=)`` at the end.
+- ``resume(folder, pipe, overrides) -> Resumed(config, state, window,
+  history)``; pass ``state`` and ``window`` to :func:`funcnet.pipeline.run`
+  and the new rows to ``join_history(resumed.history, result.history)``.
+- ``load(folder) -> Saved(folder, config, metrics, history, params, info)``;
+  ``load_model(path) -> (params, info)``, the one way a model is read.
+- ``is_complete(folder)`` (resumable), ``is_finished(folder)`` (ran to its
+  end), ``describe(folder)``, ``contents(folder)``, ``read_metrics(folder)``.
+
 >>> import tempfile
 >>> folder = Path(tempfile.mkdtemp())
 >>> is_complete(folder), describe(folder)
@@ -65,9 +80,10 @@ from .errors import CheckpointError, ConfigError
 
 __all__ = ["CONFIG", "MODEL", "STATE", "METRICS", "HISTORY", "PICTURES", "SUMMARIES",
            "LOCK", "EXTENDING", "DECAYING", "Resumed", "model_file", "load_model", "is_complete",
-           "contents", "describe", "check_writable", "lock", "refuse_to_clobber", "clean_temp",
+           "contents", "describe", "check_writable", "lock", "claim", "refuse_to_clobber", "clean_temp",
            "clear", "read_config", "check_resume", "load_state", "history", "join_history",
-           "save_progress", "save", "resume", "write_atomic", "to_json_text"]
+           "save_progress", "save", "resume", "read_metrics", "is_finished", "Saved", "load",
+           "write_atomic", "to_json_text"]
 
 CONFIG, MODEL, STATE = "config.json", "model.safetensors", "state.safetensors"
 METRICS, HISTORY = "metrics.json", "history.csv"
@@ -262,7 +278,7 @@ def lock(folder) -> Iterator[Path]:
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    held = FileLock(str(out / LOCK), timeout=0, is_singleton=False, thread_local=False)
+    held = FileLock(str(out / LOCK), timeout=0)
     try:
         held.acquire(timeout=0)
     except Timeout:
@@ -272,6 +288,30 @@ def lock(folder) -> Iterator[Path]:
         yield out
     finally:
         held.release()
+
+
+@contextlib.contextmanager
+def claim(folder, *, overwrite: bool = False, resuming: bool = False) -> Iterator[Path]:
+    """Hold ``folder`` for a new run (or the run resumed in it): a context manager.
+
+    In order: :func:`check_writable`, :func:`lock`; then, unless
+    ``resuming`` the run saved there, :func:`clear` with ``overwrite``,
+    else :func:`refuse_to_clobber`; and :func:`clean_temp`. Raises
+    ConfigError (nothing written) if the folder cannot be written, another
+    run holds it, or it holds a run and ``overwrite`` is not set.
+
+    >>> import tempfile
+    >>> with claim(Path(tempfile.mkdtemp()) / "run") as out:
+    ...     out.name
+    'run'
+    """
+    out = Path(folder)
+    check_writable(out)
+    with lock(out):
+        if not resuming:
+            (clear if overwrite else refuse_to_clobber)(out)
+        clean_temp(out)
+        yield out
 
 
 def refuse_to_clobber(folder) -> None:
@@ -318,7 +358,8 @@ def clear(folder) -> list[str]:
         if sub.is_dir():
             clean_temp(sub)
             with contextlib.suppress(OSError):
-                (sub / LOCK).unlink()
+                (sub / LOCK).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # unless it holds files of the user's
                 sub.rmdir()
     return found
 
@@ -461,6 +502,56 @@ def resume(folder, pipe, overrides=()) -> Resumed:
     check_resume(saved, config, folder)
     state, window = load_state(folder, pipe.init_state(config))
     return Resumed(config, state, window, history(folder, int(state.step)))
+
+
+def read_metrics(folder) -> dict | None:
+    """``folder/metrics.json`` as a dict, or None while the run has not ended (or it is damaged)."""
+    try:
+        metrics = json.loads((Path(folder) / METRICS).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
+
+
+def is_finished(folder) -> bool:
+    """Whether ``folder`` holds a complete run that ran to its end (not stopped early by a
+    signal or a non-finite loss): one that need not run again.
+
+    >>> is_finished("/nonexistent/run")
+    False
+    """
+    metrics = read_metrics(folder) if is_complete(folder) else None
+    return metrics is not None and metrics.get("stopped") is None
+
+
+@attrs.frozen(eq=False)
+class Saved:
+    """A saved run as read back by :func:`load`: its config (as saved, a dict), the
+    final metrics (None while it has not ended), the history, the model and its header."""
+
+    folder: Path
+    config: dict
+    metrics: dict | None
+    history: pd.DataFrame | None
+    params: Any
+    info: dict
+
+
+def load(folder) -> Saved:
+    """The run saved in ``folder``: config, metrics, history and model (see :class:`Saved`).
+
+    Raises ConfigError if the folder holds no complete run (saying what it
+    holds), CheckpointError if its model cannot be read.
+    """
+    out = Path(folder)
+    if not is_complete(out):
+        raise ConfigError(f"{out}: no saved run: it holds {describe(out)}")
+    try:
+        config = json.loads((out / CONFIG).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{out / CONFIG}: not valid JSON: {exc}") from None
+    params, info = load_model(out)
+    return Saved(out, config, read_metrics(out), history(out), params, info)
 
 
 # ---------------------------------------------------------------- saving

@@ -11,7 +11,8 @@ error handling (one line on stderr and an exit code) is in
 Exit codes: 0 success; 1 an unexpected error or an I/O failure; 2 a bad
 config, ``--set`` or pipeline file (and click's usage errors); 3 bad or
 missing data; 4 a bad checkpoint; 5 a failed download; 6 training stopped
-on a non-finite loss; 130 interrupted by Ctrl-C (the last good state kept).
+on a non-finite loss; 130 interrupted by Ctrl-C, 143 stopped by SIGTERM
+(the last good state kept).
 Every failure is one line ``funcnet: error: ...`` on stderr; ``--debug``
 shows the traceback instead.
 """
@@ -53,7 +54,7 @@ def cli(debug: bool) -> None:
     \b
     Exit codes: 0 ok, 1 I/O or unexpected error, 2 bad config or usage,
     3 bad or missing data, 4 bad checkpoint, 5 download failed,
-    6 non-finite loss, 130 interrupted (last good state kept).
+    6 non-finite loss, 130 interrupted, 143 terminated (last good state kept).
     """
 
 

@@ -3,7 +3,8 @@
 Exit codes: 0 success; 1 an unexpected error or an I/O failure; 2 a bad
 config, ``--set`` or pipeline file (and click's usage errors); 3 bad or
 missing data; 4 a bad checkpoint; 5 a failed download; 6 training stopped
-on a non-finite loss; 130 interrupted by Ctrl-C (the last good state kept).
+on a non-finite loss; 130 interrupted by Ctrl-C, 143 stopped by SIGTERM
+(the last good state kept).
 Every failure is one line ``funcnet: error: ...`` on stderr; ``--debug``
 shows the traceback instead.
 """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,7 +16,7 @@ from .. import report as freport
 from .. import runs
 from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt, _quiet_numpy,
                      final_lines, handle_errors, write_atomic)
-from .training import _claimed, _execute, _finish, _Interrupt, _Options, _plot_hint
+from .training import _execute, _finish, _Interrupt, _Options, _plot_hint
 from .workers import client_for, where_options
 
 FIGURES = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
@@ -42,11 +43,11 @@ def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
         click.echo(f"funcnet: nothing left to train: the run has made {int(resumed.state.step)} "
                    "steps, all that its config asks for; the folder is left as it was", err=True)
         return
+    _echo_lines(final_lines(result))  # the figures first: a failed save still shows them
     if out_dir is not None:
         history = runs.join_history(resumed.history if resumed else None, result.history)
         _finish(out_dir, result, config, opts, history)
         _plot_hint(out_dir, opts)
-    _echo_lines(final_lines(result))
     if result.stopped == "interrupted":
         click.echo(f"funcnet: {interrupt.what()}; kept the last good state"
                    + (f" in {out_dir}" if out_dir else ""), err=True)
@@ -181,7 +182,8 @@ def _override_items(overrides, seed, data) -> list[str]:
               help="Folder for config.json, metrics.json, history.csv, model.safetensors, "
                    "state.safetensors and the pictures.")
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
-              help="Continue the run saved in this --out folder.")
+              help="Continue the run saved in this --out folder (only iterations, epochs, "
+                   "log_every and patience may change).")
 @click.option("--overwrite", is_flag=True,
               help="Let --out replace a run already saved in that folder.")
 @click.option("--plots/--no-plots", default=True, show_default=True,
@@ -196,8 +198,9 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     """Run PIPELINE (a pipeline file such as pipelines/mnist.py).
 
     Prints a metrics line per epoch (per 10 iterations for full-batch runs),
-    then the final train/dev/test accuracy and the training time. Ctrl-C stops
-    after the current step and keeps the last good state (exit 130).
+    then the final train/dev/test accuracy and the training time. Ctrl-C (or
+    SIGTERM) stops after the current step and keeps the last good state
+    (exit 130; 143 for SIGTERM).
 
     \b
     Examples:
@@ -225,8 +228,8 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     out_dir = Path(out) if out else (Path(resume) if resume else None)
     here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
-    with _claimed(out_dir, overwrite=overwrite, resuming_here=here), \
-            client_for(workers, scheduler, local_dask) as client, \
+    claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
+    with claim, client_for(workers, scheduler, local_dask) as client, \
             _quiet_numpy(_debug()), _Interrupt() as interrupt:
         shared = [i for i in items if not i.startswith("seed=")]  # each task has its own seed
         if ablation:

@@ -6,7 +6,6 @@ The run folder itself (what is saved, resumed, locked or refused) is
 
 from __future__ import annotations
 
-import contextlib
 import json
 import signal
 import sys
@@ -138,24 +137,3 @@ def _finish(out_dir: Path, result, config, opts: _Options, history=None) -> None
 def _plot_hint(out_dir, opts: _Options) -> None:
     if out_dir is not None and opts.plots and not fplots.available():
         click.echo(f"funcnet: hint: {fplots.HINT} (pip install 'funcnet[plot]')", err=True)
-
-
-@contextlib.contextmanager
-def _claimed(out_dir, *, overwrite: bool, resuming_here: bool):
-    """Hold ``out_dir`` for this run: writable, locked, and holding no other run.
-
-    Without ``overwrite`` a folder holding a run is refused (unless this run
-    resumes it); with it, the old run's files are removed first. Stale temp
-    files of a killed save are removed either way.
-    """
-    if out_dir is None:
-        yield None
-        return
-    runs.check_writable(out_dir)
-    with runs.lock(out_dir):
-        if overwrite and not resuming_here:
-            runs.clear(out_dir)
-        elif not resuming_here:
-            runs.refuse_to_clobber(out_dir)
-        runs.clean_temp(out_dir)
-        yield out_dir

@@ -16,7 +16,7 @@ import pytest
 
 from funcnet.experiments import read_results
 
-from .cli_helpers import MNIST, REPO, TOY_PIPELINE, invoke
+from .cli_helpers import REPO, TOY_PIPELINE, invoke
 
 TOY_SLOW = TOY_PIPELINE.replace(
     "def train(config, splits, state=None):",

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from funcnet import experiments
-from funcnet._workers import ClusterError
+from funcnet.errors import ClusterError
 from funcnet.experiments import Task
 
 from experiments_helpers import metric_columns, write_toy

@@ -23,18 +23,12 @@ import threading
 import warnings
 from typing import Callable, Iterator, Sequence
 
-from .errors import ConfigError, FuncnetError
+from ..errors import ClusterError, ConfigError
 
 _STOP = threading.Event()  # set in a worker process by Ctrl-C
 _CACHE: dict = {}  # a worker process's last loaded data, for its next task
 DIED = "the worker process running it died"
 INSTALL = "pip install 'funcnet[dask]'"
-
-
-class ClusterError(FuncnetError):
-    """A Dask scheduler cannot be reached (or dask.distributed is missing)."""
-
-    exit_code = 1
 
 
 def cpu_count() -> int:
@@ -77,7 +71,7 @@ def quiet_numpy():
 
 def _serial(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[int, dict]]:
     """Each task in turn in this process (the data kept between tasks of the same kind)."""
-    from .experiments import run_task
+    from .task import run_task
 
     cache: dict = {}
     for i in indices:
@@ -99,7 +93,7 @@ def _init_worker() -> None:
 
 def _in_worker(task, folder, threads, plots) -> dict:
     """run_task in a worker process, keeping its data for the next task."""
-    from .experiments import run_task
+    from .task import run_task
 
     return run_task(task, folder, threads=threads, plots=plots, cache=_CACHE)
 
@@ -114,7 +108,7 @@ def _interrupt(pool: cf.ProcessPoolExecutor) -> None:
 def _processes(workers: int):
     def run(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[int, dict]]:
         """The tasks on ``workers`` spawned processes, at most one queued per idle worker."""
-        from .experiments import _row
+        from .task import _row
 
         pending = collections.deque(indices)
         strikes: collections.Counter = collections.Counter()
@@ -217,7 +211,7 @@ def close(client) -> None:
 def _on_dask(client):
     def run(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[int, dict]]:
         """The tasks as futures on ``client``'s cluster; a task whose workers keep dying is an error row."""
-        from .experiments import _row
+        from .task import _row
 
         distributed = _dask()
         futures = {client.submit(_in_worker, tasks[i], folders[i], threads, plots, pure=False,

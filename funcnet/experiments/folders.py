@@ -14,16 +14,16 @@ from typing import Sequence
 
 import pandas as pd
 
-from . import runs
-from .errors import ConfigError
-from .runs import to_json_text as _json, write_atomic
+from .. import runs
+from ..errors import ConfigError
+from ..runs import to_json_text as _json, write_atomic
 
 RUN_FILES = (runs.MODEL, runs.STATE, runs.METRICS)
 
 
 def save_run(folder: Path, result, plots: bool = False) -> None:
     """Write a finished (or stopped) run into ``folder`` (:func:`funcnet.runs.save`)."""
-    from . import report
+    from .. import report
 
     names = report.class_names(getattr(result.config, "dataset", None))
     runs.save(folder, result, pictures=plots, names=names)

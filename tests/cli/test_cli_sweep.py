@@ -160,3 +160,25 @@ def test_ctrl_c_cancels_pending_tasks_keeps_finished_rows_and_exits_130(slow_toy
     assert (frame[frame["steps"] == 2]["status"] == "ok").all() and len(frame[frame["steps"] == 2]) == 4
     assert (frame[frame["steps"] == 400]["status"] == "interrupted").sum() >= 1
     assert len(frame) < 8 or (frame["status"] == "interrupted").any()
+
+
+def test_help_names_every_option():
+    result = invoke("sweep", "--help")
+    assert result.exit_code == 0 and result.stderr == ""
+    text = " ".join(result.stdout.split())
+    for word in ("--grid", "--set", "--seeds", "--out", "--workers", "--scheduler", "--dask",
+                 "--overwrite", "KEY=V1,V2", "exit 130", "exit 1"):
+        assert word in text, word
+
+
+def test_run_spreads_only_seeds_or_an_ablation(toy_pipeline):
+    result = invoke("run", toy_pipeline, "--workers", "2")
+    assert result.exit_code == 2 and "spread the runs of --seeds or --ablation" in result.stderr
+
+
+def test_run_seeds_on_workers_equal_the_serial_table(toy_pipeline):
+    serial = invoke("run", toy_pipeline, "--seeds", "0,1,2", "--quiet", "--workers", "1")
+    parallel = invoke("run", toy_pipeline, "--seeds", "0,1,2", "--quiet", "--workers", "2")
+    assert serial.exit_code == parallel.exit_code == 0
+    strip = lambda out: [line.rsplit(None, 1)[0] for line in out.splitlines()[:-1]]  # no seconds
+    assert strip(serial.stdout) == strip(parallel.stdout)

@@ -13,7 +13,11 @@ The tasks are ``pipelines/mnist.py`` with ``iterations=100`` for seeds
   sums by thread).
 
 The target: 2 workers ≤ 0.6 × the serial time, with the 8 rows identical
-bit for bit to the serial ones (every column but the timing).
+bit for bit to the serial ones (every column but the timing). The CPU
+seconds (this process and its workers) show the work done: on a machine
+shared with other sessions, Linux's autogroup scheduling gives a session
+its share of the cores however many processes it runs, so there the wall
+time of 2 workers cannot drop below the serial one's.
 
     python benchmarks/sweep.py
     python benchmarks/sweep.py --repeats 3 --iterations 100
@@ -23,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import time
 from pathlib import Path
 
@@ -33,13 +38,19 @@ import _common as C
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def timed(tasks, **where) -> tuple[float, pd.DataFrame]:
-    """Seconds to run ``tasks`` with the engine, and their rows in task order."""
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its finished child processes."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(tasks, **where) -> tuple[float, float, pd.DataFrame]:
+    """Wall and CPU seconds to run ``tasks`` with the engine, and their rows in task order."""
     from funcnet import experiments
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     rows = sorted(experiments.execute(tasks, **where), key=lambda pair: pair[0])
-    return time.perf_counter() - start, pd.DataFrame([row for _, row in rows])
+    return time.perf_counter() - start, cpu_seconds() - cpu, pd.DataFrame([row for _, row in rows])
 
 
 def same_bits(a: pd.DataFrame, b: pd.DataFrame) -> bool:
@@ -63,13 +74,14 @@ def main() -> None:
                               {"iterations": args.iterations})
     times: dict[str, list[float]] = {"serial": [], "workers": [], "serial_all": []}
     for r in range(args.repeats):
-        t_serial, serial = timed(tasks, workers=1)
-        t_workers, local = timed(tasks, workers=args.workers)
-        t_all, every = timed(tasks, workers=1, threads=None)
+        t_serial, c_serial, serial = timed(tasks, workers=1)
+        t_workers, c_workers, local = timed(tasks, workers=args.workers)
+        t_all, c_all, every = timed(tasks, workers=1, threads=None)
         for key, t in (("serial", t_serial), ("workers", t_workers), ("serial_all", t_all)):
             times[key].append(t)
-        print(f"   repeat {r + 1}: serial 1 thread {t_serial:.1f} s, {args.workers} workers "
-              f"{t_workers:.1f} s, serial all threads {t_all:.1f} s; load average "
+        print(f"   repeat {r + 1}: serial 1 thread {t_serial:.1f} s ({c_serial:.1f} CPU s), "
+              f"{args.workers} workers {t_workers:.1f} s ({c_workers:.1f} CPU s), serial all "
+              f"threads {t_all:.1f} s ({c_all:.1f} CPU s); load average "
               + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         assert (serial["status"] == "ok").all(), serial[["seed", "status", "error"]]
         print(f"   rows of {args.workers} workers identical to the serial rows: "

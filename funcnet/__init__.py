@@ -13,7 +13,8 @@ and training is a fold over batches (``funcnet.train.fit``).
 
 from . import activations, data, errors, evaluate, losses, model, optim, rng, train, tree
 from .data import Dataset
-from .errors import CheckpointError, ConfigError, DataError, DownloadError, FuncnetError, TrainingError
+from .errors import (CheckpointError, ClusterError, ConfigError, DataError, DownloadError,
+                     FuncnetError, TrainingError)
 from .evaluate import accuracy, confusion_matrix
 from .losses import cross_entropy, log_softmax, softmax
 from .model import (Activations, Dense, Params, backward, forward, init, logits, loss,
@@ -24,7 +25,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "activations", "data", "errors", "evaluate", "losses", "model", "optim", "rng", "train", "tree",
-    "Dataset", "CheckpointError", "ConfigError", "DataError", "DownloadError", "FuncnetError",
+    "Dataset", "CheckpointError", "ClusterError", "ConfigError", "DataError", "DownloadError", "FuncnetError",
     "TrainingError", "accuracy", "confusion_matrix", "cross_entropy", "log_softmax", "softmax",
     "Activations", "Dense", "Params", "backward", "forward", "init", "logits", "loss",
     "loss_and_grads", "predict", "predict_proba", "update", "TrainState", "fit", "make_step",

@@ -47,3 +47,9 @@ class TrainingError(FuncnetError, ArithmeticError):
     """Training stopped: the loss or a parameter became non-finite."""
 
     exit_code = 6
+
+
+class ClusterError(FuncnetError):
+    """A Dask scheduler cannot be reached, or dask.distributed is not installed."""
+
+    exit_code = 1

@@ -16,10 +16,15 @@ Each stage can also be called by itself in a REPL.
 
 from __future__ import annotations
 
+import base64
 import difflib
+import hashlib
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import inspect
 import math
+import re
 import secrets
 import sys
 import time
@@ -36,31 +41,102 @@ from .errors import ConfigError, TrainingError
 from .model import Params
 from .train import Snapshot, TrainState, keep_freed_memory, result_params
 
-__all__ = ["load_pipeline", "fields", "parse_value", "apply_overrides", "resolve_seed",
-           "to_json", "Result", "Stop", "run", "diverged"]
+__all__ = ["load_pipeline", "module_name", "path_of", "fields", "parse_value", "apply_overrides",
+           "resolve_seed", "to_json", "Result", "Stop", "check", "run", "diverged"]
 
 STAGES = ("Config", "load", "split", "init_state", "train", "evaluate")
 
 
+PACKAGE = "funcnet._pipelines"
+
+
+def module_name(path: str | Path) -> str:
+    """The module name a pipeline file is imported under: one per absolute path.
+
+    The name spells the path (base32), so that another process, given only
+    the name (as pickle gives it), imports the same file again; this is how
+    a pipeline's ``Config`` pickles by reference into a worker process.
+
+    >>> module_name("/p/mnist.py")
+    'funcnet._pipelines.mnist_f5yc63lonfzxiltqpe'
+    >>> path_of(module_name("/p/mnist.py"))
+    PosixPath('/p/mnist.py')
+    """
+    path = Path(path).absolute()
+    code = base64.b32encode(str(path).encode("utf-8")).decode("ascii").rstrip("=").lower()
+    stem = re.sub(r"\W", "_", path.stem)
+    return f"{PACKAGE}.{stem}_{code}"
+
+
+def path_of(name: str) -> Path:
+    """The pipeline file a :func:`module_name` names."""
+    code = name.rpartition(".")[2].rpartition("_")[2].upper()
+    return Path(base64.b32decode(code + "=" * (-len(code) % 8)).decode("utf-8"))
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _Loader(importlib.machinery.SourceFileLoader):
+    """Executes a pipeline file, stamping the module with the digest of its source."""
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        module.__funcnet_digest__ = _digest(Path(self.path))
+        super().exec_module(module)
+
+
+class _Finder(importlib.abc.MetaPathFinder):
+    """Finds ``funcnet._pipelines.<stem>_<base32 path>`` modules: the file the name spells."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not fullname.startswith(PACKAGE + "."):
+            return None
+        file = path_of(fullname)
+        return importlib.util.spec_from_file_location(fullname, file, loader=_Loader(fullname, str(file)))
+
+
+def install_finder() -> None:
+    """Put the pipeline finder on ``sys.meta_path`` (once per process)."""
+    if not any(isinstance(f, _Finder) for f in sys.meta_path):
+        sys.meta_path.append(_Finder())
+
+
 def load_pipeline(path: str | Path) -> types.ModuleType:
-    """Import a pipeline file by path and check it defines Config and the stages."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such pipeline file")
-    name = f"funcnet_pipeline_{path.stem}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if path.suffix != ".py" or spec is None or spec.loader is None:
-        raise ConfigError(f"{path}: expected a Python pipeline file ending in .py "
+    """Import a pipeline file by path and check it defines Config and the stages.
+
+    The module is ``sys.modules[module_name(path)]``; a file imported before
+    and unchanged since (same SHA-256) is not executed again, so its
+    ``Config`` class stays the one pickled instances refer to.
+    """
+    shown = Path(path)
+    if not shown.is_file():
+        raise ConfigError(f"{shown}: no such pipeline file")
+    if shown.suffix != ".py":
+        raise ConfigError(f"{shown}: expected a Python pipeline file ending in .py "
                           "(such as pipelines/mnist.py)")
+    install_finder()
+    name = module_name(shown)
+    module = sys.modules.get(name)
+    if module is None or getattr(module, "__funcnet_digest__", None) != _digest(shown.absolute()):
+        module = _execute(name, shown)
+    missing = [s for s in STAGES if not hasattr(module, s)]
+    if missing:
+        raise ConfigError(f"{shown}: a pipeline defines {', '.join(STAGES)}; missing {', '.join(missing)}")
+    return module
+
+
+def _execute(name: str, shown: Path) -> types.ModuleType:
+    """Execute the pipeline file afresh as ``sys.modules[name]``."""
+    file = str(shown.absolute())
+    spec = importlib.util.spec_from_file_location(name, file, loader=_Loader(name, file))
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # attrs and typing resolve names through sys.modules
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # a broken pipeline file is the user's config error
-        raise ConfigError(f"{path}: cannot import the pipeline: {type(exc).__name__}: {exc}") from exc
-    missing = [s for s in STAGES if not hasattr(module, s)]
-    if missing:
-        raise ConfigError(f"{path}: a pipeline defines {', '.join(STAGES)}; missing {', '.join(missing)}")
+        sys.modules.pop(name, None)
+        raise ConfigError(f"{shown}: cannot import the pipeline: {type(exc).__name__}: {exc}") from exc
     return module
 
 
@@ -122,29 +198,58 @@ def parse_value(tp: Any, text: str) -> Any:
     return text
 
 
+def is_tuple(tp: Any) -> bool:
+    """Whether a field type is a tuple (its ``--set`` text is comma-separated).
+
+    >>> is_tuple(tuple[int, ...]), is_tuple(tuple[int, ...] | None), is_tuple(float)
+    (True, True, False)
+    """
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(is_tuple(a) for a in typing.get_args(tp))
+    return origin is tuple or tp is tuple
+
+
+def check_key(table, key: str, flag: str = "--set") -> None:
+    """A ConfigError naming the nearest valid key if ``key`` is not a Config field."""
+    if key not in table:
+        near = difflib.get_close_matches(key, table, n=1, cutoff=0.7)
+        hint = f" (did you mean {near[0]}?)" if near else ""
+        raise ConfigError(f"{flag} {key}: unknown config key{hint}; "
+                          f"valid keys: {', '.join(table)}")
+
+
+def parse_field(config_cls: type, key: str, value: Any, flag: str = "--set") -> Any:
+    """``value`` for the field ``key`` of ``config_cls``: text is parsed as its type, else kept.
+
+    >>> import attrs
+    >>> C = attrs.make_class("C", {"lr": attrs.field(type=float, default=0.1)})
+    >>> parse_field(C, "lr", "0.5"), parse_field(C, "lr", 2)
+    (0.5, 2)
+    """
+    table = {name: tp for name, tp, *_ in fields(config_cls)}
+    check_key(table, key, flag)
+    if not isinstance(value, str):
+        return value
+    tp = table[key]
+    try:
+        return parse_value(tp, value)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"{flag} {key}={value}: expected {_type_name(tp)}: {exc}") from None
+
+
 def apply_overrides(config: Any, overrides: list[str] | tuple[str, ...]) -> Any:
     """A new config with ``key=value`` overrides applied, each value typed as its field.
 
     Raises ConfigError for an unknown key (naming the nearest valid one) or
     a value that does not convert.
     """
-    table = {name: (tp, help_) for name, tp, _, help_ in fields(type(config))}
     changes = {}
     for item in overrides:
         key, sep, value = item.partition("=")
-        key = key.strip()
         if not sep:
             raise ConfigError(f"--set {item!r}: expected key=value")
-        if key not in table:
-            near = difflib.get_close_matches(key, table, n=1, cutoff=0.7)
-            hint = f" (did you mean {near[0]}?)" if near else ""
-            raise ConfigError(f"--set {key}: unknown config key{hint}; "
-                              f"valid keys: {', '.join(table)}")
-        tp = table[key][0]
-        try:
-            changes[key] = parse_value(tp, value)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"--set {key}={value}: expected {_type_name(tp)}: {exc}") from None
+        changes[key.strip()] = parse_field(type(config), key.strip(), value)
     try:
         return attrs.evolve(config, **changes)
     except (ValueError, TypeError) as exc:  # a Config validator: the message names the field
@@ -232,6 +337,19 @@ def _require_training_labels(data: Any) -> None:
     train = data.get("train") if isinstance(data, dict) else None
     if isinstance(train, Dataset):
         require_labels(train)
+
+
+def check(pipe: types.ModuleType, config: Any) -> dict:
+    """Load and split the data as ``config`` asks, raising what a run would raise first.
+
+    Lets an experiment refuse bad data or a bad split (a DataError or
+    ConfigError, with its own exit code) before any task starts. Returns
+    the loaded data.
+    """
+    data = pipe.load(config)
+    _require_training_labels(data)
+    pipe.split(config, data)
+    return data
 
 
 def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None] = lambda s: None,

@@ -190,6 +190,27 @@ def ablation_table(frame: pd.DataFrame, columns: Sequence[str], baseline: str,
     return table(headers, rows)
 
 
+def summary_table(summary: pd.DataFrame, by: Sequence[str], columns: Sequence[str],
+                  digits: int = 4) -> list[str]:
+    """A sweep's summary (``experiments.summarize``) as a table: ``by``, runs, mean ± sd of ``columns``.
+
+    >>> s = pd.DataFrame({"lr": [0.2, 0.1], "runs": [2, 2], "failed": [0, 1],
+    ...                   "dev_accuracy": [0.96, 0.85], "dev_accuracy_sd": [0.0141, 0.0707]})
+    >>> print("\\n".join(summary_table(s, ["lr"], ["dev_accuracy"])))
+     lr  runs  failed     dev_accuracy
+    0.2     2       0  0.9600 ± 0.0141
+    0.1     2       1  0.8500 ± 0.0707
+    """
+    def cell(row, c):
+        mean, sd = row[c], row.get(f"{c}_sd", math.nan)
+        if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+            return "n/a"
+        return fmt(mean, digits) if sd is None or math.isnan(sd) else f"{fmt(mean, digits)} ± {fmt(sd, digits)}"
+    rows = [[str(r[b]) for b in by] + [str(int(r["runs"])), str(int(r["failed"]))]
+            + [cell(r, c) for c in columns] for r in summary.to_dict("records")]
+    return table([*by, "runs", "failed", *columns], rows)
+
+
 def report_lines(report: pd.DataFrame, names: Sequence[str] | None = None,
                  digits: int = 4) -> list[str]:
     """The per-class report (``evaluate.report``) as a table with a macro-average row.

@@ -1,7 +1,8 @@
 """The ``funcnet`` command: the edge where printing, files and signals live.
 
 Commands, one module each: ``run`` (train a pipeline; also over several
-seeds, or the tutorial's ablation), ``predict`` (Kaggle submission CSV,
+seeds, or the tutorial's ablation), ``sweep`` (a grid of Config values ×
+seeds, in parallel), ``predict`` (Kaggle submission CSV,
 digits drawn in the terminal), ``evaluate`` (accuracy, per-class report,
 confusion matrix), ``show`` (a pipeline's Config fields) and ``serve``
 (a page to draw a digit on and watch the network decide). The shared
@@ -25,9 +26,11 @@ from .common import FuncnetGroup, handle_errors
 from .evaluate import evaluate
 from .models import load_examples, load_model, model_file, probabilities, _check_inputs
 from .predict import predict, submission_csv
-from .run import ablation_variants, run
+from ..experiments import ablation_variants
+from .run import run
 from .serve import serve
 from .show import show
+from .sweep import sweep
 
 __all__ = ["cli", "main", "handle_errors", "load_model", "load_examples", "model_file",
            "probabilities", "submission_csv", "ablation_variants", "_check_inputs"]
@@ -43,6 +46,7 @@ def cli(debug: bool) -> None:
 
     \b
         funcnet run pipelines/mnist.py --seed 0 --out runs/mnist
+        funcnet sweep pipelines/mnist.py --grid learning_rate=0.05,0.1 --seeds 0,1 --out runs/lr
         funcnet evaluate runs/mnist
         funcnet predict runs/mnist --data test.csv --out submission.csv --show 6
         funcnet predict runs/mnist --images my-digits/ --out preds.csv
@@ -58,7 +62,7 @@ def cli(debug: bool) -> None:
     """
 
 
-for _command in (run, predict, evaluate, show, serve):
+for _command in (run, sweep, predict, evaluate, show, serve):
     cli.add_command(_command)
 
 

@@ -234,10 +234,15 @@ def _accuracy_lines(pred: np.ndarray, y: np.ndarray | None) -> list[str]:
     return [f"accuracy {right / len(y):.4f} ({right} of {len(y)} right)"]
 
 
+def _warn(text: str) -> None:
+    """One warning line on stderr."""
+    click.echo(f"funcnet: warning: {text}", err=True)
+
+
 def _warn_diverged(result, where: str = "") -> None:
     """One warning line on stderr if the run's loss ended higher than it started."""
     from .. import pipeline as fpipeline
 
     warning = fpipeline.diverged(result)
     if warning:
-        click.echo(f"funcnet: warning: {where}{warning}", err=True)
+        _warn(f"{where}{warning}")

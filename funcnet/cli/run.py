@@ -5,29 +5,24 @@ from __future__ import annotations
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from types import SimpleNamespace
 
-import attrs
 import click
 import pandas as pd
 
+from .. import experiments
 from .. import pipeline as fpipeline
 from .. import report as freport
 from .. import runs
-from ..errors import ConfigError
 from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt, _quiet_numpy,
-                     _warn_diverged, final_lines, handle_errors, write_atomic)
+                     _warn, _warn_diverged, final_lines, handle_errors, write_atomic)
 from .training import _execute, _finish, _Interrupt, _Options, _plot_hint
+from .workers import client_for, where_options
 
 FIGURES = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
 
 
 ABLATION_SEEDS = (0, 1, 2)
-
-
-def _figures_row(result, **extra) -> dict:
-    m = result.metrics
-    return {**extra, **{k: m.get(k) for k in FIGURES}, "steps": m.get("steps"),
-            "stopped": result.stopped or ""}
 
 
 def _present(frame: pd.DataFrame, columns) -> list[str]:
@@ -62,31 +57,41 @@ def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
         _fail(result.stopped + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
 
 
-def _seed_runs(pipe, config, seeds, out_dir, opts, interrupt):
-    """Each seed's run as a row of figures, lazily, saving it in ``out_dir/seed-<S>/``.
+def _rows(tasks, folders, opts, interrupt, client, workers):
+    """The tasks' rows in task order, run by the experiments engine; no row for a run cut short."""
+    rows = experiments.execute(tasks, workers=workers, client=client, folders=folders,
+                               plots=opts.plots, stop=lambda: interrupt.requested, ordered=True)
+    return [row for _, row in rows if row["status"] != "interrupted"]
 
-    Stops at Ctrl-C (the interrupted run is saved but gives no row).
-    """
-    data = pipe.load(config)  # the same files for every seed: read them once
-    for i, seed in enumerate(seeds, 1):
-        cfg = fpipeline.apply_overrides(config, [f"seed={seed}"])
-        sub = out_dir / f"seed-{seed}" if out_dir is not None else None
+
+def _failures(rows, name) -> None:
+    """Exit 1 naming the first task that failed with an error (not a non-finite stop), if any."""
+    failed = [f"{name(r)}: {r['error']}" for r in rows if r["status"] == "error" and not experiments.trained(r)]
+    if failed:
+        more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+        _fail(failed[0] + more, 1)
+
+
+def _frame(rows, first: str) -> pd.DataFrame:
+    """The table of the runs that trained: ``first``, seed, the figures, steps, stopped."""
+    columns = [*dict.fromkeys([first, "seed"]), *FIGURES, "steps", "stopped"]
+    return pd.DataFrame([{c: r.get(c) for c in columns} for r in rows if experiments.trained(r)],
+                        columns=columns)
+
+
+def _run_seeds(pipeline_file, items, seeds, out_dir, opts, interrupt, client, workers) -> None:
+    tasks = experiments.seeds(pipeline_file, seeds, items)
+    folders = [out_dir / f"seed-{t.seed}" if out_dir is not None else None for t in tasks]
+    rows = _rows(tasks, folders, opts, interrupt, client, workers)
+    for i, row in enumerate(rows, 1):
         if opts.lines:
-            click.echo(f"seed {seed} ({i}/{len(seeds)})")
-        result = _execute(pipe, cfg, sub, None, opts, interrupt, data=data)
-        if sub is not None:
-            _finish(sub, result, cfg, opts)
-        if result.stopped == "interrupted":
-            return
-        if opts.lines:
-            _echo_lines(f"  {line}" for line in final_lines(result))
-        _warn_diverged(result, f"seed {seed}: ")
-        yield _figures_row(result, seed=seed)
-
-
-def _run_seeds(pipe, config, seeds, out_dir, opts, interrupt) -> None:
-    frame = pd.DataFrame(list(_seed_runs(pipe, config, seeds, out_dir, opts, interrupt)),
-                         columns=["seed", *FIGURES, "steps", "stopped"])
+            click.echo(f"seed {row['seed']} ({i}/{len(seeds)})")
+            figures = (final_lines(SimpleNamespace(metrics=row)) if experiments.trained(row)
+                       else [row["error"]])
+            _echo_lines(f"  {line}" for line in figures)
+        if row.get("warning"):
+            _warn(f"seed {row['seed']}: {row['warning']}")
+    frame = _frame(rows, "seed")
     if out_dir is not None:
         write_atomic(out_dir / "seeds.csv", frame.to_csv(index=False))
         _plot_hint(out_dir, opts)
@@ -94,69 +99,36 @@ def _run_seeds(pipe, config, seeds, out_dir, opts, interrupt) -> None:
         click.echo()
     if len(frame):
         _echo_lines(freport.seeds_table(frame, _present(frame, FIGURES)))
-    if len(frame) < len(seeds):
-        click.echo(f"funcnet: {interrupt.what()} after {len(frame)} of {len(seeds)} seeds"
+    if len(rows) < len(seeds):
+        click.echo(f"funcnet: {interrupt.what()} after {len(rows)} of {len(seeds)} seeds"
                    + (f"; runs kept in {out_dir}" if out_dir else ""), err=True)
         sys.exit(interrupt.exit_code())
+    _failures(rows, lambda r: f"seed {r['seed']}")
     stops = [f"seed {r.seed}: {r.stopped}" for r in frame.itertuples() if r.stopped]
     if stops:
         more = f" (and {len(stops) - 1} more)" if len(stops) > 1 else ""
         _fail(stops[0] + more + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
 
 
-def ablation_variants(pipe, path: str) -> tuple[list[tuple[str, dict]], str | None]:
-    """The runs of the tutorial's ablation: ``[(name, Config changes)]`` and a note.
-
-    A pipeline whose Config has ``tutorial_quirks`` can be ablated. If it
-    also lists its quirks in a module dict ``QUIRKS`` (name → description)
-    and its Config has ``fixes: tuple[str, ...]`` (the quirks fixed anyway
-    under ``tutorial_quirks``), the runs are: all quirks, each fix alone,
-    all fixes. Otherwise only all quirks against all fixes, with a note.
-    """
-    names = {name for name, *_ in fpipeline.fields(pipe.Config)}
-    if "tutorial_quirks" not in names:
-        raise ConfigError(f"{path}: --ablation needs a pipeline whose Config has tutorial_quirks "
-                          "(such as pipelines/mnist.py)")
-    quirks = getattr(pipe, "QUIRKS", None)
-    if not (quirks and "fixes" in names):
-        return ([("tutorial (all quirks)", {"tutorial_quirks": True}),
-                 ("all fixes", {"tutorial_quirks": False})],
-                f"{path} cannot toggle single fixes (it defines no QUIRKS dict and Config "
-                "field fixes): comparing all quirks with all fixes only")
-    return ([("tutorial (all quirks)", {"tutorial_quirks": True, "fixes": ()})]
-            + [(f"fix {q}", {"tutorial_quirks": True, "fixes": (q,)}) for q in quirks]
-            + [("all fixes", {"tutorial_quirks": False, "fixes": ()})], None)
+def _ablation_line(row, width: int) -> str:
+    figs = "  ".join(f"{k.split('_')[0]} {_fmt(row.get(k))}" for k in FIGURES[:3]
+                     if row.get(k) is not None)
+    flag = "  (stopped: non-finite loss)" if row.get("stopped") else ""
+    body = (f"{figs}  {row['seconds']:.1f}s{flag}" if experiments.trained(row)
+            else f"error: {row['error']}")
+    return f"{row['variant']:<{width}}  seed {row['seed']}: {body}"
 
 
-def _ablation_runs(pipe, path, config, variants, seeds, opts, interrupt):
-    """Each (variant, seed) run as a row of figures, lazily; stops at Ctrl-C."""
-    inner = attrs.evolve(opts, lines=opts.verbose, plots=False)
-    data = pipe.load(config)  # quirks and seeds change nothing about the files read
-    width = max(len(name) for name, _ in variants)
-    for name, changes in variants:
-        for seed in seeds:
-            try:
-                cfg = attrs.evolve(config, seed=seed, **changes)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{path}: cannot set {changes}: {exc}") from None
-            result = _execute(pipe, cfg, None, None, inner, interrupt, data=data)
-            if result.stopped == "interrupted":
-                return
-            row = _figures_row(result, variant=name, seed=seed)
-            if opts.lines:
-                figs = "  ".join(f"{k.split('_')[0]} {_fmt(row[k])}" for k in FIGURES[:3]
-                                 if row[k] is not None)
-                flag = "  (stopped: non-finite loss)" if result.stopped else ""
-                click.echo(f"{name:<{width}}  seed {seed}: {figs}  {row['seconds']:.1f}s{flag}")
-            yield row
-
-
-def _run_ablation(pipe, path, config, seeds, out_dir, opts, interrupt) -> None:
-    variants, note = ablation_variants(pipe, path)
+def _run_ablation(pipe, pipeline_file, items, seeds, out_dir, opts, interrupt, client,
+                  workers) -> None:
+    variants, note = experiments.ablation_variants(pipe, pipeline_file)
     if note:
         click.echo(f"funcnet: note: {note}", err=True)
-    rows = list(_ablation_runs(pipe, path, config, variants, seeds, opts, interrupt))
-    frame = pd.DataFrame(rows, columns=["variant", "seed", *FIGURES, "steps", "stopped"])
+    tasks = experiments.ablation(pipeline_file, seeds, items)
+    rows = _rows(tasks, [None] * len(tasks), opts, interrupt, client, workers)
+    if opts.lines:
+        _echo_lines(_ablation_line(r, max(len(n) for n, _ in variants)) for r in rows)
+    frame = _frame(rows, "variant")
     if out_dir is not None:
         write_atomic(out_dir / "ablation.csv", frame.to_csv(index=False))
     if opts.lines:
@@ -166,10 +138,10 @@ def _run_ablation(pipe, path, config, seeds, out_dir, opts, interrupt) -> None:
         _echo_lines(freport.ablation_table(frame, accs, variants[0][0], accs[-1] if accs else None))
         if not note:
             _echo_lines([""] + [f"fix {q}: {d}" for q, d in pipe.QUIRKS.items()])
-    if len(frame) < len(variants) * len(seeds):
-        click.echo(f"funcnet: {interrupt.what()} after {len(frame)} of "
-                   f"{len(variants) * len(seeds)} runs", err=True)
+    if len(rows) < len(tasks):
+        click.echo(f"funcnet: {interrupt.what()} after {len(rows)} of {len(tasks)} runs", err=True)
         sys.exit(interrupt.exit_code())
+    _failures(rows, lambda r: f"{r['variant']}, seed {r['seed']}")
 
 
 def _parse_seeds(ctx, param, value):
@@ -222,9 +194,10 @@ def _override_items(overrides, seed, data) -> list[str]:
                    "(needs funcnet[plot]).")
 @click.option("--quiet", "-q", is_flag=True, help="Print the final figures only.")
 @click.option("--verbose", "-v", is_flag=True, help="Also print every history record in full.")
+@where_options
 @handle_errors
 def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, overwrite, plots, quiet,
-        verbose):
+        verbose, workers, scheduler, local_dask):
     """Run PIPELINE (a pipeline file such as pipelines/mnist.py).
 
     Prints a metrics line per epoch (per 10 iterations for full-batch runs),
@@ -238,12 +211,19 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
       funcnet run pipelines/mnist.py --resume runs/mnist --set iterations=1000
       funcnet run pipelines/mnist_mlp.py --set epochs=5 --seeds 0,1,2 --out runs/mlp
       funcnet run pipelines/mnist.py --ablation --quiet
+
+    The runs of --seeds and --ablation are tasks run in parallel (see
+    funcnet sweep): one worker process per core unless --workers says
+    otherwise, each run computing with one BLAS thread.
     """
     if resume and (seeds or ablation):
         raise click.UsageError(
             "--resume continues one run; it cannot be combined with --seeds or --ablation")
     if seed is not None and seeds:
         raise click.UsageError("give --seed or --seeds, not both")
+    if (workers or scheduler or local_dask) and not (seeds or ablation):
+        raise click.UsageError("--workers, --scheduler and --dask spread the runs of --seeds or "
+                               "--ablation; a single run runs here")
     pipe = fpipeline.load_pipeline(pipeline_file)
     items = _override_items(overrides, seed, data)
     resumed = runs.resume(resume, pipe, items) if resume else None
@@ -252,12 +232,17 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
     claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
-    with claim, _quiet_numpy(_debug()), _Interrupt() as interrupt:
+    with claim, client_for(workers, scheduler, local_dask) as client, \
+            _quiet_numpy(_debug()), _Interrupt() as interrupt:
+        shared = [i for i in items if not i.startswith("seed=")]  # each task has its own seed
+        if seeds or ablation:  # bad data or a bad split stop here, with their own exit code
+            fpipeline.check(pipe, fpipeline.resolve_seed(config))
         if ablation:
             chosen = seeds or ((seed,) if seed is not None else ABLATION_SEEDS)
-            _run_ablation(pipe, pipeline_file, config, chosen, out_dir, opts, interrupt)
+            _run_ablation(pipe, pipeline_file, shared, chosen, out_dir, opts, interrupt, client,
+                          workers)
         elif seeds:
-            _run_seeds(pipe, config, seeds, out_dir, opts, interrupt)
+            _run_seeds(pipeline_file, shared, seeds, out_dir, opts, interrupt, client, workers)
         else:
             _run_single(pipe, config, out_dir, resumed, opts, interrupt)
 

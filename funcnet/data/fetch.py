@@ -1,12 +1,14 @@
 """Download the four IDX files of MNIST or Fashion-MNIST, verified, with pooch.
 
-Pooch does the HTTP, the SHA-256 check, the retries and the atomic write (it
+Pooch does the HTTP, the SHA-256 check and the atomic write (it
 downloads into a temporary file in the cache folder and moves it into place
 only when the hash matches, so a failed or corrupt download leaves nothing
 behind). This module adds what pooch lacks: a list of mirrors tried in
-order, a file lock so that two runs never download into the same folder at
-once, and one :class:`~funcnet.errors.DownloadError` that says what was
-tried and how to place the files by hand.
+order, retries of only what a retry can mend (a cut or stalled transfer,
+never a file with the wrong hash), one quiet line per file instead of
+pooch's log, a file lock so that two runs never download into the same
+folder at once, and one :class:`~funcnet.errors.DownloadError` that says
+what was tried and how to place the files by hand.
 
 The cache folder is ``$FUNCNET_DATA/<dataset>/`` when ``FUNCNET_DATA`` is
 set, else ``~/.cache/funcnet/<dataset>/`` (``pooch.os_cache("funcnet")``).
@@ -22,6 +24,8 @@ import contextlib
 import functools
 import logging
 import os
+import sys
+import time
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
 
@@ -129,20 +133,51 @@ def _reason(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
 
 
+def _transient(error: Exception) -> bool:
+    """Whether trying the same URL again may help: a cut or stalled transfer, an HTTP 5xx.
+
+    A hash mismatch, a refused connection or an HTTP 4xx will not change.
+
+    >>> _transient(requests.exceptions.ChunkedEncodingError()), _transient(ValueError("hash"))
+    (True, False)
+    """
+    e = requests.exceptions
+    if isinstance(error, e.HTTPError):
+        return error.response is not None and error.response.status_code >= 500
+    return isinstance(error, (e.ChunkedEncodingError, e.ReadTimeout))
+
+
+def _on_terminal() -> bool:
+    return hasattr(sys.stderr, "isatty") and sys.stderr.isatty()
+
+
 def _attempt(base: str, name: str, known_hash: str, folder: Path, progress: bool,
              retries: int, timeout: float) -> str | None:
     """Fetch ``base + name`` into ``folder`` with pooch; None on success, else why not.
 
-    A file already in ``folder`` with the right hash is kept (no request).
+    Pooch downloads once (its own retries would fetch a file with the wrong
+    hash again); a cut or stalled transfer is tried ``retries`` more times
+    here, anything else goes straight to the next mirror.
     """
     store = pooch.create(path=folder, base_url=base, registry={name: known_hash},
-                         retry_if_failed=retries)
-    try:
-        store.fetch(name, downloader=pooch.HTTPDownloader(progressbar=progress,
-                                                          timeout=timeout))
-    except (requests.exceptions.RequestException, ValueError, OSError) as error:
-        return _reason(error)
-    return None
+                         retry_if_failed=0)
+    downloader = pooch.HTTPDownloader(progressbar=progress and _on_terminal(), timeout=timeout)
+    for attempt in range(retries + 1):
+        try:
+            store.fetch(name, downloader=downloader)
+            return None
+        except (requests.exceptions.RequestException, ValueError, OSError) as error:
+            if attempt == retries or not _transient(error):
+                return _reason(error)
+            time.sleep(min(0.25 * 2 ** attempt, 2.0))
+    return None  # pragma: no cover - the loop always returns
+
+
+def _in_place(folder: Path, name: str, known_hash: str) -> bool:
+    """Whether ``folder/name`` is there with the right hash (then nothing is downloaded)."""
+    path = folder / name
+    algorithm, _, digest = known_hash.partition(":")
+    return path.is_file() and pooch.file_hash(str(path), alg=algorithm) == digest
 
 
 def _by_hand(dataset: str, folder: Path) -> str:
@@ -186,8 +221,8 @@ def _make_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def _guard(folder: Path, progress: bool, timeout: float) -> Iterator[None]:
-    """Hold the folder's download lock; silence pooch's log unless ``progress``."""
+def _guard(folder: Path, timeout: float) -> Iterator[None]:
+    """Hold the folder's download lock; pooch's own log lines never reach the user."""
     lock = filelock.FileLock(str(folder / _LOCK_NAME), timeout=timeout)
     try:
         lock.acquire()
@@ -202,7 +237,7 @@ def _guard(folder: Path, progress: bool, timeout: float) -> Iterator[None]:
     logger = pooch.get_logger()
     level = logger.level
     try:
-        logger.setLevel(level if progress else logging.WARNING)
+        logger.setLevel(logging.CRITICAL + 1)
         yield
     finally:
         logger.setLevel(level)
@@ -214,19 +249,21 @@ def fetch(dataset: str = "mnist", folder=None, mirrors=None, progress: bool = Tr
           timeout: float = 60.0, lock_timeout: float = 3600.0) -> Path:
     """Download the dataset's files into the cache folder (if not already there).
 
-    Each file is tried on each mirror in order (``retries`` more times on
-    each before moving on), checked against its pinned hash, and moved into
-    place only when it matches. Files already in place with the right hash
-    are never downloaded again.
+    Each file is tried on each mirror in order, checked against its pinned
+    hash, and moved into place only when it matches. A file with the wrong
+    hash is rejected at once (never fetched again from that mirror); a cut
+    or stalled transfer is tried ``retries`` more times before moving on.
+    Files already in place with the right hash are never downloaded again.
 
     Args:
       dataset: ``"mnist"`` or ``"fashion-mnist"``.
       folder: where to keep the files; default :func:`cache_folder`.
       mirrors: base URLs to try in order; default ``$FUNCNET_MIRRORS``
         (comma-separated) or :data:`MIRRORS`.
-      progress: show pooch's log and a tqdm progress bar on stderr.
+      progress: one line on stderr per file downloaded, and a progress bar
+        when stderr is a terminal.
       registry: file name -> ``"sha256:<hex>"``; default ``REGISTRY[dataset]``.
-      retries: pooch's ``retry_if_failed`` for each mirror.
+      retries: more tries of a cut or stalled transfer on each mirror.
       timeout: seconds a request may stall.
       lock_timeout: seconds to wait for another download into ``folder``.
     Returns:
@@ -251,7 +288,11 @@ def fetch(dataset: str = "mnist", folder=None, mirrors=None, progress: bool = Tr
                                 retries=retries, timeout=timeout)
     fail = functools.partial(_failure, dataset, folder)
     _make_folder(folder)
-    with _guard(folder, progress, lock_timeout):
+    with _guard(folder, lock_timeout):
         for name, known_hash in registry.items():
+            if _in_place(folder, name, known_hash):
+                continue
+            if progress:
+                print(f"funcnet: downloading {dataset}/{name}", file=sys.stderr, flush=True)
             _fetch_file(name, known_hash, bases, attempt, fail)
     return folder

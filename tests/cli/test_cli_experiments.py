@@ -92,8 +92,9 @@ def test_ablation_variants_reads_quirks_and_fixes(quirks_pipeline):
 
 
 def test_ctrl_c_during_seeds_keeps_the_finished_seeds_and_exits_130(toy_pipeline, tmp_path):
+    # one worker: the seeds run in turn, so which of them had started is known
     result = invoke("run", toy_pipeline, "--seeds", "0,1,2", "--set", "interrupt_seed=1",
-                    "--out", tmp_path)
+                    "--out", tmp_path, "--workers", "1")
     assert result.exit_code == 130
     assert result.stderr.splitlines() == [f"funcnet: interrupted after 1 of 3 seeds; runs kept in {tmp_path}"]
     assert pd.read_csv(tmp_path / "seeds.csv")["seed"].tolist() == [0]
@@ -102,7 +103,8 @@ def test_ctrl_c_during_seeds_keeps_the_finished_seeds_and_exits_130(toy_pipeline
 
 
 def test_ctrl_c_during_an_ablation_prints_the_runs_done_and_exits_130(toy_pipeline):
-    result = invoke("run", toy_pipeline, "--ablation", "--seeds", "0,1", "--set", "interrupt_seed=1")
+    result = invoke("run", toy_pipeline, "--ablation", "--seeds", "0,1", "--set", "interrupt_seed=1",
+                    "--workers", "1")
     assert result.exit_code == 130
     assert result.stderr.splitlines() == ["funcnet: interrupted after 1 of 6 runs"]
     assert re.search(r"^tutorial \(all quirks\) +\d\.\d{4} +\d\.\d{4} +-$", result.stdout, re.M)

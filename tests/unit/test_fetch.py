@@ -2,6 +2,7 @@
 
 import hashlib
 import socket
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -137,12 +138,32 @@ def test_interrupted_then_next_mirror(tmp_path, mirrors, files):
     assert leftovers(tmp_path) == sorted(LABELS)
 
 
-def test_retries_use_pooch_retry_if_failed(tmp_path, mirrors, files, monkeypatch):
+def test_a_wrong_hash_is_rejected_at_once_then_the_next_mirror(tmp_path, mirrors, files, monkeypatch):
     monkeypatch.setattr("time.sleep", lambda s: None)
-    with pytest.raises(DownloadError):
-        fetch("mnist", tmp_path, [mirrors.url("a", "corrupt")], progress=False,
+    fetch("mnist", tmp_path, [mirrors.url("a", "corrupt"), mirrors.url("b")], progress=False,
+          registry=registry(files, LABELS[:1]), retries=2, timeout=5)
+    assert mirrors.requests == [f"/a/{LABELS[0]}", f"/b/{LABELS[0]}"]  # never the bad file twice
+    assert leftovers(tmp_path) == [LABELS[0]]
+
+
+def test_a_cut_transfer_is_tried_again_on_the_same_mirror(tmp_path, mirrors, files, monkeypatch):
+    waits = []
+    monkeypatch.setattr("time.sleep", waits.append)
+    with pytest.raises(DownloadError, match="connection closed before the end"):
+        fetch("mnist", tmp_path, [mirrors.url("a", "cut")], progress=False,
               registry=registry(files, LABELS[:1]), retries=2, timeout=5)
     assert mirrors.requests == [f"/a/{LABELS[0]}"] * 3
+    assert len(waits) == 2 and sum(waits) < 1  # quick: a fraction of a second in all
+    assert leftovers(tmp_path) == []
+
+
+def test_http_404_and_refused_connections_are_not_tried_again(tmp_path, mirrors, files, dead_url,
+                                                              monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: pytest.fail("no retry expected"))
+    with pytest.raises(DownloadError, match=r"\(HTTP 404\).*\(cannot connect\)"):
+        fetch("mnist", tmp_path, [mirrors.url("a") + "missing/", dead_url], progress=False,
+              registry=registry(files, LABELS[:1]), retries=2, timeout=5)
+    assert mirrors.requests == [f"/a/missing/{LABELS[0]}"]
 
 
 def test_offline_message(tmp_path, files, dead_url, monkeypatch):
@@ -231,15 +252,28 @@ def test_cache_folder_cannot_be_made(tmp_path, files, mirrors):
     assert mirrors.requests == []
 
 
-def test_progress_bar_on_stderr_only_when_asked(tmp_path, mirrors, files, capfd):
+def test_one_quiet_line_per_file_and_no_pooch_log(tmp_path, mirrors, files, capfd, monkeypatch):
+    monkeypatch.setattr("time.sleep", lambda s: None)
     fetch("mnist", tmp_path / "quiet", [mirrors.url("a")], progress=False,
           registry=registry(files), retries=0)
     quiet = capfd.readouterr()
     assert quiet.out == "" and quiet.err == ""
-    fetch("mnist", tmp_path / "loud", [mirrors.url("a")], progress=True,
-          registry=registry(files), retries=0)
+    fetch("mnist", tmp_path / "loud", [mirrors.url("a", "corrupt"), mirrors.url("cut", "cut"),
+                                       mirrors.url("b")], progress=True,
+          registry=registry(files), retries=2)
     loud = capfd.readouterr()
-    assert loud.out == "" and "100%" in loud.err
+    assert loud.out == ""
+    assert loud.err.splitlines() == [f"funcnet: downloading mnist/{n}" for n in LABELS]
+    fetch("mnist", tmp_path / "loud", [mirrors.url("a")], progress=True, registry=registry(files))
+    assert capfd.readouterr().err == ""  # nothing downloaded, nothing said
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path, mirrors, files, capfd, monkeypatch):
+    monkeypatch.setattr(sys.modules["funcnet.data.fetch"], "_on_terminal", lambda: True)
+    fetch("mnist", tmp_path, [mirrors.url("a")], progress=True,
+          registry=registry(files, LABELS[:1]), retries=0)
+    err = capfd.readouterr().err
+    assert err.startswith(f"funcnet: downloading mnist/{LABELS[0]}\n") and "100%" in err
 
 
 def test_canonical_registry_pinned():

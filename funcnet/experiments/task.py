@@ -1,0 +1,116 @@
+"""One task: its config, its data (kept for the next task of the same kind), its row."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Mapping
+
+import attrs
+
+from .. import pipeline as fpipeline
+from ..errors import ConfigError, FuncnetError
+from .tasks import Task, value_text
+
+METRICS = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
+STATUSES = ("ok", "error", "interrupted")
+
+
+def _config(pipe, task: Task):
+    """The pipeline's Config with the task's overrides and seed (ConfigError if refused)."""
+    changes = dict(task.overrides)
+    if task.seed is not None:
+        changes["seed"] = task.seed
+    try:
+        return fpipeline.resolve_seed(attrs.evolve(pipe.Config(), **changes))
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad config value: {exc}") from None
+
+
+def _data_key(pipe, config) -> tuple:
+    """What a pipeline's ``load`` is assumed to depend on: everything but the seed."""
+    fields = {k: v for k, v in attrs.asdict(config).items() if k != "seed"}
+    return pipe.__name__, getattr(pipe, "__funcnet_digest__", None), repr(sorted(fields.items()))
+
+
+def _load_data(pipe, config, cache: dict | None):
+    """``pipe.load(config)``, kept in ``cache`` (one entry) for the next task."""
+    if cache is None:
+        return pipe.load(config)
+    key = _data_key(pipe, config)
+    if key not in cache:
+        cache.clear()
+        cache[key] = pipe.load(config)
+    return cache[key]
+
+
+def _row(task: Task, metrics: Mapping, status: str, error: str, seconds: float,
+         warning: str = "") -> dict:
+    """One result row: overrides (as text for tuples), variant, seed, metrics, status, error,
+    and a warning (the run diverged: :func:`funcnet.pipeline.diverged`), empty if none.
+
+    A metric named like an overridden field (a Config field ``steps``) is
+    kept as ``metric_<name>``.
+    """
+    cells = {k: (value_text(v) if isinstance(v, (tuple, list)) else v) for k, v in task.overrides.items()}
+    variant = {"variant": task.variant} if task.variant else {}
+    shown = {(f"metric_{k}" if k in cells else k): v for k, v in metrics.items() if k != "seed"}
+    return {**cells, **variant, "seed": task.seed, **shown,
+            "seconds": metrics.get("seconds", round(seconds, 3)), "status": status, "error": error,
+            "warning": warning}
+
+
+def trained(row: Mapping) -> bool:
+    """Whether a row's task trained (it has metrics), as opposed to failing before.
+
+    >>> trained({"status": "error", "stopped": "non-finite loss at step 3"}), trained({"error": "x"})
+    (True, False)
+    """
+    return "stopped" in row or "metric_stopped" in row
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if isinstance(exc, FuncnetError) else f"unexpected {type(exc).__name__}: {text}"
+
+
+def run_task(task: Task, folder: str | Path | None = None, *, threads: int | None = 1,
+             plots: bool = False, stop: Callable[[], bool] | None = None,
+             cache: dict | None = None) -> dict:
+    """Run one task and return its row; with ``folder``, save its run folder there.
+
+    Never raises for a failing task: a FuncnetError or any exception becomes
+    ``status="error"`` with the one-line message, a non-finite loss too
+    (``stopped`` says where); a stop asked for by ``stop()`` or Ctrl-C
+    gives ``status="interrupted"`` (the last good state is saved).
+    ``threads`` BLAS threads compute it (None: as the process is set).
+    """
+    from .folders import save_run
+    from .workers import blas_threads, quiet_numpy
+
+    start = time.perf_counter()
+    try:
+        with blas_threads(threads), quiet_numpy():
+            pipe = fpipeline.load_pipeline(task.pipeline)
+            config = _config(pipe, task)
+            data = _load_data(pipe, config, cache)
+            result = fpipeline.run(pipe, config, _stopper(stop), data=data)
+            if folder is not None:
+                save_run(Path(folder), result, plots=plots)
+    except KeyboardInterrupt:
+        return _row(task, {}, "interrupted", "interrupted before training", time.perf_counter() - start)
+    except Exception as exc:  # a failing task is a row, never the end of the experiment
+        return _row(task, {}, "error", _one_line(exc), time.perf_counter() - start)
+    metrics = {**result.metrics, "stopped": result.stopped or ""}
+    status = "ok" if not result.stopped else "interrupted" if result.stopped == "interrupted" else "error"
+    return _row(task, metrics, status, "" if status == "ok" else result.stopped,
+                time.perf_counter() - start, fpipeline.diverged(result) or "")
+
+
+def _stopper(stop: Callable[[], bool] | None):
+    from .workers import stop_requested
+
+    def observe(snap) -> None:
+        if stop_requested() or (stop is not None and stop()):
+            raise fpipeline.Stop()
+    return observe

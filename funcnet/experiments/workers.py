@@ -1,0 +1,261 @@
+"""Where an experiment's tasks run: this process, local worker processes, or Dask.
+
+Each runner takes ``(tasks, indices, folders, threads, plots, stop)`` and
+yields ``(index, row)`` as tasks finish; :func:`where` picks one.
+
+Local workers are spawned processes (never forked: a forked copy of a
+process with BLAS threads can hang). A worker that dies breaks the
+executor; its tasks are then run again, one at a time, in a new one, and
+a task whose worker dies twice becomes an error row. Ctrl-C in a terminal
+reaches the workers too: each stops its task after the current step, as
+``funcnet run`` does, and returns the row.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures as cf
+import contextlib
+import multiprocessing
+import os
+import signal
+import threading
+import warnings
+from typing import Callable, Iterator, Sequence
+
+from ..errors import ClusterError, ConfigError
+
+_STOP = threading.Event()  # set in a worker process by Ctrl-C
+_CACHE: dict = {}  # a worker process's last loaded data, for its next task
+DIED = "the worker process running it died"
+INSTALL = "pip install 'funcnet[dask]'"
+
+
+def cpu_count() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def stop_requested() -> bool:
+    """Whether this (worker) process was asked to stop by Ctrl-C."""
+    return _STOP.is_set()
+
+
+@contextlib.contextmanager
+def blas_threads(threads: int | None):
+    """Limit the BLAS libraries of this process to ``threads`` threads inside the block."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=int(threads), user_api="blas"):
+        yield
+
+
+@contextlib.contextmanager
+def quiet_numpy():
+    """No overflow warnings from a task (its non-finite guard reports them)."""
+    import numpy as np
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+# ---------------------------------------------------------------- this process
+
+
+def _serial(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[int, dict]]:
+    """Each task in turn in this process (the data kept between tasks of the same kind)."""
+    from .task import run_task
+
+    cache: dict = {}
+    for i in indices:
+        if stop is not None and stop():
+            return
+        row = run_task(tasks[i], folders[i], threads=threads, plots=plots, stop=stop, cache=cache)
+        yield i, row
+        if row["status"] == "interrupted":
+            return
+
+
+# ---------------------------------------------------------------- local processes
+
+
+def _init_worker() -> None:
+    """A worker's set-up: Ctrl-C asks its task to stop after the current step."""
+    signal.signal(signal.SIGINT, lambda signum, frame: _STOP.set())
+
+
+def _in_worker(task, folder, threads, plots) -> dict:
+    """run_task in a worker process, keeping its data for the next task."""
+    from .task import run_task
+
+    return run_task(task, folder, threads=threads, plots=plots, cache=_CACHE)
+
+
+def _interrupt(pool: cf.ProcessPoolExecutor) -> None:
+    """Ask every worker of ``pool`` to stop its task (as Ctrl-C in a terminal does)."""
+    for process in list(getattr(pool, "_processes", {}).values()):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            os.kill(process.pid, signal.SIGINT)
+
+
+def _processes(workers: int):
+    def run(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[int, dict]]:
+        """The tasks on ``workers`` spawned processes, at most one queued per idle worker."""
+        from .task import _row
+
+        pending = collections.deque(indices)
+        strikes: collections.Counter = collections.Counter()
+        suspects: set = set()
+        halted = False
+        while pending and not halted:
+            pool = cf.ProcessPoolExecutor(max_workers=min(workers, len(pending)),
+                                          mp_context=multiprocessing.get_context("spawn"),
+                                          initializer=_init_worker)
+            running: dict = {}
+            try:
+                while (pending and not halted) or running:
+                    limit = 1 if suspects else workers
+                    while pending and not halted and len(running) < limit:
+                        i = pending.popleft()
+                        running[pool.submit(_in_worker, tasks[i], folders[i], threads, plots)] = i
+                    done, _ = cf.wait(running, timeout=0.2, return_when=cf.FIRST_COMPLETED)
+                    if stop is not None and stop() and not halted:
+                        halted = True
+                        _interrupt(pool)
+                    broken = False
+                    for future in done:
+                        i = running.pop(future)
+                        try:
+                            row = future.result()
+                        except cf.process.BrokenProcessPool:
+                            broken = True
+                            running[future] = i  # struck below with the others in flight
+                            continue
+                        except Exception as exc:  # the task or its row could not be pickled
+                            row = _row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
+                        suspects.discard(i)
+                        halted = halted or row["status"] == "interrupted"
+                        yield i, row
+                    if broken:  # every task in flight is a suspect: again, alone; twice is an error
+                        for i in running.values():
+                            strikes[i] += 1
+                            suspects.add(i)
+                        dead = [i for i in running.values() if strikes[i] >= 2]
+                        pending.extendleft(reversed([i for i in running.values() if strikes[i] < 2]))
+                        running.clear()
+                        for i in dead:
+                            suspects.discard(i)
+                            yield i, _row(tasks[i], {}, "error", f"{DIED} (twice)", 0.0)
+                        break
+            except KeyboardInterrupt:  # Ctrl-C here: the workers got it too; collect their rows
+                halted = True
+                _interrupt(pool)
+                for future in cf.as_completed(list(running)):
+                    i = running.pop(future)
+                    with contextlib.suppress(Exception):
+                        yield i, future.result()
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+    return run
+
+
+# ---------------------------------------------------------------- dask
+
+
+def _dask():
+    try:
+        import distributed
+    except ImportError:
+        raise ClusterError(f"running on Dask needs dask.distributed: {INSTALL}") from None
+    return distributed
+
+
+def connect(address: str, timeout: float = 5.0):
+    """A Client of the scheduler at ``address``, or a one-line ClusterError within ``timeout`` s."""
+    distributed = _dask()
+    try:
+        return distributed.Client(address, timeout=f"{timeout}s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ClusterError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                           f"({reason[:160]})") from None
+
+
+def local_cluster(workers: int | None = None):
+    """A Client of a new LocalCluster on 127.0.0.1: ``workers`` processes of one thread each."""
+    distributed = _dask()
+    cluster = distributed.LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
+                                       processes=True, host="127.0.0.1", dashboard_address=None)
+    client = distributed.Client(cluster)
+    client.funcnet_owns_cluster = True
+    return client
+
+
+def close(client) -> None:
+    """Close ``client``, and its cluster if :func:`local_cluster` started it."""
+    cluster = getattr(client, "cluster", None) if getattr(client, "funcnet_owns_cluster", False) else None
+    with contextlib.suppress(Exception):
+        client.close()
+    if cluster is not None:
+        with contextlib.suppress(Exception):
+            cluster.close()
+
+
+def _on_dask(client):
+    def run(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[int, dict]]:
+        """The tasks as futures on ``client``'s cluster; a task whose workers keep dying is an error row."""
+        from .task import _row
+
+        distributed = _dask()
+        futures = {client.submit(_in_worker, tasks[i], folders[i], threads, plots, pure=False,
+                                 key=f"funcnet-task-{i}-{os.urandom(4).hex()}"): i for i in indices}
+        try:
+            while futures:
+                try:
+                    done, _ = distributed.wait(list(futures), timeout=0.2, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = []
+                if stop is not None and stop():
+                    raise KeyboardInterrupt
+                for future in done:
+                    i = futures.pop(future)
+                    try:
+                        row = future.result()
+                    except distributed.KilledWorker:
+                        row = _row(tasks[i], {}, "error", DIED, 0.0)
+                    except Exception as exc:
+                        row = _row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
+                    yield i, row
+                    if row["status"] == "interrupted":
+                        return
+        except KeyboardInterrupt:
+            pass
+        finally:
+            if futures:
+                client.cancel(list(futures))
+    return run
+
+
+def where(count: int, workers: int | None, client) -> Callable:
+    """The runner for ``count`` tasks: Dask, this process, or local worker processes."""
+    if client is not None:
+        return _on_dask(client)
+    workers = cpu_count() if workers is None else workers
+    if workers < 1:
+        raise ConfigError(f"workers={workers}: expected at least 1")
+    return _serial if count <= 1 or workers == 1 else _processes(workers)
+
+
+def blas_lines() -> Sequence[str]:
+    """The BLAS libraries of this process, their kernel and thread count (threadpoolctl)."""
+    from threadpoolctl import threadpool_info
+
+    return [f"{d.get('internal_api')} {d.get('version')} kernel={d.get('architecture')} "
+            f"threads={d.get('num_threads')}" for d in threadpool_info() if d.get("user_api") == "blas"]

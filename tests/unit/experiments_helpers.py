@@ -1,0 +1,95 @@
+"""A pipeline file for the experiment tests: 60 synthetic images, milliseconds a run.
+
+Its Config can make a run slow (``sleep`` seconds a step), kill its own
+process (``die_seed``: SIGKILL in the middle of training; with ``marker``,
+only while that file does not exist, so a second try lives), or blow up
+(``learning_rate=inf`` gives a non-finite loss).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+TOY = '''
+"""A toy pipeline on synthetic images."""
+
+import itertools
+import os
+import signal
+import time
+from pathlib import Path
+
+import attrs
+import numpy as np
+
+from funcnet import data as fdata
+from funcnet import model, optim, rng, train as ftrain
+
+
+@attrs.frozen
+class Config:
+    seed: int = 0
+    steps: int = 6
+    learning_rate: float = attrs.field(default=0.1, validator=attrs.validators.gt(0))
+    hidden: int = 8
+    sizes: tuple[int, ...] = attrs.field(default=(784, 8, 10), converter=tuple)
+    sleep: float = 0.0
+    die_seed: int = -1
+    marker: str = ""
+
+
+def load(config):
+    x = (np.arange(60 * 784) % 251).astype(np.uint8).reshape(60, 784)
+    return {"train": fdata.Dataset(x, np.arange(60) % 10)}
+
+
+def split(config, data):
+    dev, train = fdata.split(rng.key(config.seed), data["train"], 20)
+    return {"train": train, "dev": dev}
+
+
+def init_state(config):
+    params = model.init(rng.key(config.seed), (784, config.hidden, 10))
+    return ftrain.init_state(params, optim.sgd(config.learning_rate), rng.key(1))
+
+
+def _dying(config, snaps):
+    for i, snap in enumerate(snaps):
+        if i == 2 and config.seed == config.die_seed:
+            mark = Path(config.marker) if config.marker else None
+            if mark is None or not mark.exists():
+                if mark is not None:
+                    mark.write_text("died once")
+                os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(config.sleep)
+        yield snap
+
+
+def train(config, splits, state=None):
+    state = init_state(config) if state is None else state
+    step = ftrain.make_step(optim.sgd(config.learning_rate))
+    batches = (fdata.Dataset(fdata.scale(splits["train"].x), splits["train"].y)
+               for _ in itertools.count())
+    snaps = ftrain.snapshots(step, state, batches, steps=config.steps, per_epoch=1, log_every=2,
+                             evaluate=lambda s, w: {"train_loss": float(s.loss)})
+    return _dying(config, snaps)
+
+
+def evaluate(config, splits, params):
+    acc = lambda d: float(np.mean(model.predict(params, fdata.scale(d.x)) == d.y))
+    logits = model.logits(params, fdata.scale(splits["train"].x))
+    return {"train_accuracy": acc(splits["train"]), "dev_accuracy": acc(splits["dev"]),
+            "loss": float(np.abs(logits).mean())}
+'''
+
+
+def write_toy(folder: Path) -> Path:
+    """The toy pipeline as ``folder/toy.py``."""
+    path = Path(folder) / "toy.py"
+    path.write_text(TOY, encoding="utf-8")
+    return path
+
+
+def metric_columns(frame):
+    """The columns that must be equal bit for bit wherever a task ran (not its timing)."""
+    return [c for c in frame.columns if c != "seconds"]

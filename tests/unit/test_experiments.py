@@ -1,0 +1,219 @@
+"""experiments: tasks as data, the builders, one task's row, and the engine here and in processes."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from funcnet import experiments, pipeline
+from funcnet.errors import ConfigError
+from funcnet.experiments import Task
+
+from experiments_helpers import metric_columns, write_toy
+
+REPO = Path(__file__).resolve().parents[2]
+MNIST = REPO / "pipelines" / "mnist.py"
+TINY = {"iterations": 10, "rows": 3000}
+
+
+@pytest.fixture
+def toy(tmp_path) -> Path:
+    return write_toy(tmp_path)
+
+
+def frame(rows) -> pd.DataFrame:
+    return pd.DataFrame([row for _, row in sorted(rows, key=lambda p: p[0])])
+
+
+# ---------------------------------------------------------------- pickling
+
+
+def test_a_config_and_a_task_unpickle_in_a_fresh_process(toy):
+    pipe = pipeline.load_pipeline(toy)
+    config = pipe.Config(seed=3, sizes=(784, 16, 10))
+    task = experiments.seeds(toy, [3], {"hidden": "16"})[0]
+    code = ("import pickle, sys; c, t = pickle.loads(sys.stdin.buffer.read()); "
+            "print(type(c).__module__, c.seed, c.sizes, t.overrides, t.pipeline, sep='|')")
+    out = subprocess.run([sys.executable, "-c", code], input=pickle.dumps((config, task)),
+                         capture_output=True, check=True, cwd="/")
+    module, seed, sizes, overrides, path = out.stdout.decode().strip().split("|")
+    assert module == type(config).__module__ == pipeline.module_name(toy)
+    assert (seed, sizes, overrides) == ("3", "(784, 16, 10)", "{'hidden': 16}")
+    assert path == str(toy)
+
+
+def test_a_pipeline_is_imported_once_until_its_file_changes(toy):
+    first = pipeline.load_pipeline(toy)
+    assert pipeline.load_pipeline(str(toy)) is first
+    config = first.Config(seed=1)
+    assert pickle.loads(pickle.dumps(config)).__class__ is first.Config
+    toy.write_text(toy.read_text() + "\nEXTRA = 1\n")
+    second = pipeline.load_pipeline(toy)
+    assert second is not first and second.EXTRA == 1
+
+
+def test_module_names_spell_the_path():
+    for path in ("/a/b/mnist.py", "/x y/ünï-code.v2.py", "/t/1st.py"):
+        assert pipeline.path_of(pipeline.module_name(path)) == Path(path)
+        assert pipeline.module_name(path).count(".") == 2
+
+
+# ---------------------------------------------------------------- building tasks
+
+
+def test_grid_is_every_point_times_every_seed_first_key_slowest(toy):
+    tasks = experiments.grid(toy, {"learning_rate": ["0.1", "0.2"], "hidden": [4, 8]}, [0, 1],
+                             {"steps": "3"})
+    assert len(tasks) == 8
+    assert [(t.overrides["learning_rate"], t.overrides["hidden"], t.seed) for t in tasks[:3]] == \
+        [(0.1, 4, 0), (0.1, 4, 1), (0.1, 8, 0)]
+    assert all(t.overrides["steps"] == 3 and t.pipeline == str(toy) for t in tasks)
+
+
+def test_seeds_and_ablation(toy, tmp_path):
+    assert [t.seed for t in experiments.seeds(toy, [2, 0])] == [2, 0]
+    tasks = experiments.ablation(MNIST, [0, 1], {"iterations": 5})
+    assert [t.variant for t in tasks[:4]] == ["tutorial (all quirks)"] * 2 + ["fix softmax"] * 2
+    assert tasks[2].overrides == {"iterations": 5, "tutorial_quirks": True, "fixes": ("softmax",)}
+    with pytest.raises(ConfigError, match="tutorial_quirks"):
+        experiments.ablation(toy)
+
+
+def test_parse_grid_types_values_and_names_bad_keys(toy):
+    pipe = pipeline.load_pipeline(toy)
+    assert experiments.parse_grid(pipe.Config, ["learning_rate=0.1,0.5", "sizes=784,4,10;784,8,10",
+                                                "learning_rate=1"]) == \
+        {"learning_rate": [0.1, 0.5, 1.0], "sizes": [(784, 4, 10), (784, 8, 10)]}
+    with pytest.raises(ConfigError, match=r"^--grid learnin_rate: unknown config key "
+                                          r"\(did you mean learning_rate\?\)"):
+        experiments.parse_grid(pipe.Config, ["learnin_rate=0.1"])
+    with pytest.raises(ConfigError, match=r"^--grid hidden=x: expected int"):
+        experiments.parse_grid(pipe.Config, ["hidden=4,x"])
+    with pytest.raises(ConfigError, match="expected key=value"):
+        experiments.parse_grid(pipe.Config, ["hidden"])
+
+
+# ---------------------------------------------------------------- one task
+
+
+def test_run_task_row_holds_overrides_seed_metrics_status(toy, tmp_path):
+    task = experiments.seeds(toy, [1], {"steps": 4, "sizes": "784,8,10"})[0]
+    row = experiments.run_task(task, tmp_path / "run")
+    assert row["status"] == "ok" and row["error"] == "" and row["steps"] == 4
+    assert row["sizes"] == "784,8,10" and row["seed"] == 1
+    assert {"train_accuracy", "dev_accuracy", "loss", "seconds", "stopped"} <= set(row)
+    assert (tmp_path / "run" / "metrics.json").is_file()
+    again = experiments.run_task(task)
+    assert {k: again[k] for k in row if k != "seconds"} == {k: row[k] for k in row if k != "seconds"}
+
+
+def test_a_bad_value_and_a_nonfinite_loss_are_error_rows(toy):
+    bad = experiments.run_task(Task(str(toy), {"learning_rate": -1.0}, 0))
+    assert bad["status"] == "error" and bad["error"] == \
+        "bad config value: 'learning_rate' must be > 0: -1.0"
+    nan = experiments.run_task(Task(str(toy), {"learning_rate": float("inf")}, 0))
+    assert nan["status"] == "error" and nan["error"].startswith("non-finite")
+    assert nan["stopped"] == nan["error"]
+    missing = experiments.run_task(Task(str(toy.parent / "nope.py"), {}, 0))
+    assert missing["status"] == "error" and "no such pipeline file" in missing["error"]
+
+
+# ---------------------------------------------------------------- the engine
+
+
+def test_serial_and_processes_give_the_same_rows_bit_for_bit():
+    tasks = experiments.seeds(MNIST, [0, 1, 2], TINY)
+    serial = frame(experiments.execute(tasks, workers=1))
+    local = frame(experiments.execute(tasks, workers=2))
+    assert (serial["status"] == "ok").all()
+    pd.testing.assert_frame_equal(serial[metric_columns(serial)], local[metric_columns(local)])
+
+
+def test_ordered_rows_come_in_task_order(toy):
+    tasks = [Task(str(toy), {"sleep": 0.05 if s == 0 else 0.0}, s) for s in range(4)]
+    assert [i for i, _ in experiments.execute(tasks, workers=2, ordered=True)] == [0, 1, 2, 3]
+
+
+def test_a_worker_that_dies_once_is_retried_and_no_row_is_lost(toy, tmp_path):
+    marker = tmp_path / "died"
+    tasks = [Task(str(toy), {"die_seed": 1, "marker": str(marker)}, s) for s in range(4)]
+    rows = frame(experiments.execute(tasks, workers=2))
+    assert marker.exists()  # it did die
+    assert rows["seed"].tolist() == [0, 1, 2, 3] and (rows["status"] == "ok").all()
+
+
+def test_a_task_that_kills_its_worker_every_time_is_an_error_row(toy):
+    tasks = [Task(str(toy), {"die_seed": 2}, s) for s in range(4)]
+    rows = frame(experiments.execute(tasks, workers=2))
+    assert rows["seed"].tolist() == [0, 1, 2, 3]
+    assert rows["status"].tolist() == ["ok", "ok", "error", "ok"]
+    assert rows.loc[2, "error"] == "the worker process running it died (twice)"
+
+
+def test_a_stop_cancels_the_tasks_not_started_and_keeps_every_row(toy, tmp_path):
+    tasks = [Task(str(toy), {"sleep": 0.02, "steps": 10}, s) for s in range(8)]
+    seen = []
+    rows = []
+    for i, row in experiments.execute(tasks, workers=2, stop=lambda: len(seen) >= 1,
+                                      folders=[tmp_path / str(s) for s in range(8)]):
+        seen.append(i)
+        rows.append(row)
+    assert sorted(seen) == list(range(8))  # one row per task, none lost
+    statuses = [r["status"] for r in rows]
+    assert statuses.count("ok") >= 1 and set(statuses) <= {"ok", "interrupted"}
+    never = [r for r in rows if r["error"] == "not started"]
+    assert never and all(not (tmp_path / str(r["seed"])).exists() for r in never)
+
+
+def test_serial_stop_is_checked_between_steps(toy):
+    tasks = [Task(str(toy), {"steps": 50}, s) for s in range(3)]
+    rows = frame(experiments.execute(tasks, workers=1, stop=lambda: True))
+    assert rows["status"].tolist() == ["interrupted"] * 3
+    assert rows["error"].tolist() == ["not started"] * 3
+
+
+# ---------------------------------------------------------------- sweeps and summaries
+
+
+def test_sweep_writes_results_and_skips_finished_tasks_when_run_again(toy, tmp_path):
+    out = tmp_path / "sweep"
+    first = experiments.sweep(toy, {"learning_rate": [0.1, 0.3]}, [0, 1], {"steps": 4}, out=out,
+                              workers=1)
+    assert first.attrs["by"] == ["learning_rate"] and len(first) == 4
+    saved = experiments.read_results(out / "results.csv")
+    pd.testing.assert_frame_equal(saved[metric_columns(saved)], first[metric_columns(first)],
+                                  check_dtype=False)
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+    assert len(stamps) == 4 and (out / "learning_rate=0.3_seed-1" / "model.safetensors").is_file()
+    again = experiments.sweep(toy, {"learning_rate": [0.1, 0.3]}, [0, 1], {"steps": 4}, out=out,
+                              workers=1)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")} == stamps  # not run again
+    pd.testing.assert_frame_equal(again[metric_columns(again)], first[metric_columns(first)])
+
+
+def test_sweep_refuses_a_folder_holding_another_sweep(toy, tmp_path):
+    out = tmp_path / "sweep"
+    experiments.sweep(toy, {"hidden": [4]}, [0], {"steps": 2}, out=out, workers=1)
+    with pytest.raises(ConfigError, match=r"holds another sweep \(its grid differs"):
+        experiments.sweep(toy, {"hidden": [4, 8]}, [0], {"steps": 2}, out=out, workers=1)
+    with pytest.raises(ConfigError, match="its overrides differs|its overrides differ"):
+        experiments.sweep(toy, {"hidden": [4]}, [0], {"steps": 3}, out=out, workers=1)
+    redone = experiments.sweep(toy, {"hidden": [4, 8]}, [0], {"steps": 2}, out=out, workers=1,
+                               overwrite=True)
+    assert len(experiments.read_results(out / "results.csv")) == len(redone) == 2
+
+
+def test_summarize_mean_sd_per_point_best_dev_first():
+    f = pd.DataFrame({"lr": [0.1, 0.1, 0.2, 0.2, 0.2], "seed": [0, 1, 0, 1, 2],
+                      "dev_accuracy": [0.8, 0.9, 0.95, 0.97, None],
+                      "status": ["ok", "ok", "ok", "ok", "error"]})
+    f.attrs["by"] = ["lr"]
+    s = experiments.summarize(f)
+    assert s["lr"].tolist() == [0.2, 0.1] and s["runs"].tolist() == [2, 2]
+    assert s["failed"].tolist() == [1, 0]
+    assert s["dev_accuracy"].tolist() == pytest.approx([0.96, 0.85])

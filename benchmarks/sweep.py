@@ -15,7 +15,7 @@ The tasks are ``pipelines/mnist.py`` with ``iterations=100`` for seeds
 The target: 2 workers ≤ 0.6 × the serial time, with the 8 rows identical
 bit for bit to the serial ones (every column but the timing). The CPU
 seconds (this process and its workers) show the work done: on a machine
-shared with other sessions, Linux's autogroup scheduling gives a session
+busy with other login sessions, Linux's autogroup scheduling gives a session
 its share of the cores however many processes it runs, so there the wall
 time of 2 workers cannot drop below the serial one's.
 

@@ -1,0 +1,205 @@
+"""Milliseconds per training step of a small CNN: funcnet's convolution and
+pooling kernels beside the same network in PyTorch, measured in one process.
+
+The network is conv(32, 3×3)-relu-maxpool(2)-conv(64, 3×3)-relu-maxpool(2)-
+flatten-dense(10) on 28×28×1 MNIST digits, softmax cross-entropy, Adam 1e-3,
+batch 128, float32. One step is the forward pass, the backward pass and the
+Adam update (``funcnet.optim.adam`` over the pytree of the layer records;
+``torch.optim.Adam`` in PyTorch). The contenders take turns, a block of
+``--steps`` steps each per round, so a change in the machine's load hits
+both alike; the ratio is taken within each round and its median reported.
+
+    python benchmarks/cnn_step.py                     # 7 rounds of 10 steps each
+    python benchmarks/cnn_step.py --rounds 11 --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+import _common as C
+
+TARGET = 2.0  # funcnet's step time at most this many times PyTorch's
+
+
+def parse(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--batch", type=int, default=128, help="batch size")
+    p.add_argument("--steps", type=int, default=10, help="steps per contender in each round")
+    p.add_argument("--rounds", type=int, default=7, help="rounds (the first is a warm-up, dropped)")
+    p.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+    p.add_argument("--profile", action="store_true",
+                   help="also print funcnet's milliseconds per layer, forward and backward")
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
+
+
+def digits(n: int):
+    """(x: (n, 28, 28, 1) float32 in [0, 1], y: (n,) int64): the first n training digits,
+    or random images when MNIST is not found."""
+    try:
+        train = C.mnist()["train"]
+        return C.as_float(train.x[:n]).reshape(n, 28, 28, 1), train.y[:n].astype(np.int64)
+    except Exception as e:  # noqa: BLE001 - a benchmark still runs without the data
+        print(f"   MNIST not found ({type(e).__name__}): random images instead")
+        r = np.random.default_rng(0)
+        return r.random((n, 28, 28, 1), np.float32), r.integers(0, 10, n)
+
+
+class Funcnet:
+    """The network from funcnet's layer kernels: a pure step (params, opt_state) -> new."""
+
+    def __init__(self, args):
+        from funcnet import optim, rng, train
+        from funcnet.layers import conv, pool
+        from funcnet.model import Dense
+        self.conv, self.pool = conv, pool
+        k1, k2, k3 = rng.split(rng.key(args.seed), 3)
+        c1, shape = conv.conv2d_init(k1, (28, 28, 1), 32, 3)
+        p1, shape = pool.max_pool_init(shape, 2)
+        c2, shape = conv.conv2d_init(k2, shape, 64, 3)
+        p2, shape = pool.max_pool_init(shape, 2)
+        n_flat = int(np.prod(shape))
+        dense = Dense(rng.normal(k3, (n_flat, 10)) * np.float32(np.sqrt(2 / n_flat)),
+                      np.zeros(10, np.float32))
+        self.pools = (p1, p2)
+        self.opt = optim.adam(1e-3)
+        params = (c1, c2, dense)
+        self.state = (params, self.opt.init(params))
+        train.keep_freed_memory()  # as `funcnet run` does
+        self.timer = None
+
+    def _time(self, name, f, *a, **kw):
+        if self.timer is None:
+            return f(*a, **kw)
+        t0 = C.clock()
+        out = f(*a, **kw)
+        self.timer[name] = self.timer.get(name, 0.0) + C.clock() - t0
+        return out
+
+    def loss_and_grads(self, params, x, y):
+        """Mean cross-entropy and its gradients, layer by layer, forward then backward."""
+        from funcnet import activations
+        from funcnet.losses import output_delta_, softmax_nll_
+        conv, pool, t = self.conv, self.pool, self._time
+        (c1, c2, dense), (p1, p2) = params, self.pools
+        z1, k1 = t("conv1 fwd", conv.conv2d_forward, c1, x)
+        a1 = t("relu1 fwd", activations.relu, z1)
+        m1, kp1 = t("pool1 fwd", pool.max_pool_forward, p1, a1)
+        z2, k2 = t("conv2 fwd", conv.conv2d_forward, c2, m1)
+        a2 = t("relu2 fwd", activations.relu, z2)
+        m2, kp2 = t("pool2 fwd", pool.max_pool_forward, p2, a2)
+        flat = m2.reshape(len(x), -1)
+        z3 = t("dense fwd", lambda: flat @ dense.w + dense.b)
+        probs, nll = t("softmax+loss", softmax_nll_, z3, y)
+        dz3 = output_delta_(probs, y)  # dZ = (A − Y)/m, in the probabilities' own array
+        g3 = t("dense bwd", lambda: type(dense)(flat.T @ dz3, dz3.sum(axis=0)))
+        dm2 = t("dense bwd", lambda: (dz3 @ dense.w.T).reshape(m2.shape))
+        da2 = t("pool2 bwd", pool.max_pool_backward, p2, kp2, dm2)
+        dz2 = t("relu2 bwd", lambda: da2 * activations.relu_grad(a2))
+        dm1, g2 = t("conv2 bwd", conv.conv2d_backward, c2, k2, dz2)
+        da1 = t("pool1 bwd", pool.max_pool_backward, p1, kp1, dm1)
+        dz1 = t("relu1 bwd", lambda: da1 * activations.relu_grad(a1))
+        _, g1 = t("conv1 bwd", conv.conv2d_backward, c1, k1, dz1, need_dx=False)
+        return nll / len(y), (g1, g2, g3)
+
+    def step(self, state, batch):
+        """(params, opt_state), (x, y) -> the state after one Adam step."""
+        from funcnet.optim import apply_updates
+        (params, opt_state), (x, y) = state, batch
+        _, grads = self.loss_and_grads(params, x, y)
+        updates, opt_state = self._time("adam", self.opt.update, grads, opt_state, params)
+        return self._time("adam", apply_updates, params, updates), opt_state
+
+    def run(self, batches):
+        for b in batches:
+            self.state = self.step(self.state, b)
+
+    def profile(self, batches):
+        self.timer = {}
+        self.run(batches)
+        out, self.timer = self.timer, None
+        return {k: 1e3 * v / len(batches) for k, v in out.items()}
+
+
+class Torch:
+    """The same network in PyTorch: nn.Sequential on NCHW tensors, torch.optim.Adam."""
+
+    def __init__(self, args):
+        import torch
+        from torch import nn
+        torch.set_num_threads(args.threads)
+        torch.manual_seed(args.seed)
+        self.torch = torch
+        self.net = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+                                 nn.Flatten(), nn.Linear(1600, 10))
+        self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3)
+
+    def convert(self, batches):
+        t = self.torch
+        return [(t.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), t.from_numpy(y))
+                for x, y in batches]
+
+    def run(self, batches):
+        F = self.torch.nn.functional
+        for x, y in batches:
+            loss = F.cross_entropy(self.net(x), y)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+
+
+def timed(run, batches) -> float:
+    t0 = C.clock()
+    run(batches)
+    return 1e3 * (C.clock() - t0) / len(batches)
+
+
+def main(argv=None):
+    args = parse(argv)
+    C.print_header(f"CNN training step, batch {args.batch}, float32: funcnet vs PyTorch")
+    x, y = digits(args.batch * args.steps)
+    batches = [(x[i:i + args.batch], y[i:i + args.batch]) for i in range(0, len(x), args.batch)]
+    fn = Funcnet(args)
+    torch = C.torch_or_none()
+    if torch is None:
+        print("   PyTorch not installed: funcnet alone, no comparison")
+        tb = th = None
+    else:
+        th = Torch(args)
+        tb = th.convert(batches)
+        print(f"   PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
+    times = {"funcnet": [], "torch": []}
+    for r in range(args.rounds):
+        f_ms = timed(fn.run, batches)
+        t_ms = timed(th.run, tb) if th else float("nan")
+        if r:  # the first round warms up caches, allocator and thread pools
+            times["funcnet"].append(f_ms)
+            times["torch"].append(t_ms)
+        print(f"   round {r}{' (warm-up)' if not r else ''}: funcnet {f_ms:7.2f} ms/step"
+              + (f", PyTorch {t_ms:7.2f} ms/step, ratio {f_ms / t_ms:5.2f}" if th else ""))
+    f_med = C.median(times["funcnet"])
+    print(f"funcnet   {f_med:7.2f} ms/step (median of {len(times['funcnet'])} rounds "
+          f"of {args.steps} steps)")
+    if th:
+        t_med = C.median(times["torch"])
+        ratio = C.median([f / t for f, t in zip(times["funcnet"], times["torch"])])
+        print(f"PyTorch   {t_med:7.2f} ms/step")
+        print(f"ratio     {ratio:7.2f} × PyTorch (median of the rounds' ratios); "
+              f"target ≤ {TARGET:.1f}×: {'met' if ratio <= TARGET else 'NOT met'}")
+    if args.profile:
+        prof = fn.profile(batches)
+        print("funcnet by stage (ms/step, one more pass of the batches, timed per call):")
+        for k, v in prof.items():
+            print(f"   {k:<14s}{v:7.2f}")
+        print(f"   {'total':<14s}{sum(prof.values()):7.2f}")
+    print("   load average (1, 5, 15 min) at the end: "
+          + " ".join(f"{v:.2f}" for v in __import__("os").getloadavg()))
+
+
+if __name__ == "__main__":
+    main()

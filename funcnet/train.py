@@ -34,7 +34,7 @@ import toolz
 
 from . import rng, tree
 from .errors import TrainingError
-from .model import init_model_state, stochastic, value_and_grads
+from .model import init_model_state, leaves, stochastic, value_and_grads, with_leaves
 from .tree import pytree
 
 __all__ = ["TrainState", "init_state", "make_step", "keep_freed_memory", "fit", "trajectory", "Snapshot",
@@ -98,12 +98,12 @@ def _update_leafwise(update_leaves, grads, opt_state, params, treedef):
     """``optimizer.update`` then ``apply_updates``, on the lists of leaves.
 
     The same arrays as the tree-walking pair (θ' = θ + u, each in θ's dtype),
-    flattening the gradients and parameters once and rebuilding one tree.
+    without rebuilding the gradient and update trees (:func:`funcnet.model.leaves`
+    reads an MLP's arrays without walking the tree).
     """
-    ps = tree.leaves(params)
-    us, opt_state = update_leaves(tree.leaves(grads), opt_state, params, treedef)
-    new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(ps, us)]
-    return tree.unflatten(treedef, new), opt_state
+    us, opt_state = update_leaves(leaves(grads), opt_state, params, treedef)
+    new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(leaves(params), us)]
+    return with_leaves(params, new, treedef), opt_state
 
 
 def _shape_key(params):

@@ -7,15 +7,22 @@ batch 128, float32. One step is the forward pass, the backward pass and the
 Adam update (``funcnet.optim.adam`` over the pytree of the layer records;
 ``torch.optim.Adam`` in PyTorch). The contenders take turns, a block of
 ``--steps`` steps each per round, so a change in the machine's load hits
-both alike; the ratio is taken within each round and its median reported.
+both alike; the ratio is taken within each round and its median reported,
+beside the ratio of the best single steps (the least disturbed by other
+processes) and of the CPU time per step (all threads, spinning included).
+``--threads`` sets both PyTorch's threads and NumPy's BLAS threads.
 
-    python benchmarks/cnn_step.py                     # 7 rounds of 10 steps each
+    python benchmarks/cnn_step.py                     # 7 rounds of 10 steps each, 2 threads
     python benchmarks/cnn_step.py --rounds 11 --profile
+    python benchmarks/cnn_step.py --threads 1         # both on one core
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import time
 
 import numpy as np
 
@@ -30,7 +37,8 @@ def parse(argv=None):
     p.add_argument("--batch", type=int, default=128, help="batch size")
     p.add_argument("--steps", type=int, default=10, help="steps per contender in each round")
     p.add_argument("--rounds", type=int, default=7, help="rounds (the first is a warm-up, dropped)")
-    p.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads of PyTorch and of NumPy's BLAS (threadpoolctl)")
     p.add_argument("--profile", action="store_true",
                    help="also print funcnet's milliseconds per layer, forward and backward")
     p.add_argument("--seed", type=int, default=0)
@@ -153,52 +161,79 @@ class Torch:
             self.opt.step()
 
 
-def timed(run, batches) -> float:
-    t0 = C.clock()
-    run(batches)
-    return 1e3 * (C.clock() - t0) / len(batches)
+def timed(run, batches) -> tuple[list[float], float]:
+    """(wall ms of each step, CPU ms per step of the whole block, all threads)."""
+    walls, c0 = [], time.process_time()
+    for b in batches:
+        t0 = C.clock()
+        run([b])
+        walls.append(1e3 * (C.clock() - t0))
+    return walls, 1e3 * (time.process_time() - c0) / len(batches)
+
+
+def summary(name, rounds) -> tuple[float, float, float]:
+    """Print and return (median wall, best wall, median CPU) ms per step over the rounds."""
+    walls = [w for ws, _ in rounds for w in ws]
+    med, best = C.median([C.median(ws) for ws, _ in rounds]), min(walls)
+    cpu = C.median([c for _, c in rounds])
+    print(f"{name:<9s} {med:7.2f} ms/step (median), best step {best:7.2f} ms, "
+          f"CPU {cpu:7.2f} ms/step")
+    return med, best, cpu
+
+
+def limit_blas(threads: int):
+    """Limit NumPy's BLAS to ``threads`` (threadpoolctl), or do nothing without it."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(threads, user_api="blas")
 
 
 def main(argv=None):
     args = parse(argv)
-    C.print_header(f"CNN training step, batch {args.batch}, float32: funcnet vs PyTorch")
+    C.print_header(f"CNN training step, batch {args.batch}, float32: funcnet vs PyTorch, "
+                   f"{args.threads} thread(s) each")
     x, y = digits(args.batch * args.steps)
     batches = [(x[i:i + args.batch], y[i:i + args.batch]) for i in range(0, len(x), args.batch)]
+    with limit_blas(args.threads):
+        run_rounds(args, batches)
+    print("   load average (1, 5, 15 min) at the end: "
+          + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+
+
+def run_rounds(args, batches):
     fn = Funcnet(args)
     torch = C.torch_or_none()
-    if torch is None:
-        print("   PyTorch not installed: funcnet alone, no comparison")
-        tb = th = None
-    else:
-        th = Torch(args)
-        tb = th.convert(batches)
-        print(f"   PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    times = {"funcnet": [], "torch": []}
+    th = Torch(args) if torch is not None else None
+    print(f"   PyTorch {torch.__version__}, {torch.get_num_threads()} threads" if th else
+          "   PyTorch not installed: funcnet alone, no comparison")
+    tb = th.convert(batches) if th else None
+    rounds = {"funcnet": [], "torch": []}
     for r in range(args.rounds):
-        f_ms = timed(fn.run, batches)
-        t_ms = timed(th.run, tb) if th else float("nan")
+        f = timed(fn.run, batches)
+        t = timed(th.run, tb) if th else ([float("nan")], float("nan"))
         if r:  # the first round warms up caches, allocator and thread pools
-            times["funcnet"].append(f_ms)
-            times["torch"].append(t_ms)
-        print(f"   round {r}{' (warm-up)' if not r else ''}: funcnet {f_ms:7.2f} ms/step"
-              + (f", PyTorch {t_ms:7.2f} ms/step, ratio {f_ms / t_ms:5.2f}" if th else ""))
-    f_med = C.median(times["funcnet"])
-    print(f"funcnet   {f_med:7.2f} ms/step (median of {len(times['funcnet'])} rounds "
-          f"of {args.steps} steps)")
+            rounds["funcnet"].append(f)
+            rounds["torch"].append(t)
+        fm, tm = C.median(f[0]), C.median(t[0])
+        print(f"   round {r}{' (warm-up)' if not r else ''}: funcnet {fm:7.2f} ms/step"
+              + (f", PyTorch {tm:7.2f} ms/step, ratio {fm / tm:5.2f}" if th else ""))
+    f_med, f_best, f_cpu = summary("funcnet", rounds["funcnet"])
     if th:
-        t_med = C.median(times["torch"])
-        ratio = C.median([f / t for f, t in zip(times["funcnet"], times["torch"])])
-        print(f"PyTorch   {t_med:7.2f} ms/step")
-        print(f"ratio     {ratio:7.2f} × PyTorch (median of the rounds' ratios); "
+        t_med, t_best, t_cpu = summary("PyTorch", rounds["torch"])
+        ratio = C.median([C.median(f[0]) / C.median(t[0])
+                          for f, t in zip(rounds["funcnet"], rounds["torch"])])
+        print(f"ratio     {ratio:7.2f} × PyTorch (median of the rounds' ratios of median steps); "
               f"target ≤ {TARGET:.1f}×: {'met' if ratio <= TARGET else 'NOT met'}")
+        print(f"          {f_best / t_best:7.2f} × best step to best step, "
+              f"{f_cpu / t_cpu:5.2f} × in CPU time")
     if args.profile:
         prof = fn.profile(batches)
         print("funcnet by stage (ms/step, one more pass of the batches, timed per call):")
         for k, v in prof.items():
             print(f"   {k:<14s}{v:7.2f}")
         print(f"   {'total':<14s}{sum(prof.values()):7.2f}")
-    print("   load average (1, 5, 15 min) at the end: "
-          + " ".join(f"{v:.2f}" for v in __import__("os").getloadavg()))
 
 
 if __name__ == "__main__":

@@ -160,7 +160,7 @@ def _record(config, splits: dict, lr):
     def evaluate(state: ftrain.TrainState, window: tuple) -> dict:
         lsum, correct, count, _ = window
         dev = splits["dev"]
-        dev_logits = model.logits(state.params, fdata.scale(dev.x))
+        dev_logits = model.logits(state.params, dev.x, model_state=state.model_state)
         return {"train_loss": lsum / max(count, 1), "train_accuracy": correct / max(count, 1),
                 "dev_loss": cross_entropy(dev_logits, dev.y),
                 "dev_accuracy": fevaluate.accuracy(dev_logits.argmax(axis=1), dev.y),
@@ -198,14 +198,13 @@ def train(config, splits: dict, state: ftrain.TrainState | None = None):
                             monitor="dev_accuracy" if patience else None, patience=patience)
 
 
-def evaluate(config, splits: dict, params: model.Params) -> dict:
+def evaluate(config, splits: dict, params, model_state=None) -> dict:
     """Final figures: train/dev/test accuracy and the training set's mean cross-entropy."""
     tr = splits["train"]
-    tr_logits = np.concatenate([model.logits(params, fdata.scale(tr.x[i:i + 8192]))
-                                for i in range(0, len(tr), 8192)])
+    tr_logits = model.logits(params, tr.x, model_state=model_state)
     metrics = {"train_accuracy": fevaluate.accuracy(tr_logits.argmax(axis=1), tr.y),
-               "dev_accuracy": fevaluate.dataset_accuracy(params, splits["dev"]),
+               "dev_accuracy": fevaluate.dataset_accuracy(params, splits["dev"], model_state),
                "test_accuracy": None, "loss": cross_entropy(tr_logits, tr.y)}
     if "test" in splits:
-        metrics["test_accuracy"] = fevaluate.dataset_accuracy(params, splits["test"])
+        metrics["test_accuracy"] = fevaluate.dataset_accuracy(params, splits["test"], model_state)
     return metrics

@@ -292,15 +292,17 @@ class _Options:
     plots: bool = True
 
 
-def _save_run(out: Path, result_or_state, config, *, params=None, metrics=None, history=None):
+def _save_run(out: Path, result_or_state, config, *, params=None, metrics=None, history=None,
+              model_state=None):
     """Write the run's files into ``out`` (each atomically)."""
-    from . import checkpoint
+    from . import checkpoint, model
 
     out.mkdir(parents=True, exist_ok=True)
     cfg = fpipeline.to_json(config)
-    meta = {"sizes": list(params.sizes), "activation": params.activation} if params is not None else {}
+    meta = {"architecture": model.architecture(params)} if params is not None else {}
     if params is not None:
-        checkpoint.save(out / "model.safetensors", params, config=cfg, metadata=meta)
+        checkpoint.save_network(out / "model.safetensors", params, model_state, config=cfg,
+                                metadata=meta)
     checkpoint.save(out / "state.safetensors", result_or_state, config=cfg, metadata=meta)
     write_atomic(out / "config.json", _json(cfg))
     if metrics is not None:
@@ -328,7 +330,8 @@ def _observer(out, config, opts: _Options, interrupt: _Interrupt):
                 if opts.verbose:
                     click.echo(f"  {json.dumps(snap.record, default=_json_default)}")
             if out is not None:  # keep the last good state on disk as we go
-                _save_run(out, snap.state, config, params=snap.state.params)
+                _save_run(out, snap.state, config, params=snap.state.params,
+                          model_state=snap.state.model_state)
         if interrupt.requested:
             raise fpipeline.Stop()
 
@@ -412,12 +415,13 @@ def _finish(out_dir: Path, result, config, opts: _Options, history=None) -> None
     """Write a finished (or stopped) run's files and, unless interrupted, its pictures."""
     history = result.history if history is None else history
     metrics = {**result.metrics, "stopped": result.stopped}
-    _save_run(out_dir, result.state, config, params=result.params, metrics=metrics,
+    _save_run(out_dir, result.state, config, params=result.params, model_state=result.model_state,
+              metrics=metrics,
               history=history)
     dataset = _judge_set(result)
     if opts.plots and fplots.available() and result.stopped != "interrupted" and dataset is not None:
         names = freport.class_names(getattr(config, "dataset", None))
-        fplots.figures(out_dir, history, result.params, dataset, names)
+        fplots.figures(out_dir, history, result.params, dataset, names, result.model_state)
 
 
 def _plot_hint(out_dir, opts: _Options) -> None:
@@ -681,40 +685,13 @@ def model_file(path) -> Path:
     return p
 
 
-def _sizes_from(path: Path, tensors: dict) -> list[int]:
-    """Layer sizes read off the tensors ``layers.<i>.w`` of a model checkpoint."""
-    shapes = [tensors.get(f"layers.{i}.w", (None, None))[1] for i in range(len(tensors))]
-    shapes = [s for s in shapes if s is not None]
-    if not shapes:
-        raise CheckpointError(f"{path}: no layers.<i>.w tensors and no sizes in the metadata: "
-                              "expected a funcnet model checkpoint")
-    return [int(shapes[0][0])] + [int(s[1]) for s in shapes]
-
-
 def load_model(path):
-    """``(params, info)``: a model checkpoint read into a template rebuilt from its header.
+    """``(params, info)``: a model checkpoint rebuilt from its file alone
+    (:func:`funcnet.checkpoint.load_network`); ``info["model_state"]`` holds its model state."""
+    from . import checkpoint
 
-    The sizes and activation come from the checkpoint's metadata (else its
-    config or tensor shapes); the dtype from the first weight tensor.
-    """
-    from . import activations, checkpoint, model
-
-    file = model_file(path)
-    info = checkpoint.read_info(file)
-    tensors, meta, cfg = info["tensors"], info["metadata"], info["config"]
-    if any(name.startswith("params.") for name in tensors):
-        raise CheckpointError(f"{file}: a training state, not a model: pass the "
-                              "model.safetensors beside it (or the run folder)")
-    sizes = meta.get("sizes") or _sizes_from(file, tensors)
-    activation = meta.get("activation") or cfg.get("activation") or "relu"
-    dtype = tensors.get("layers.0.w", ("float32",))[0]
-    try:
-        activations.get(activation)
-        template = model.Params(tuple(model.Dense.zeros(int(a), int(b), np.dtype(dtype))
-                                      for a, b in zip(sizes[:-1], sizes[1:])), activation)
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{file}: cannot rebuild the model from its metadata: {exc}") from None
-    return checkpoint.load(file, template), info
+    params, model_state, info = checkpoint.load_network(model_file(path))
+    return params, {**info, "model_state": model_state}
 
 
 def load_examples(data, info, split: str | None):
@@ -740,29 +717,31 @@ def load_examples(data, info, split: str | None):
     return ds, f"{ds.source or path or dataset} ({kind}, {len(ds)} images)"
 
 
-def probabilities(params, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
+def probabilities(params, x: np.ndarray, model_state=None) -> np.ndarray:
     """Class probabilities for every row of ``x`` (pixels scaled to [0, 1] chunk by chunk).
 
     >>> from funcnet import model, rng
     >>> probabilities(model.init(rng.key(0), (4, 3)), np.zeros((5, 4), np.uint8)).shape
     (5, 3)
     """
-    from .data import scale
     from .model import predict_proba
 
-    dtype = params.layers[0].w.dtype
-    parts = [predict_proba(params, scale(x[i:i + chunk], dtype)) for i in range(0, len(x), chunk)]
-    return np.concatenate(parts) if parts else np.zeros((0, params.sizes[-1]), dtype)
+    return predict_proba(params, x, model_state=model_state)
 
 
 def _check_inputs(params, ds, description: str) -> None:
-    if ds.num_features != params.sizes[0]:
+    from .model import input_shape
+
+    expected = math.prod(input_shape(params))
+    if ds.num_features != expected:
         raise DataError(f"{description}: {ds.num_features} pixels per image, but the model "
-                        f"expects {params.sizes[0]}")
+                        f"expects {expected} (input shape {input_shape(params)})")
 
 
 def _model_line(path, params) -> str:
-    return f"model: {model_file(path)} ({'-'.join(map(str, params.sizes))} {params.activation})"
+    from .model import describe
+
+    return f"model: {model_file(path)} ({describe(params)})"
 
 
 # ---------------------------------------------------------------- predict
@@ -859,7 +838,7 @@ def predict(model_path, data, out, split, show, show_mistakes):
         raise click.UsageError(
             f"--show-mistakes needs labelled data; {ds.source or data} has no labels")
     with _quiet_numpy(_debug()):
-        probs = probabilities(params, ds.x)
+        probs = probabilities(params, ds.x, info["model_state"])
     pred = probs.argmax(axis=1)
     to_stdout = out == "-"
     if out is not None and not to_stdout:
@@ -896,6 +875,7 @@ def evaluate(model_path, data, split):
     MODEL is a model.safetensors file or a run folder holding one.
     """
     from . import evaluate as fevaluate
+    from .model import num_outputs
 
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
@@ -904,8 +884,8 @@ def evaluate(model_path, data, split):
         raise DataError(f"{ds.source or data}: no labels to evaluate against "
                         "(use funcnet predict for unlabelled data)")
     with _quiet_numpy(_debug()):
-        pred = probabilities(params, ds.x).argmax(axis=1)
-    k = params.sizes[-1]
+        pred = probabilities(params, ds.x, info["model_state"]).argmax(axis=1)
+    k = num_outputs(params)
     names = freport.class_names(info["config"].get("dataset"))
     lines = [_model_line(model_path, params), f"data: {description}",
              *_accuracy_lines(pred, ds.y), "",
@@ -949,6 +929,21 @@ def default_text(value) -> str:
     return text or '""'
 
 
+def _summary_lines(pipe) -> list[str]:
+    """The default network's layers (funcnet.summary), if the pipeline builds one."""
+    from .model import summary
+
+    init_state = getattr(pipe, "init_state", None)
+    if init_state is None:
+        return []
+    params = init_state(pipe.Config()).params
+    frame = summary(params).reset_index(names="layer")
+    rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    total = int(frame["params"].sum())
+    return ["", "network (default config):", *freport.table(list(frame.columns), rows),
+            f"{total:,} trainable parameters"]
+
+
 @cli.command()
 @click.argument("pipeline_file", metavar="PIPELINE", type=click.Path(dir_okay=False))
 @handle_errors
@@ -964,6 +959,7 @@ def show(pipeline_file):
             for name, tp, default, help_ in fpipeline.fields(pipe.Config)]
     lines = [head, "", *freport.table(["field", "type", "default", "help"], rows), "",
              f"change a field with: funcnet run {pipeline_file} --set NAME=VALUE"]
+    lines += _summary_lines(pipe)
     quirks = getattr(pipe, "QUIRKS", None)
     if quirks:
         lines += ["", "quirks (with tutorial_quirks=true; fix one with --set fixes=NAME):",

@@ -31,7 +31,7 @@ import pandas as pd
 
 from .errors import ConfigError, TrainingError
 from .model import Params
-from .train import Snapshot, TrainState, keep_freed_memory, result_params
+from .train import Snapshot, TrainState, keep_freed_memory, result_model_state, result_params
 
 __all__ = ["load_pipeline", "fields", "parse_value", "apply_overrides", "resolve_seed",
            "to_json", "Result", "Stop", "run"]
@@ -159,7 +159,8 @@ def to_json(config: Any) -> dict:
 class Result:
     """What a run delivers: config, metrics, history (one row per record),
     the delivered parameters, the last state and early-stopping bookkeeping,
-    the splits, and why it stopped early (None when it ran to the end)."""
+    the splits, why it stopped early (None when it ran to the end), and the
+    model state delivered with the parameters (None for the MLP)."""
 
     config: Any
     metrics: dict
@@ -169,6 +170,7 @@ class Result:
     snapshot: Snapshot | None
     splits: dict
     stopped: str | None = None
+    model_state: Any = None
 
 
 class Stop(Exception):
@@ -221,8 +223,10 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
             seen[:] = [attrs.evolve(seen[-1], state=good)]
     seconds = time.perf_counter() - start
     snap = seen[-1]
-    params = result_params(snap)
-    metrics = {**pipe.evaluate(config, splits, params), "seconds": round(seconds, 3),
+    params, model_state = result_params(snap), result_model_state(snap)
+    judged = (pipe.evaluate(config, splits, params) if model_state is None else
+              pipe.evaluate(config, splits, params, model_state=model_state))
+    metrics = {**judged, "seconds": round(seconds, 3),
                "seed": getattr(config, "seed", None), "steps": int(snap.state.step)}
     return Result(config, metrics, pd.DataFrame.from_records(records), params,
-                  snap.state, snap, splits, stopped)
+                  snap.state, snap, splits, stopped, model_state)

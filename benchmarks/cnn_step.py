@@ -4,8 +4,9 @@ pooling kernels beside the same network in PyTorch, measured in one process.
 The network is conv(32, 3×3)-relu-maxpool(2)-conv(64, 3×3)-relu-maxpool(2)-
 flatten-dense(10) on 28×28×1 MNIST digits, softmax cross-entropy, Adam 1e-3,
 batch 128, float32. One step is the forward pass, the backward pass and the
-Adam update (``funcnet.optim.adam`` over the pytree of the layer records;
-``torch.optim.Adam`` in PyTorch). The contenders take turns, a block of
+Adam update: ``train.make_step(optim.adam(1e-3))`` on the network
+``funcnet.init`` builds from the layer specs (the update runs over the
+pytree of the layer records); ``torch.optim.Adam`` in PyTorch. The contenders take turns, a block of
 ``--steps`` steps each per round, so a change in the machine's load hits
 both alike; the ratio is taken within each round and its median reported,
 beside the ratio of the best single steps (the least disturbed by other
@@ -58,79 +59,54 @@ def digits(n: int):
 
 
 class Funcnet:
-    """The network from funcnet's layer kernels: a pure step (params, opt_state) -> new."""
+    """The network as a funcnet user builds it: ``funcnet.init`` from layer specs, then
+    ``train.make_step(optim.adam(1e-3))``, a pure step TrainState -> TrainState."""
 
     def __init__(self, args):
-        from funcnet import optim, rng, train
-        from funcnet.layers import conv, pool
-        from funcnet.model import Dense
-        self.conv, self.pool = conv, pool
-        k1, k2, k3 = rng.split(rng.key(args.seed), 3)
-        c1, shape = conv.conv2d_init(k1, (28, 28, 1), 32, 3)
-        p1, shape = pool.max_pool_init(shape, 2)
-        c2, shape = conv.conv2d_init(k2, shape, 64, 3)
-        p2, shape = pool.max_pool_init(shape, 2)
-        n_flat = int(np.prod(shape))
-        dense = Dense(rng.normal(k3, (n_flat, 10)) * np.float32(np.sqrt(2 / n_flat)),
-                      np.zeros(10, np.float32))
-        self.pools = (p1, p2)
-        self.opt = optim.adam(1e-3)
-        params = (c1, c2, dense)
-        self.state = (params, self.opt.init(params))
+        import funcnet
+        from funcnet import data, optim, rng, train
+        from funcnet.layers import conv2d, dense, flatten, max_pool, relu
+        specs = (conv2d(32, 3), relu(), max_pool(2), conv2d(64, 3), relu(), max_pool(2),
+                 flatten(), dense(10))
+        net = funcnet.init(rng.key(args.seed), specs, input_shape=(28, 28, 1))
+        opt = optim.adam(1e-3)
+        self.state = train.init_state(net, opt, rng.key(args.seed + 1))
+        self.step = train.make_step(opt)
+        self.Dataset = data.Dataset
         train.keep_freed_memory()  # as `funcnet run` does
-        self.timer = None
 
-    def _time(self, name, f, *a, **kw):
-        if self.timer is None:
-            return f(*a, **kw)
-        t0 = C.clock()
-        out = f(*a, **kw)
-        self.timer[name] = self.timer.get(name, 0.0) + C.clock() - t0
-        return out
-
-    def loss_and_grads(self, params, x, y):
-        """Mean cross-entropy and its gradients, layer by layer, forward then backward."""
-        from funcnet import activations
-        from funcnet.losses import output_delta_, softmax_nll_
-        conv, pool, t = self.conv, self.pool, self._time
-        (c1, c2, dense), (p1, p2) = params, self.pools
-        z1, k1 = t("conv1 fwd", conv.conv2d_forward, c1, x)
-        a1 = t("relu1 fwd", activations.relu, z1)
-        m1, kp1 = t("pool1 fwd", pool.max_pool_forward, p1, a1)
-        z2, k2 = t("conv2 fwd", conv.conv2d_forward, c2, m1)
-        a2 = t("relu2 fwd", activations.relu, z2)
-        m2, kp2 = t("pool2 fwd", pool.max_pool_forward, p2, a2)
-        flat = m2.reshape(len(x), -1)
-        z3 = t("dense fwd", lambda: flat @ dense.w + dense.b)
-        probs, nll = t("softmax+loss", softmax_nll_, z3, y)
-        dz3 = output_delta_(probs, y)  # dZ = (A − Y)/m, in the probabilities' own array
-        g3 = t("dense bwd", lambda: type(dense)(flat.T @ dz3, dz3.sum(axis=0)))
-        dm2 = t("dense bwd", lambda: (dz3 @ dense.w.T).reshape(m2.shape))
-        da2 = t("pool2 bwd", pool.max_pool_backward, p2, kp2, dm2)
-        dz2 = t("relu2 bwd", lambda: da2 * activations.relu_grad(a2))
-        dm1, g2 = t("conv2 bwd", conv.conv2d_backward, c2, k2, dz2)
-        da1 = t("pool1 bwd", pool.max_pool_backward, p1, kp1, dm1)
-        dz1 = t("relu1 bwd", lambda: da1 * activations.relu_grad(a1))
-        _, g1 = t("conv1 bwd", conv.conv2d_backward, c1, k1, dz1, need_dx=False)
-        return nll / len(y), (g1, g2, g3)
-
-    def step(self, state, batch):
-        """(params, opt_state), (x, y) -> the state after one Adam step."""
-        from funcnet.optim import apply_updates
-        (params, opt_state), (x, y) = state, batch
-        _, grads = self.loss_and_grads(params, x, y)
-        updates, opt_state = self._time("adam", self.opt.update, grads, opt_state, params)
-        return self._time("adam", apply_updates, params, updates), opt_state
+    def convert(self, batches):
+        return [self.Dataset(x, y) for x, y in batches]
 
     def run(self, batches):
         for b in batches:
             self.state = self.step(self.state, b)
 
-    def profile(self, batches):
-        self.timer = {}
+    def profile(self, batches) -> dict:
+        """ms per step of each layer's forward and backward (the layers run one by one)."""
+        from funcnet.layers import base
+        from funcnet.losses import cross_entropy_grad, softmax
+        net, out = self.state.params, {}
+
+        def timed_call(name, f, *a, **kw):
+            t0 = C.clock()
+            r = f(*a, **kw)
+            out[name] = out.get(name, 0.0) + 1e3 * (C.clock() - t0) / len(batches)
+            return r
+
+        for b in batches:
+            x, caches = b.x.reshape(-1, *net.input_shape), []
+            for i, layer in enumerate(net.layers):
+                x, cache = timed_call(f"{i} {base.kind_of(layer)} fwd", base.forward, layer, x)
+                caches.append(cache)
+            dy = timed_call("softmax, dZ", lambda z: cross_entropy_grad(softmax(z), b.y), x)
+            for i in reversed(range(len(net.layers))):
+                dy, _ = timed_call(f"{i} {base.kind_of(net.layers[i])} bwd", base.backward,
+                                   net.layers[i], caches[i], dy, need_dx=i > 0)
+        t0 = C.clock()
         self.run(batches)
-        out, self.timer = self.timer, None
-        return {k: 1e3 * v / len(batches) for k, v in out.items()}
+        out["whole step (make_step)"] = 1e3 * (C.clock() - t0) / len(batches)
+        return out
 
 
 class Torch:
@@ -204,6 +180,7 @@ def main(argv=None):
 
 def run_rounds(args, batches):
     fn = Funcnet(args)
+    fb = fn.convert(batches)
     torch = C.torch_or_none()
     th = Torch(args) if torch is not None else None
     print(f"   PyTorch {torch.__version__}, {torch.get_num_threads()} threads" if th else
@@ -211,7 +188,7 @@ def run_rounds(args, batches):
     tb = th.convert(batches) if th else None
     rounds = {"funcnet": [], "torch": []}
     for r in range(args.rounds):
-        f = timed(fn.run, batches)
+        f = timed(fn.run, fb)
         t = timed(th.run, tb) if th else ([float("nan")], float("nan"))
         if r:  # the first round warms up caches, allocator and thread pools
             rounds["funcnet"].append(f)
@@ -229,11 +206,10 @@ def run_rounds(args, batches):
         print(f"          {f_best / t_best:7.2f} × best step to best step, "
               f"{f_cpu / t_cpu:5.2f} × in CPU time")
     if args.profile:
-        prof = fn.profile(batches)
-        print("funcnet by stage (ms/step, one more pass of the batches, timed per call):")
+        prof = fn.profile(fb)
+        print("funcnet by layer (ms/step, one more pass of the batches, timed per call):")
         for k, v in prof.items():
-            print(f"   {k:<14s}{v:7.2f}")
-        print(f"   {'total':<14s}{sum(prof.values()):7.2f}")
+            print(f"   {k:<24s}{v:7.2f}")
 
 
 if __name__ == "__main__":

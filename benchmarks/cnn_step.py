@@ -4,18 +4,26 @@ pooling kernels beside the same network in PyTorch, measured in one process.
 The network is conv(32, 3×3)-relu-maxpool(2)-conv(64, 3×3)-relu-maxpool(2)-
 flatten-dense(10) on 28×28×1 MNIST digits, softmax cross-entropy, Adam 1e-3,
 batch 128, float32. One step is the forward pass, the backward pass and the
-Adam update (``funcnet.optim.adam`` over the pytree of the layer records;
-``torch.optim.Adam`` in PyTorch). The contenders take turns, a block of
+Adam update: ``train.make_step(optim.adam(1e-3))`` on the network
+``funcnet.init`` builds from the layer specs (the update runs over the
+pytree of the layer records); ``torch.optim.Adam`` in PyTorch. The contenders take turns, a block of
 ``--steps`` steps each per round, so a change in the machine's load hits
-both alike; the ratio is taken within each round and its median reported.
+both alike; the ratio is taken within each round and its median reported,
+beside the ratio of the best single steps (the least disturbed by other
+processes) and of the CPU time per step (all threads, spinning included).
+``--threads`` sets both PyTorch's threads and NumPy's BLAS threads.
 
-    python benchmarks/cnn_step.py                     # 7 rounds of 10 steps each
+    python benchmarks/cnn_step.py                     # 7 rounds of 10 steps each, 2 threads
     python benchmarks/cnn_step.py --rounds 11 --profile
+    python benchmarks/cnn_step.py --threads 1         # both on one core
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import time
 
 import numpy as np
 
@@ -30,7 +38,8 @@ def parse(argv=None):
     p.add_argument("--batch", type=int, default=128, help="batch size")
     p.add_argument("--steps", type=int, default=10, help="steps per contender in each round")
     p.add_argument("--rounds", type=int, default=7, help="rounds (the first is a warm-up, dropped)")
-    p.add_argument("--threads", type=int, default=2, help="PyTorch threads")
+    p.add_argument("--threads", type=int, default=2,
+                   help="threads of PyTorch and of NumPy's BLAS (threadpoolctl)")
     p.add_argument("--profile", action="store_true",
                    help="also print funcnet's milliseconds per layer, forward and backward")
     p.add_argument("--seed", type=int, default=0)
@@ -50,79 +59,54 @@ def digits(n: int):
 
 
 class Funcnet:
-    """The network from funcnet's layer kernels: a pure step (params, opt_state) -> new."""
+    """The network as a funcnet user builds it: ``funcnet.init`` from layer specs, then
+    ``train.make_step(optim.adam(1e-3))``, a pure step TrainState -> TrainState."""
 
     def __init__(self, args):
-        from funcnet import optim, rng, train
-        from funcnet.layers import conv, pool
-        from funcnet.model import Dense
-        self.conv, self.pool = conv, pool
-        k1, k2, k3 = rng.split(rng.key(args.seed), 3)
-        c1, shape = conv.conv2d_init(k1, (28, 28, 1), 32, 3)
-        p1, shape = pool.max_pool_init(shape, 2)
-        c2, shape = conv.conv2d_init(k2, shape, 64, 3)
-        p2, shape = pool.max_pool_init(shape, 2)
-        n_flat = int(np.prod(shape))
-        dense = Dense(rng.normal(k3, (n_flat, 10)) * np.float32(np.sqrt(2 / n_flat)),
-                      np.zeros(10, np.float32))
-        self.pools = (p1, p2)
-        self.opt = optim.adam(1e-3)
-        params = (c1, c2, dense)
-        self.state = (params, self.opt.init(params))
+        import funcnet
+        from funcnet import data, optim, rng, train
+        from funcnet.layers import conv2d, dense, flatten, max_pool, relu
+        specs = (conv2d(32, 3), relu(), max_pool(2), conv2d(64, 3), relu(), max_pool(2),
+                 flatten(), dense(10))
+        net = funcnet.init(rng.key(args.seed), specs, input_shape=(28, 28, 1))
+        opt = optim.adam(1e-3)
+        self.state = train.init_state(net, opt, rng.key(args.seed + 1))
+        self.step = train.make_step(opt)
+        self.Dataset = data.Dataset
         train.keep_freed_memory()  # as `funcnet run` does
-        self.timer = None
 
-    def _time(self, name, f, *a, **kw):
-        if self.timer is None:
-            return f(*a, **kw)
-        t0 = C.clock()
-        out = f(*a, **kw)
-        self.timer[name] = self.timer.get(name, 0.0) + C.clock() - t0
-        return out
-
-    def loss_and_grads(self, params, x, y):
-        """Mean cross-entropy and its gradients, layer by layer, forward then backward."""
-        from funcnet import activations
-        from funcnet.losses import output_delta_, softmax_nll_
-        conv, pool, t = self.conv, self.pool, self._time
-        (c1, c2, dense), (p1, p2) = params, self.pools
-        z1, k1 = t("conv1 fwd", conv.conv2d_forward, c1, x)
-        a1 = t("relu1 fwd", activations.relu, z1)
-        m1, kp1 = t("pool1 fwd", pool.max_pool_forward, p1, a1)
-        z2, k2 = t("conv2 fwd", conv.conv2d_forward, c2, m1)
-        a2 = t("relu2 fwd", activations.relu, z2)
-        m2, kp2 = t("pool2 fwd", pool.max_pool_forward, p2, a2)
-        flat = m2.reshape(len(x), -1)
-        z3 = t("dense fwd", lambda: flat @ dense.w + dense.b)
-        probs, nll = t("softmax+loss", softmax_nll_, z3, y)
-        dz3 = output_delta_(probs, y)  # dZ = (A − Y)/m, in the probabilities' own array
-        g3 = t("dense bwd", lambda: type(dense)(flat.T @ dz3, dz3.sum(axis=0)))
-        dm2 = t("dense bwd", lambda: (dz3 @ dense.w.T).reshape(m2.shape))
-        da2 = t("pool2 bwd", pool.max_pool_backward, p2, kp2, dm2)
-        dz2 = t("relu2 bwd", lambda: da2 * activations.relu_grad(a2))
-        dm1, g2 = t("conv2 bwd", conv.conv2d_backward, c2, k2, dz2)
-        da1 = t("pool1 bwd", pool.max_pool_backward, p1, kp1, dm1)
-        dz1 = t("relu1 bwd", lambda: da1 * activations.relu_grad(a1))
-        _, g1 = t("conv1 bwd", conv.conv2d_backward, c1, k1, dz1, need_dx=False)
-        return nll / len(y), (g1, g2, g3)
-
-    def step(self, state, batch):
-        """(params, opt_state), (x, y) -> the state after one Adam step."""
-        from funcnet.optim import apply_updates
-        (params, opt_state), (x, y) = state, batch
-        _, grads = self.loss_and_grads(params, x, y)
-        updates, opt_state = self._time("adam", self.opt.update, grads, opt_state, params)
-        return self._time("adam", apply_updates, params, updates), opt_state
+    def convert(self, batches):
+        return [self.Dataset(x, y) for x, y in batches]
 
     def run(self, batches):
         for b in batches:
             self.state = self.step(self.state, b)
 
-    def profile(self, batches):
-        self.timer = {}
+    def profile(self, batches) -> dict:
+        """ms per step of each layer's forward and backward (the layers run one by one)."""
+        from funcnet.layers import base
+        from funcnet.losses import cross_entropy_grad, softmax
+        net, out = self.state.params, {}
+
+        def timed_call(name, f, *a, **kw):
+            t0 = C.clock()
+            r = f(*a, **kw)
+            out[name] = out.get(name, 0.0) + 1e3 * (C.clock() - t0) / len(batches)
+            return r
+
+        for b in batches:
+            x, caches = b.x.reshape(-1, *net.input_shape), []
+            for i, layer in enumerate(net.layers):
+                x, cache = timed_call(f"{i} {base.kind_of(layer)} fwd", base.forward, layer, x)
+                caches.append(cache)
+            dy = timed_call("softmax, dZ", lambda z: cross_entropy_grad(softmax(z), b.y), x)
+            for i in reversed(range(len(net.layers))):
+                dy, _ = timed_call(f"{i} {base.kind_of(net.layers[i])} bwd", base.backward,
+                                   net.layers[i], caches[i], dy, need_dx=i > 0)
+        t0 = C.clock()
         self.run(batches)
-        out, self.timer = self.timer, None
-        return {k: 1e3 * v / len(batches) for k, v in out.items()}
+        out["whole step (make_step)"] = 1e3 * (C.clock() - t0) / len(batches)
+        return out
 
 
 class Torch:
@@ -153,52 +137,79 @@ class Torch:
             self.opt.step()
 
 
-def timed(run, batches) -> float:
-    t0 = C.clock()
-    run(batches)
-    return 1e3 * (C.clock() - t0) / len(batches)
+def timed(run, batches) -> tuple[list[float], float]:
+    """(wall ms of each step, CPU ms per step of the whole block, all threads)."""
+    walls, c0 = [], time.process_time()
+    for b in batches:
+        t0 = C.clock()
+        run([b])
+        walls.append(1e3 * (C.clock() - t0))
+    return walls, 1e3 * (time.process_time() - c0) / len(batches)
+
+
+def summary(name, rounds) -> tuple[float, float, float]:
+    """Print and return (median wall, best wall, median CPU) ms per step over the rounds."""
+    walls = [w for ws, _ in rounds for w in ws]
+    med, best = C.median([C.median(ws) for ws, _ in rounds]), min(walls)
+    cpu = C.median([c for _, c in rounds])
+    print(f"{name:<9s} {med:7.2f} ms/step (median), best step {best:7.2f} ms, "
+          f"CPU {cpu:7.2f} ms/step")
+    return med, best, cpu
+
+
+def limit_blas(threads: int):
+    """Limit NumPy's BLAS to ``threads`` (threadpoolctl), or do nothing without it."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(threads, user_api="blas")
 
 
 def main(argv=None):
     args = parse(argv)
-    C.print_header(f"CNN training step, batch {args.batch}, float32: funcnet vs PyTorch")
+    C.print_header(f"CNN training step, batch {args.batch}, float32: funcnet vs PyTorch, "
+                   f"{args.threads} thread(s) each")
     x, y = digits(args.batch * args.steps)
     batches = [(x[i:i + args.batch], y[i:i + args.batch]) for i in range(0, len(x), args.batch)]
-    fn = Funcnet(args)
-    torch = C.torch_or_none()
-    if torch is None:
-        print("   PyTorch not installed: funcnet alone, no comparison")
-        tb = th = None
-    else:
-        th = Torch(args)
-        tb = th.convert(batches)
-        print(f"   PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
-    times = {"funcnet": [], "torch": []}
-    for r in range(args.rounds):
-        f_ms = timed(fn.run, batches)
-        t_ms = timed(th.run, tb) if th else float("nan")
-        if r:  # the first round warms up caches, allocator and thread pools
-            times["funcnet"].append(f_ms)
-            times["torch"].append(t_ms)
-        print(f"   round {r}{' (warm-up)' if not r else ''}: funcnet {f_ms:7.2f} ms/step"
-              + (f", PyTorch {t_ms:7.2f} ms/step, ratio {f_ms / t_ms:5.2f}" if th else ""))
-    f_med = C.median(times["funcnet"])
-    print(f"funcnet   {f_med:7.2f} ms/step (median of {len(times['funcnet'])} rounds "
-          f"of {args.steps} steps)")
-    if th:
-        t_med = C.median(times["torch"])
-        ratio = C.median([f / t for f, t in zip(times["funcnet"], times["torch"])])
-        print(f"PyTorch   {t_med:7.2f} ms/step")
-        print(f"ratio     {ratio:7.2f} × PyTorch (median of the rounds' ratios); "
-              f"target ≤ {TARGET:.1f}×: {'met' if ratio <= TARGET else 'NOT met'}")
-    if args.profile:
-        prof = fn.profile(batches)
-        print("funcnet by stage (ms/step, one more pass of the batches, timed per call):")
-        for k, v in prof.items():
-            print(f"   {k:<14s}{v:7.2f}")
-        print(f"   {'total':<14s}{sum(prof.values()):7.2f}")
+    with limit_blas(args.threads):
+        run_rounds(args, batches)
     print("   load average (1, 5, 15 min) at the end: "
-          + " ".join(f"{v:.2f}" for v in __import__("os").getloadavg()))
+          + " ".join(f"{v:.2f}" for v in os.getloadavg()))
+
+
+def run_rounds(args, batches):
+    fn = Funcnet(args)
+    fb = fn.convert(batches)
+    torch = C.torch_or_none()
+    th = Torch(args) if torch is not None else None
+    print(f"   PyTorch {torch.__version__}, {torch.get_num_threads()} threads" if th else
+          "   PyTorch not installed: funcnet alone, no comparison")
+    tb = th.convert(batches) if th else None
+    rounds = {"funcnet": [], "torch": []}
+    for r in range(args.rounds):
+        f = timed(fn.run, fb)
+        t = timed(th.run, tb) if th else ([float("nan")], float("nan"))
+        if r:  # the first round warms up caches, allocator and thread pools
+            rounds["funcnet"].append(f)
+            rounds["torch"].append(t)
+        fm, tm = C.median(f[0]), C.median(t[0])
+        print(f"   round {r}{' (warm-up)' if not r else ''}: funcnet {fm:7.2f} ms/step"
+              + (f", PyTorch {tm:7.2f} ms/step, ratio {fm / tm:5.2f}" if th else ""))
+    f_med, f_best, f_cpu = summary("funcnet", rounds["funcnet"])
+    if th:
+        t_med, t_best, t_cpu = summary("PyTorch", rounds["torch"])
+        ratio = C.median([C.median(f[0]) / C.median(t[0])
+                          for f, t in zip(rounds["funcnet"], rounds["torch"])])
+        print(f"ratio     {ratio:7.2f} × PyTorch (median of the rounds' ratios of median steps); "
+              f"target ≤ {TARGET:.1f}×: {'met' if ratio <= TARGET else 'NOT met'}")
+        print(f"          {f_best / t_best:7.2f} × best step to best step, "
+              f"{f_cpu / t_cpu:5.2f} × in CPU time")
+    if args.profile:
+        prof = fn.profile(fb)
+        print("funcnet by layer (ms/step, one more pass of the batches, timed per call):")
+        for k, v in prof.items():
+            print(f"   {k:<24s}{v:7.2f}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ sequence ``dense, g, dense, …``.
 
 :func:`logits` is the one inference path: every prediction (``predict``,
 ``predict_proba``, ``loss``, the evaluation, the plots, the command line)
-goes through it, in chunks of :data:`CHUNK_ROWS` rows.
+goes through it, in chunks of :data:`CHUNK_ROWS` rows (fewer for wide layers: :func:`chunk_rows`).
 
 >>> import numpy as np
 >>> from funcnet import rng
@@ -38,7 +38,8 @@ from .losses import cross_entropy, cross_entropy_grad, l2_penalty, naive_softmax
 from .mlp import CHUNK_ROWS, QUIRKS, Activations, Params, train_grads
 
 __all__ = ["Dense", "Params", "Network", "Activations", "Trace", "SCHEMES", "CHUNK_ROWS",
-           "QUIRKS", "init", "init_model_state", "stochastic", "leaves", "with_leaves", "forward", "backward", "logits", "loss",
+           "QUIRKS", "CHUNK_FLOATS", "chunk_rows", "init", "init_model_state", "stochastic",
+           "leaves", "with_leaves", "forward", "backward", "logits", "loss",
            "loss_and_grads", "train_grads", "value_and_grads", "predict", "predict_proba",
            "update", "intermediates", "summary", "as_network", "architecture",
            "from_architecture", "input_shape", "num_outputs", "dtype_of", "weights", "describe"]
@@ -184,8 +185,9 @@ def value_and_grads(params, x: np.ndarray, y: np.ndarray, *, model_state=None, k
     correct = #{i : argmax_k A_L[i, k] = y_i}, on the batch in training mode.
     An MLP takes the fused path :func:`funcnet.mlp.train_grads` (``dropout``
     on every hidden layer, ``quirks``) and has no model state; a
-    :class:`Network` runs its layers (its dropout layers draw from ``key``)
-    and returns its moved running statistics.
+    :class:`Network` runs its layers (its own dropout layers draw from
+    ``key``; the MLP's ``dropout`` rate does not apply to it) and returns its
+    moved running statistics.
 
     >>> from funcnet import rng
     >>> from funcnet.layers import dense, batch_norm, relu
@@ -199,9 +201,8 @@ def value_and_grads(params, x: np.ndarray, y: np.ndarray, *, model_state=None, k
         loss, grads, correct = train_grads(params, x, y, key=key, dropout=dropout, l2=l2, m=m,
                                            quirks=quirks)
         return loss, grads, correct, model_state
-    if dropout or quirks:
-        raise ConfigError("a network of layers takes dropout as dropout(rate) layers and has no "
-                          "tutorial quirks: pass dropout=0 and quirks=False")
+    if quirks:
+        raise ConfigError("the tutorial's quirks apply to the MLP only, not to a network of layers")
     z, caches, state = serial.forward(params, x, train=True, key=key, model_state=model_state)
     probs = softmax(z)
     grads = serial.backward(params, caches, cross_entropy_grad(probs, y, m))
@@ -284,8 +285,35 @@ def input_shape(params) -> tuple:
     return (params.sizes[0],) if isinstance(params, Params) else params.input_shape
 
 
-def logits(params, x: np.ndarray, chunk: int = CHUNK_ROWS, *, model_state=None) -> np.ndarray:
+# The largest layer output one inference chunk may hold: 4M floats, 16 MB in float32.
+CHUNK_FLOATS = 1 << 22
+
+
+def chunk_rows(params) -> int:
+    """Rows per inference chunk: :data:`CHUNK_ROWS`, fewer when one example's largest layer
+    output is big, so that no chunk's layer output passes :data:`CHUNK_FLOATS` values.
+
+    A CNN's feature maps are large (26·26·32 values per digit after its first
+    convolution, and its im2col matrices more): 4,096 digits at once would
+    take GBs and a page fault for every fresh page.
+
+    >>> from funcnet import rng
+    >>> from funcnet.layers import conv2d, dense, flatten
+    >>> chunk_rows(init(rng.key(0), (784, 10, 10)))
+    4096
+    >>> chunk_rows(init(rng.key(0), (conv2d(32, 3), flatten(), dense(10)), input_shape=(28, 28, 1)))
+    193
+    """
+    if isinstance(params, Params):
+        return CHUNK_ROWS
+    widest = max(math.prod(s) for s in (params.input_shape, *params.shapes))
+    return int(min(CHUNK_ROWS, max(1, CHUNK_FLOATS // widest)))
+
+
+def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None) -> np.ndarray:
     """Z_L for every row of ``x`` at evaluation, ``chunk`` rows at a time: THE inference path.
+
+    ``chunk`` defaults to :func:`chunk_rows`.
 
     ``x`` is ``(n, *input_shape)`` or ``(n, prod(input_shape))``; integer
     pixels are scaled to [0, 1] chunk by chunk (no float copy of the whole
@@ -300,6 +328,7 @@ def logits(params, x: np.ndarray, chunk: int = CHUNK_ROWS, *, model_state=None) 
         one = lambda xc: mlp.logits_rows(params, _scaled(xc, dtype))
     else:
         one = lambda xc: serial.forward(params, _scaled(xc, dtype), model_state=model_state)[0]
+    chunk = chunk_rows(params) if chunk is None else chunk
     parts = [one(x[i:i + chunk]) for i in range(0, len(x), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, num_outputs(params)), dtype)
 

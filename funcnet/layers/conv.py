@@ -232,7 +232,14 @@ def _im2col(xp: np.ndarray, kernel, stride: int, out_hw) -> np.ndarray:
     k = kh * kw * c
     cols = np.empty((n * oh * ow, k + 1), xp.dtype)
     cols[:, k] = 1  # cols is ours
-    np.copyto(cols[:, :k].reshape(n, oh, ow, kh, kw, c), _windows(xp, kernel, stride, out_hw))
+    blocks = cols[:, :k].reshape(n, oh, ow, kh, kw, c)
+    if c > 1:
+        np.copyto(blocks, _windows(xp, kernel, stride, out_hw))
+        return cols
+    s = stride  # one channel: NumPy copies the view above 2-3 times slower than offset by offset
+    for p in range(kh):
+        for q in range(kw):
+            np.copyto(blocks[:, :, :, p, q, :], xp[:, p:p + s * (oh - 1) + 1:s, q:q + s * (ow - 1) + 1:s, :])
     return cols
 
 

@@ -168,8 +168,10 @@ def _backward_tiled(dy, codes, in_shape, s: int):
     for q in range(s):
         np.multiply(dy, q_star == q, out=dv[:, :, :, q])  # dv is ours
     dv = dv.reshape(n, oh, ow * s * c)
-    dx = np.zeros(in_shape, dy.dtype)
-    rows = _tiles(dx, s, oh, ow)  # a view of dx, which is ours
+    dx = np.empty(in_shape, dy.dtype)  # ours: every element is written below
+    dx[:, oh * s:] = 0  # rows and columns that fill no window
+    dx[:, :, ow * s:] = 0
+    rows = _tiles(dx, s, oh, ow)  # a view of dx
     for p in range(s):
         np.multiply(dv, p_star == p, out=rows[:, :, p])
     return dx

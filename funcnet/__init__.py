@@ -1,8 +1,9 @@
 """funcnet: neural networks from scratch in NumPy, as pure functions over pytrees.
 
-The public face: re-exports only. The network is data (``Params``), every
-step is a pure function (``init``, ``forward``, ``backward``, ``update``),
-and training is a fold over batches (``funcnet.train.fit``).
+The public face: re-exports only. The network is data (the tutorial's MLP
+``Params``, or a ``Network`` of layers from ``funcnet.layers``), every step
+is a pure function (``init``, ``forward``, ``backward``, ``update``), and
+training is a fold over batches (``funcnet.train.fit``).
 
 >>> import numpy as np, funcnet
 >>> params = funcnet.init(funcnet.rng.key(0), (784, 10, 10), scheme="tutorial")
@@ -11,22 +12,24 @@ and training is a fold over batches (``funcnet.train.fit``).
 (2, 10)
 """
 
-from . import activations, data, errors, evaluate, losses, model, optim, rng, train, tree
+from . import activations, data, errors, evaluate, layers, losses, mlp, model, optim, rng, train, tree
 from .data import Dataset
 from .errors import (CheckpointError, ClusterError, ConfigError, DataError, DownloadError,
                      FuncnetError, TrainingError)
 from .evaluate import accuracy, confusion_matrix
 from .losses import cross_entropy, log_softmax, softmax
-from .model import (Activations, Dense, Params, backward, forward, init, logits, loss,
-                    loss_and_grads, predict, predict_proba, update)
+from .model import (Activations, Dense, Network, Params, backward, forward, init, intermediates,
+                    logits, loss, loss_and_grads, predict, predict_proba, summary, update)
 from .train import TrainState, fit, make_step
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "activations", "data", "errors", "evaluate", "losses", "model", "optim", "rng", "train", "tree",
-    "Dataset", "CheckpointError", "ClusterError", "ConfigError", "DataError", "DownloadError", "FuncnetError",
+    "activations", "data", "errors", "evaluate", "layers", "losses", "mlp", "model", "optim", "rng",
+    "train", "tree",
+    "Dataset", "CheckpointError", "ClusterError", "ConfigError", "DataError", "DownloadError",
+    "FuncnetError",
     "TrainingError", "accuracy", "confusion_matrix", "cross_entropy", "log_softmax", "softmax",
-    "Activations", "Dense", "Params", "backward", "forward", "init", "logits", "loss",
-    "loss_and_grads", "predict", "predict_proba", "update", "TrainState", "fit", "make_step",
+    "Activations", "Dense", "Network", "Params", "backward", "forward", "init", "intermediates",
+    "logits", "loss", "loss_and_grads", "predict", "predict_proba", "summary", "update", "TrainState", "fit", "make_step",
 ]

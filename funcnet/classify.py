@@ -1,10 +1,14 @@
 """Stages shared by the minibatch image-classification pipelines.
 
-A pipeline file (``pipelines/mnist_mlp.py``, ``pipelines/fashion_mnist.py``)
-declares its ``Config`` and delegates its stages here. The config is read by
-field name: ``seed, dataset, data, dev_size, sizes, init, activation,
-optimizer, learning_rate, momentum, schedule, warmup_epochs, weight_decay,
-l2, dropout, clip_norm, batch_size, epochs, patience``, ``shift`` and ``flip``.
+A pipeline file (``pipelines/mnist_mlp.py``, ``pipelines/fashion_mnist.py``,
+``pipelines/mnist_cnn.py``) declares its ``Config`` and delegates its stages
+here. The config is read by field name: ``seed, dataset, data, dev_size,
+init, optimizer, learning_rate, momentum, schedule, warmup_epochs,
+weight_decay, l2, dropout, clip_norm, batch_size, epochs, patience``,
+``shift`` and ``flip``; the network is either ``sizes`` and ``activation``
+(an MLP, :class:`MLPConfig`) or, when the config has a ``network()``
+method, the layer specs it returns on images of ``input_shape``
+(:class:`CNNConfig`).
 
 Everything here is pure except :func:`load`, which reads files.
 """
@@ -23,7 +27,8 @@ from . import train as ftrain
 from .errors import ConfigError
 from .losses import cross_entropy
 
-__all__ = ["MLPConfig", "field", "one_of", "keys", "load", "split", "schedule", "optimizer", "init_state",
+__all__ = ["MLPConfig", "CNNConfig", "field", "one_of", "architecture", "keys", "load", "split",
+           "schedule", "optimizer", "init_state",
            "train", "evaluate"]
 
 
@@ -89,6 +94,59 @@ class MLPConfig:
                             attrs.validators.optional(POSITIVE))
 
 
+@attrs.frozen
+class CNNConfig:
+    """The fields of a convolutional pipeline, with the MNIST CNN's defaults.
+
+    The network (:meth:`network`) is one block conv(f, kernel)-relu-max_pool(2)
+    per entry f of ``filters`` (conv-batch_norm-relu-max_pool with
+    ``batch_norm``), then flatten-dropout-dense(hidden)-relu-dropout-dense(10);
+    ``hidden = 0`` leaves out the hidden dense layer, ``dropout = 0`` the
+    dropout layers.
+    """
+
+    seed: int = field(0, "random seed (split, init, batches, dropout, augmentation)", NON_NEGATIVE)
+    dataset: str = field("mnist", "dataset folder name under $FUNCNET_DATA")
+    data: str | None = field(None, "a folder with the IDX files or a Kaggle CSV (default $FUNCNET_DATA/mnist)")
+    dev_size: int = field(5000, "training rows held out as the dev set", POSITIVE)
+    input_shape: tuple[int, ...] = attrs.field(default=(28, 28, 1), converter=tuple,
+                                               metadata={"help": "one image: height, width, channels"})
+    filters: tuple[int, ...] = attrs.field(default=(32, 64), converter=tuple,
+                                           metadata={"help": "filters of each conv-relu-pool block"})
+    kernel: int = field(3, "convolution kernel size", POSITIVE)
+    padding: str = field("valid", "convolution padding: valid or same")
+    batch_norm: bool = field(False, "batch normalisation between each convolution and its relu")
+    hidden: int = field(128, "units of the hidden dense layer (0: none)", NON_NEGATIVE)
+    init: str = field("he", "initialiser: he or xavier")
+    optimizer: str = field("adamw", "sgd, momentum, rmsprop, adam or adamw")
+    learning_rate: float = field(2e-3, "peak learning rate", POSITIVE)
+    momentum: float = field(0.9, "momentum for sgd/momentum")
+    schedule: str = field("cosine", "learning-rate schedule: constant, cosine, step, exponential")
+    warmup_epochs: float = field(0.5, "linear warm-up, in epochs", NON_NEGATIVE)
+    weight_decay: float = field(1e-4, "decoupled weight decay (adamw)", NON_NEGATIVE)
+    l2: float = field(0.0, "L2 penalty λ in the loss (λ/2·ΣW²)", NON_NEGATIVE)
+    dropout: float = field(0.3, "dropout rate before each dense layer, in [0, 1)", RATE)
+    shift: int = field(2, "augmentation: translate training images by up to this many pixels", NON_NEGATIVE)
+    flip: bool = field(False, "augmentation: mirror training images left-right at random")
+    clip_norm: float | None = field(None, "clip gradients to this global norm (none: off)",
+                                    attrs.validators.optional(POSITIVE))
+    batch_size: int = field(128, "minibatch size", POSITIVE)
+    epochs: int = field(10, "passes over the training set", POSITIVE)
+    patience: int | None = field(None, "early stopping: epochs without a better dev accuracy (none: off)",
+                                 attrs.validators.optional(POSITIVE))
+
+    def network(self, classes: int = 10) -> tuple:
+        """The layer specs: conv blocks, then the dense head."""
+        from .layers import batch_norm, conv2d, dense, dropout, flatten, max_pool, relu
+        norm = (batch_norm(),) if self.batch_norm else ()
+        blocks = tuple(spec for f in self.filters
+                       for spec in (conv2d(f, self.kernel, padding=self.padding), *norm, relu(),
+                                    max_pool(2)))
+        drop = (dropout(self.dropout),) if self.dropout else ()
+        hidden = (*drop, dense(self.hidden), relu()) if self.hidden else ()
+        return blocks + (flatten(),) + hidden + drop + (dense(classes),)
+
+
 SCHEDULES = ("constant", "cosine", "step", "exponential")
 
 
@@ -116,9 +174,30 @@ def check_sizes(config, ds: fdata.Dataset, classes: int = 10) -> None:
                           f"the {classes} classes")
 
 
+def check_images(config, ds: fdata.Dataset) -> None:
+    """Refuse images that do not fit ``config.input_shape`` (a ConfigError naming both shapes)."""
+    shape = tuple(config.input_shape)
+    if math.prod(shape) != ds.num_features:
+        raise ConfigError(f"input_shape={','.join(map(str, shape))}: the images of "
+                          f"{ds.source or 'the data'} have {ds.num_features} pixels, not "
+                          f"{math.prod(shape)}")
+
+
+def architecture(config, classes: int = 10) -> tuple:
+    """``(arch, input_shape)`` for :func:`funcnet.model.init`: the config's layer specs and
+    image shape when it has a ``network()`` method, else its MLP ``sizes`` and None."""
+    if callable(getattr(config, "network", None)):
+        return config.network(classes), tuple(config.input_shape)
+    return tuple(config.sizes), None
+
+
 def split(config, data: dict) -> dict:
     """Carve ``dev_size`` random rows off the training set as the dev set."""
-    check_sizes(config, fdata.require_labels(data["train"]))
+    fdata.require_labels(data["train"])
+    if callable(getattr(config, "network", None)):
+        check_images(config, data["train"])
+    else:
+        check_sizes(config, data["train"])
     if config.dev_size >= len(data["train"]):
         raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the "
                           f"{len(data['train'])} training rows")
@@ -171,7 +250,11 @@ def optimizer(config, per_epoch: int = 1) -> optim.Optimizer:
 def init_state(config, per_epoch: int = 1) -> ftrain.TrainState:
     """The state before the first step (also the template checkpoints load into)."""
     _, k_init, _, k_dropout, _ = keys(config)
-    params = model.init(k_init, config.sizes, scheme=config.init, activation=config.activation)
+    arch, shape = architecture(config)
+    if shape is None:
+        params = model.init(k_init, arch, scheme=config.init, activation=config.activation)
+    else:
+        params = model.init(k_init, arch, scheme=config.init, input_shape=shape)
     return ftrain.init_state(params, optimizer(config, per_epoch), k_dropout)
 
 
@@ -179,7 +262,7 @@ def _record(config, splits: dict, lr):
     def evaluate(state: ftrain.TrainState, window: tuple) -> dict:
         lsum, correct, count, _ = window
         dev = splits["dev"]
-        dev_logits = model.logits(state.params, fdata.scale(dev.x))
+        dev_logits = model.logits(state.params, dev.x, model_state=state.model_state)
         return {"train_loss": lsum / max(count, 1), "train_accuracy": correct / max(count, 1),
                 "dev_loss": cross_entropy(dev_logits, dev.y),
                 "dev_accuracy": fevaluate.accuracy(dev_logits.argmax(axis=1), dev.y),
@@ -222,14 +305,13 @@ def train(config, splits: dict, state: ftrain.TrainState | None = None,
                             window=window)
 
 
-def evaluate(config, splits: dict, params: model.Params) -> dict:
+def evaluate(config, splits: dict, params, model_state=None) -> dict:
     """Final figures: train/dev/test accuracy and the training set's mean cross-entropy."""
     tr = splits["train"]
-    tr_logits = np.concatenate([model.logits(params, fdata.scale(tr.x[i:i + 8192]))
-                                for i in range(0, len(tr), 8192)])
+    tr_logits = model.logits(params, tr.x, model_state=model_state)
     metrics = {"train_accuracy": fevaluate.accuracy(tr_logits.argmax(axis=1), tr.y),
-               "dev_accuracy": fevaluate.dataset_accuracy(params, splits["dev"]),
+               "dev_accuracy": fevaluate.dataset_accuracy(params, splits["dev"], model_state),
                "test_accuracy": None, "loss": cross_entropy(tr_logits, tr.y)}
     if "test" in splits:
-        metrics["test_accuracy"] = fevaluate.dataset_accuracy(params, splits["test"])
+        metrics["test_accuracy"] = fevaluate.dataset_accuracy(params, splits["test"], model_state)
     return metrics

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .data.dataset import Dataset, scale
-from .model import Params, predict, predict_proba
+from .data.dataset import Dataset
+from .model import predict, predict_proba
 
 __all__ = ["accuracy", "confusion_matrix", "report", "misclassified", "dataset_accuracy"]
 
@@ -27,25 +27,15 @@ def accuracy(y_pred: np.ndarray, y_true: np.ndarray) -> float:
     return float(np.mean(y_pred == y_true)) if y_true.size else float("nan")
 
 
-def dataset_accuracy(params: Params, ds: Dataset) -> float:
-    """Accuracy of ``params`` on a labelled dataset (scaled in chunks as needed).
+def dataset_accuracy(params, ds: Dataset, model_state=None) -> float:
+    """Accuracy of ``params`` on a labelled dataset, by the one inference path :func:`funcnet.model.logits`.
 
     >>> from funcnet import model, rng
     >>> ds = Dataset(np.zeros((4, 3), np.uint8), np.array([0, 0, 0, 0]))
     >>> 0.0 <= dataset_accuracy(model.init(rng.key(0), (3, 2)), ds) <= 1.0
     True
     """
-    return accuracy(_predict(params, ds.x), ds.y)
-
-
-def _chunks(x, size=8192):
-    return (scale(x[i:i + size], x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32)
-            for i in range(0, len(x), size))
-
-
-def _predict(params: Params, x: np.ndarray) -> np.ndarray:
-    parts = [predict(params, c) for c in _chunks(x)]
-    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    return accuracy(predict(params, ds.x, model_state=model_state), ds.y)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) -> pd.DataFrame:
@@ -88,7 +78,7 @@ def report(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) -> pd.Data
                         index=pd.RangeIndex(classes, name="class"))
 
 
-def misclassified(params: Params, ds: Dataset, n: int | None = None) -> pd.DataFrame:
+def misclassified(params, ds: Dataset, n: int | None = None, model_state=None) -> pd.DataFrame:
     """The examples the model gets wrong, most confident first.
 
     Columns: ``index`` (row in ``ds``), ``label``, ``prediction``,
@@ -99,7 +89,7 @@ def misclassified(params: Params, ds: Dataset, n: int | None = None) -> pd.DataF
     >>> list(misclassified(model.init(rng.key(0), (3, 3)), ds).columns)
     ['index', 'label', 'prediction', 'confidence']
     """
-    probs = np.concatenate([predict_proba(params, c) for c in _chunks(ds.x)])
+    probs = predict_proba(params, ds.x, model_state=model_state)
     pred = probs.argmax(axis=1)
     wrong = np.flatnonzero(pred != ds.y)
     frame = pd.DataFrame({"index": wrong, "label": ds.y[wrong], "prediction": pred[wrong],

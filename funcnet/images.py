@@ -240,8 +240,11 @@ def input_shape(params) -> tuple[int, ...]:
     >>> from funcnet import rng
     >>> input_shape(model.init(rng.key(0), (784, 16, 10)))
     (784,)
+    >>> from funcnet.layers import conv2d, flatten, dense
+    >>> input_shape(model.init(rng.key(0), (conv2d(2, 3), flatten(), dense(10)), input_shape=(28, 28, 1)))
+    (28, 28, 1)
     """
-    return (int(params.sizes[0]),)
+    return tuple(int(s) for s in model.input_shape(params))
 
 
 def field_side(shape: tuple[int, ...]) -> int:
@@ -273,27 +276,39 @@ def as_input(fields: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return np.repeat(fields[..., None], shape[2], axis=3)
 
 
-def probabilities(params, fields: np.ndarray) -> np.ndarray:
+def probabilities(params, fields: np.ndarray, model_state=None) -> np.ndarray:
     """Class probabilities ``(n, classes)`` for fields ``(n, side, side)``: softmax(Z_L).
 
     >>> from funcnet import rng
     >>> probabilities(model.init(rng.key(0), (784, 16, 10)), np.zeros((3, 28, 28))).shape
     (3, 10)
     """
-    return model.predict_proba(params, as_input(fields, input_shape(params)))
+    return model.predict_proba(params, as_input(fields, input_shape(params)), model_state=model_state)
 
 
-def first_layer(params, fields: np.ndarray) -> np.ndarray:
-    """The first layer's activations for fields ``(n, side, side)``: A1 = g(X·W1 + b1), ``(n, h1)``.
+def first_layer(params, fields: np.ndarray, model_state=None) -> np.ndarray:
+    """The first hidden layer's activations for fields ``(n, side, side)``.
 
-    For a network without a hidden layer, the logits Z1 = X·W1 + b1.
+    The output of the network's first activation layer, A1 = g(X·W1 + b1)
+    ``(n, h1)`` for an MLP, or g(conv(X)) feature maps ``(n, H, W, C)`` for a
+    convolutional network (after batch norm where there is one); for a
+    network without an activation before its last layer, the first layer's
+    output (Z1 = X·W1 + b1).
 
     >>> from funcnet import rng
     >>> first_layer(model.init(rng.key(0), (784, 16, 10)), np.ones((2, 28, 28))).shape
     (2, 16)
+    >>> from funcnet.layers import conv2d, relu, flatten, dense
+    >>> cnn = model.init(rng.key(0), (conv2d(4, 3), relu(), flatten(), dense(10)), input_shape=(28, 28, 1))
+    >>> first_layer(cnn, np.ones((2, 28, 28))).shape
+    (2, 26, 26, 4)
     """
-    acts = model.forward(params, as_input(fields, input_shape(params)))
-    return acts.hidden[0] if acts.hidden else acts.logits
+    from .layers import kind_of
+
+    outs = model.intermediates(params, as_input(fields, input_shape(params)), model_state)
+    kinds = [kind_of(layer) for layer in model.as_network(params).layers]
+    hidden = [i for i, k in enumerate(kinds[:-1]) if k == "activation"]
+    return outs[hidden[0] if hidden else 0]
 
 
 # ---------------------------------------------------------------- presentation

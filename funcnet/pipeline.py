@@ -39,7 +39,7 @@ import pandas as pd
 from .data import Dataset, require_labels
 from .errors import ConfigError, TrainingError
 from .model import Params
-from .train import Snapshot, TrainState, keep_freed_memory, result_params
+from .train import Snapshot, TrainState, keep_freed_memory, result_model_state, result_params
 
 __all__ = ["load_pipeline", "module_name", "path_of", "fields", "parse_value", "apply_overrides",
            "resolve_seed", "to_json", "Result", "Stop", "check", "run", "diverged"]
@@ -279,7 +279,8 @@ class Result:
     the delivered parameters, the last state and early-stopping bookkeeping,
     the splits, why it stopped early (None when it ran to the end), and the
     loss of its first step (the parameters it started from, on the first
-    batch; None if it took no step)."""
+    batch; None if it took no step), and the model state delivered with the
+    parameters (None for the MLP)."""
 
     config: Any
     metrics: dict
@@ -290,6 +291,7 @@ class Result:
     splits: dict
     stopped: str | None = None
     first_loss: float | None = None
+    model_state: Any = None
 
 
 class Stop(Exception):
@@ -387,12 +389,15 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
             seen[:] = [attrs.evolve(seen[-1], state=good)]
     seconds = time.perf_counter() - start
     snap = seen[-1]
-    params = result_params(snap)
-    metrics = {**pipe.evaluate(config, splits, params), "seconds": round(seconds, 3),
+    params, model_state = result_params(snap), result_model_state(snap)
+    judged = (pipe.evaluate(config, splits, params) if model_state is None else
+              pipe.evaluate(config, splits, params, model_state=model_state))
+    metrics = {**judged, "seconds": round(seconds, 3),
                "seed": getattr(config, "seed", None), "steps": int(snap.state.step)}
     first_loss = None if not first or first[0] is None else float(first[0])
     return Result(config, metrics, pd.DataFrame.from_records(records), params,
-                  snap.state, snap, splits, stopped, first_loss)
+                  snap.state, snap, splits, stopped, first_loss,
+                  model_state)
 
 
 def _last_loss(result: Result) -> float | None:

@@ -207,48 +207,54 @@ def mistakes(images, labels, predictions, confidences, path,
 
 
 def weights(w, path) -> Path:
-    """First-layer weights as images: column ``j`` of ``w: (784, units)`` is a 28×28 picture.
+    """First-layer weights as images, red positive, blue negative, each on its own scale.
 
-    Up to 64 units, each on its own symmetric colour scale (red positive,
-    blue negative).
+    An MLP's ``w: (784, units)``: column ``j`` is a 28×28 picture (up to 64
+    units). A convolution's ``w: (kh, kw, c_in, filters)``: filter ``o`` is a
+    kh×kw picture (channels averaged), up to 64 filters.
 
     >>> weights(np.zeros((784, 10)), "weights.png")  # doctest: +SKIP
     PosixPath('weights.png')
     """
     w = np.asarray(w, dtype=np.float64)
-    units = min(w.shape[1], MAX_UNITS)
-    side = math.isqrt(w.shape[0])
+    if w.ndim == 4:  # conv filters: one kh×kw picture per output channel
+        pictures, what = w.mean(axis=2).transpose(2, 0, 1), "filters"
+    else:
+        side = math.isqrt(w.shape[0])
+        square = side * side == w.shape[0]
+        pictures = w.T.reshape(-1, side, side) if square else np.zeros((0, 1, 1))
+        what = "units"
+    total = w.shape[-1]
+    units = min(total, MAX_UNITS)
     rows, cols = layout(units, columns=math.ceil(math.sqrt(units)))
     fig = _figure("weights")
     axes = np.ravel(fig.subplots(rows, cols))
     for j, ax in enumerate(axes):
         ax.set_axis_off()
-        if j < units and side * side == w.shape[0]:
-            lim = float(np.abs(w[:, j]).max()) or 1.0
-            ax.imshow(w[:, j].reshape(side, side), cmap="seismic", vmin=-lim, vmax=lim)
+        if j < units and j < len(pictures):
+            lim = float(np.abs(pictures[j]).max()) or 1.0
+            ax.imshow(pictures[j], cmap="seismic", vmin=-lim, vmax=lim)
             ax.set_title(str(j), fontsize=7)
-    fig.suptitle(f"first-layer weights ({units} of {w.shape[1]} units)")
+    fig.suptitle(f"first-layer weights ({units} of {total} {what})")
     fig.tight_layout()
     return _save(fig, path)
 
 
 def figures(out, history: pd.DataFrame, params, dataset, names: Sequence[str] | None = None,
-            ) -> list[Path]:
+            model_state=None) -> list[Path]:
     """The four pictures of a run in folder ``out``: curves, confusion, mistakes, weights.
 
-    ``params`` is a :class:`funcnet.model.Params`; ``dataset`` a labelled
+    ``params`` is any network (with its ``model_state``); ``dataset`` a labelled
     :class:`funcnet.data.Dataset` (the test set, or dev) to judge it on.
     """
     from . import evaluate
-    from .data import scale
-    from .model import predict_proba
+    from .model import num_outputs, predict_proba, weights as layer_weights
 
     out = Path(out)
     x = dataset.x
-    chunks = [predict_proba(params, scale(x[i:i + 8192])) for i in range(0, len(x), 8192)]
-    probs = np.concatenate(chunks) if chunks else np.zeros((0, params.sizes[-1]))
+    probs = predict_proba(params, x, model_state=model_state)
     pred = probs.argmax(axis=1)
-    k = params.sizes[-1]
+    k = num_outputs(params)
     wrong = np.flatnonzero(pred != dataset.y)
     order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:MAX_MISTAKES]
     return [
@@ -256,5 +262,5 @@ def figures(out, history: pd.DataFrame, params, dataset, names: Sequence[str] | 
         confusion(evaluate.confusion_matrix(dataset.y, pred, k), out / "confusion.png", names),
         mistakes(x[order], dataset.y[order], pred[order], probs[order, pred[order]],
                  out / "mistakes.png", names),
-        weights(params.layers[0].w, out / "weights.png"),
+        weights(layer_weights(params)[0], out / "weights.png"),
     ]

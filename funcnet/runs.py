@@ -140,47 +140,29 @@ def model_file(path) -> Path:
     return p
 
 
-def _sizes_from(path: Path, tensors: dict) -> list[int]:
-    """Layer sizes read off the tensors ``layers.<i>.w`` of a model checkpoint."""
-    shapes = [tensors.get(f"layers.{i}.w", (None, None))[1] for i in range(len(tensors))]
-    shapes = [s for s in shapes if s is not None]
-    if not shapes:
-        raise CheckpointError(f"{path}: no layers.<i>.w tensors and no sizes in the metadata: "
-                              "expected a funcnet model checkpoint")
-    return [int(shapes[0][0])] + [int(s[1]) for s in shapes]
-
-
 def load_model(path):
-    """``(params, info)``: a model checkpoint read into a template rebuilt from its header.
+    """``(params, info)``: a model file rebuilt from the file alone.
 
-    ``path`` is a ``model.safetensors`` file or a run folder holding one.
-    The sizes and activation come from the checkpoint's metadata (else its
-    config or tensor shapes); the dtype from the first weight tensor.
-    ``info`` is :func:`funcnet.checkpoint.read_info`'s dict. Every model
-    funcnet reads goes through this function.
+    ``path`` is a ``model.safetensors`` file or a run folder holding one. The
+    network is rebuilt by :func:`funcnet.checkpoint.load_network` from the
+    architecture in its metadata (older MLP files: their sizes, config or
+    tensor shapes); ``info`` is :func:`funcnet.checkpoint.read_info`'s dict
+    with ``info["model_state"]`` the model state saved with it (batch norm's
+    running statistics; None for the MLP). Every model funcnet reads goes
+    through this function.
     """
-    from . import activations, model
-
-    file = model_file(path)
-    info = checkpoint.read_info(file)
-    tensors, meta, cfg = info["tensors"], info["metadata"], info["config"]
-    if any(name.startswith("params.") for name in tensors):
-        raise CheckpointError(f"{file}: a training state, not a model: pass the "
-                              "model.safetensors beside it (or the run folder)")
-    sizes = meta.get("sizes") or _sizes_from(file, tensors)
-    activation = meta.get("activation") or cfg.get("activation") or "relu"
-    dtype = tensors.get("layers.0.w", ("float32",))[0]
-    try:
-        activations.get(activation)
-        template = model.Params(tuple(model.Dense.zeros(int(a), int(b), np.dtype(dtype))
-                                      for a, b in zip(sizes[:-1], sizes[1:])), activation)
-    except (ValueError, TypeError) as exc:
-        raise CheckpointError(f"{file}: cannot rebuild the model from its metadata: {exc}") from None
-    return checkpoint.load(file, template), info
+    params, model_state, info = checkpoint.load_network(model_file(path))
+    return params, {**info, "model_state": model_state}
 
 
 def _model_metadata(params) -> dict:
-    return {"sizes": list(params.sizes), "activation": params.activation}
+    """What a state file records of its model: the architecture (and an MLP's sizes)."""
+    from . import model
+
+    meta = {"architecture": model.architecture(params)}
+    if isinstance(params, model.Params):
+        meta.update(sizes=list(params.sizes), activation=params.activation)
+    return meta
 
 
 # ---------------------------------------------------------------- what a folder holds
@@ -564,25 +546,27 @@ def _window_of(snapshot) -> list:
 
 
 def save_progress(folder, state, config, *, params=None, history=None, window=None,
-                  dataset=None) -> None:
+                  dataset=None, model_state=None) -> None:
     """Save a run in progress (at a history record): config, history, model, state.
 
     Each file is written atomically and the state last: a run killed at any
     moment can be resumed from the last state written, and the history
     holds every row up to it. ``params`` is the model to deliver (default
     ``state.params``); ``window`` the figures summed since the last row; ``dataset`` the known
-    data set trained on (recorded in the model file's metadata).
+    data set trained on (recorded in the model file's metadata);
+    ``model_state`` the model state delivered with ``params`` (default
+    ``state.model_state``).
     """
     out = Path(folder)
     cfg = fpipeline.to_json(config)
     params = state.params if params is None else params
+    model_state = getattr(state, "model_state", None) if model_state is None else model_state
     meta = _model_metadata(params)
-    if dataset:
-        meta["dataset"] = dataset
+    model_meta = {"dataset": dataset} if dataset else {}
     write_atomic(out / CONFIG, to_json_text(cfg))
     if history is not None:
         write_atomic(out / HISTORY, history.to_csv(index=False))
-    checkpoint.save(out / MODEL, params, config=cfg, metadata=meta)
+    checkpoint.save_network(out / MODEL, params, model_state, config=cfg, metadata=model_meta)
     state_meta = {**meta, "window": list(window) if window is not None else list(NO_WINDOW)}
     checkpoint.save(out / STATE, state, config=cfg, metadata=state_meta)
 
@@ -601,7 +585,8 @@ def _draw(out: Path, history: pd.DataFrame, result, names) -> list[Path]:
     dataset = _judge_set(result)
     if dataset is None or not fplots.available():
         return []
-    return fplots.figures(out, history, result.params, dataset, names)
+    return fplots.figures(out, history, result.params, dataset, names,
+                          getattr(result, "model_state", None))
 
 
 def save(folder, result, config=None, *, history=None, pictures: bool = True,
@@ -620,7 +605,8 @@ def save(folder, result, config=None, *, history=None, pictures: bool = True,
     history = result.history if history is None else history
     save_progress(out, result.state, config, params=result.params, history=history,
                   window=_window_of(result.snapshot),
-                  dataset=fdata.identify(*result.splits.values()))
+                  dataset=fdata.identify(*result.splits.values()),
+                  model_state=getattr(result, "model_state", None))
     metrics = {**result.metrics, "stopped": result.stopped}
     write_atomic(out / METRICS, to_json_text(metrics))
     if pictures and result.stopped != "interrupted":

@@ -1,7 +1,8 @@
 """Training as a fold: ``fit = reduce(step, batches, state)``.
 
 A :class:`TrainState` is one pytree (parameters, optimizer state, step count,
-key, and the last batch's loss). :func:`make_step` closes over an optimizer
+key, the last batch's loss, and the model state: batch norm's running
+statistics, which the step moves but no optimizer touches). :func:`make_step` closes over an optimizer
 and the regularisation settings and returns the pure ``step(state, batch) ->
 state``. :func:`fit` folds it over a stream of batches with ``toolz.reduce``;
 :func:`trajectory` is the same stream of states with ``toolz.accumulate``,
@@ -33,11 +34,11 @@ import toolz
 
 from . import rng, tree
 from .errors import TrainingError
-from .model import Dense, Params, train_grads
+from .model import init_model_state, leaves, stochastic, value_and_grads, with_leaves
 from .tree import pytree
 
 __all__ = ["TrainState", "init_state", "make_step", "keep_freed_memory", "fit", "trajectory", "Snapshot",
-           "snapshots", "last", "result_params"]
+           "snapshots", "last", "result_params", "result_model_state"]
 
 
 @pytree
@@ -48,21 +49,25 @@ class TrainState:
     ``step`` counts updates made; step ``t`` draws its dropout mask from
     ``rng.fold_in(key, t)``, so the key never needs to change. ``loss``,
     ``correct`` and ``count`` describe the last batch, measured before its
-    update (what the step saw).
+    update (what the step saw). ``model_state`` is the network's state
+    outside the trainable parameters (None for the MLP; a tuple with batch
+    norm's running statistics for a network of layers).
     """
 
-    params: Params
+    params: Any
     opt_state: Any
     step: Any
     key: np.ndarray
     loss: Any = np.float64(np.nan)
     correct: Any = np.int64(0)
     count: Any = np.int64(0)
+    model_state: Any = None
 
 
-def init_state(params: Params, optimizer, key) -> TrainState:
-    """The state before the first step: ``opt_state = optimizer.init(params)``."""
-    return TrainState(params, optimizer.init(params), np.int64(0), key)
+def init_state(params, optimizer, key) -> TrainState:
+    """The state before the first step: ``opt_state = optimizer.init(params)``, a fresh model state."""
+    return TrainState(params, optimizer.init(params), np.int64(0), key,
+                      model_state=init_model_state(params))
 
 
 @functools.cache
@@ -89,21 +94,26 @@ def keep_freed_memory() -> bool:
     return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 64 << 20))
 
 
-def _leaves(params: Params) -> list:
-    """The leaves of a network in flatten order: w, b of each layer."""
-    return [a for layer in params.layers for a in (layer.w, layer.b)]
-
-
-def _update_leafwise(update_leaves, grads: Params, opt_state, params: Params, treedef):
-    """``optimizer.update`` then ``apply_updates``, on the leaf lists of the layers.
+def _update_leafwise(update_leaves, grads, opt_state, params, treedef):
+    """``optimizer.update`` then ``apply_updates``, on the lists of leaves.
 
     The same arrays as the tree-walking pair (θ' = θ + u, each in θ's dtype),
-    without flattening and rebuilding the gradient, update and parameter trees.
+    without rebuilding the gradient and update trees (:func:`funcnet.model.leaves`
+    reads an MLP's arrays without walking the tree).
     """
-    us, opt_state = update_leaves(_leaves(grads), opt_state, params, treedef)
-    new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(_leaves(params), us)]
-    layers = tuple(Dense(w, b) for w, b in zip(new[0::2], new[1::2]))
-    return Params(layers, params.activation), opt_state
+    us, opt_state = update_leaves(leaves(grads), opt_state, params, treedef)
+    new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(leaves(params), us)]
+    return with_leaves(params, new, treedef), opt_state
+
+
+@functools.cache
+def _static_names(cls: type) -> tuple:
+    return tuple(f.name for f in attrs.fields(cls) if f.metadata.get("static"))
+
+
+def _shape_key(params):
+    """A hashable stand-in for the static structure of ``params`` (type and static fields)."""
+    return type(params), len(params.layers), tuple(getattr(params, n) for n in _static_names(type(params)))
 
 
 def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None = None,
@@ -113,30 +123,35 @@ def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None
     g = ∇L(θ; batch) by backprop (with dropout ``p``, L2 ``λ``);
     (u, s') = optimizer.update(g, s, θ); θ' = θ + u. For ``optim.sgd(α)``
     that is the tutorial's W = W − α·dW. The gradients come from
-    :func:`funcnet.model.train_grads` (those of ``loss_and_grads``, without
-    keeping the activations; big batches in row chunks). An optimizer built
-    with ``optim.base.leafwise`` (every recipe is) is applied to the lists of
-    leaves directly.
+    :func:`funcnet.model.value_and_grads` (for the MLP those of
+    ``loss_and_grads``, without keeping the activations; big batches in row
+    chunks), which also moves the model state (batch norm's running
+    statistics). An optimizer with an ``update_leaves`` fast path (every
+    recipe has one) is applied to the lists of leaves directly.
+
+    ``dropout`` is the MLP's rate on every hidden layer; a network of layers
+    has its own dropout layers, which draw from the same per-step key.
     """
     from .optim import apply_updates
-    update_leaves = getattr(optimizer.update, "leaves", None)
-    structures: dict = {}  # (activation, depth) -> the TreeDef of such a Params
+    update_leaves = optimizer.update_leaves
+    structures: dict = {}  # static structure of the params -> its TreeDef
 
-    def apply(grads: Params, opt_state, params: Params):
+    def apply(grads, opt_state, params):
         if update_leaves is None:
             updates, opt_state = optimizer.update(grads, opt_state, params)
             return apply_updates(params, updates), opt_state
-        shape = (params.activation, len(params.layers))
+        shape = _shape_key(params)
         treedef = structures.get(shape) or structures.setdefault(shape, tree.structure(params))
         return _update_leafwise(update_leaves, grads, opt_state, params, treedef)
 
     def step(state: TrainState, batch) -> TrainState:
-        key = rng.fold_in(state.key, int(state.step)) if dropout else None
-        loss, grads, correct = train_grads(state.params, batch.x, batch.y, key=key,
-                                           dropout=dropout, l2=l2, m=m, quirks=quirks)
+        key = rng.fold_in(state.key, int(state.step)) if dropout or stochastic(state.params) else None
+        loss, grads, correct, model_state = value_and_grads(
+            state.params, batch.x, batch.y, model_state=state.model_state, key=key,
+            dropout=dropout, l2=l2, m=m, quirks=quirks)
         params, opt_state = apply(grads, state.opt_state, state.params)
         return TrainState(params, opt_state, np.int64(state.step + 1), state.key,
-                          np.float64(loss), np.int64(correct), np.int64(len(batch.y)))
+                          np.float64(loss), np.int64(correct), np.int64(len(batch.y)), model_state)
 
     return step
 
@@ -274,6 +289,11 @@ def last(items: Iterable, default: Any = None) -> Any:
     return toolz.last(items) if default is None else toolz.last(itertools.chain([default], items))
 
 
-def result_params(snap: Snapshot) -> Params:
+def result_params(snap: Snapshot):
     """The parameters a run delivers: the best seen under early stopping, else the last."""
     return snap.best.params if snap.best is not None else snap.state.params
+
+
+def result_model_state(snap: Snapshot):
+    """The model state delivered with :func:`result_params` (the best state's under early stopping)."""
+    return snap.best.model_state if snap.best is not None else snap.state.model_state

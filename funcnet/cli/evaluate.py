@@ -7,6 +7,7 @@ import click
 from .. import report as freport
 from ..errors import DataError
 from .common import _accuracy_lines, _debug, _echo_lines, _quiet_numpy, handle_errors
+from ..model import num_outputs
 from .models import _check_inputs, _warn_other_data, _model_line, load_examples, load_model, probabilities
 
 @click.command()
@@ -32,8 +33,8 @@ def evaluate(model_path, data, split):
         raise DataError(f"{ds.source or data}: no labels to evaluate against "
                         "(use funcnet predict for unlabelled data)")
     with _quiet_numpy(_debug()):
-        pred = probabilities(params, ds.x).argmax(axis=1)
-    k = params.sizes[-1]
+        pred = probabilities(params, ds.x, info["model_state"]).argmax(axis=1)
+    k = num_outputs(params)
     names = freport.class_names(info["config"].get("dataset"))
     lines = [_model_line(model_path, params), f"data: {description}",
              *_accuracy_lines(pred, ds.y), "",

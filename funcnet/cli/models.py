@@ -5,6 +5,8 @@ Models are read by :func:`funcnet.runs.load_model` (re-exported here).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..errors import DataError
@@ -36,29 +38,31 @@ def load_examples(data, info, split: str | None):
     return ds, f"{ds.source or path or dataset} ({kind}, {len(ds)} images)"
 
 
-def probabilities(params, x: np.ndarray, chunk: int = 8192) -> np.ndarray:
+def probabilities(params, x: np.ndarray, model_state=None) -> np.ndarray:
     """Class probabilities for every row of ``x`` (pixels scaled to [0, 1] chunk by chunk).
 
     >>> from funcnet import model, rng
     >>> probabilities(model.init(rng.key(0), (4, 3)), np.zeros((5, 4), np.uint8)).shape
     (5, 3)
     """
-    from ..data import scale
     from ..model import predict_proba
 
-    dtype = params.layers[0].w.dtype
-    parts = [predict_proba(params, scale(x[i:i + chunk], dtype)) for i in range(0, len(x), chunk)]
-    return np.concatenate(parts) if parts else np.zeros((0, params.sizes[-1]), dtype)
+    return predict_proba(params, x, model_state=model_state)
 
 
 def _check_inputs(params, ds, description: str) -> None:
-    if ds.num_features != params.sizes[0]:
+    from ..model import input_shape
+
+    expected = math.prod(input_shape(params))
+    if ds.num_features != expected:
         raise DataError(f"{description}: {ds.num_features} pixels per image, but the model "
-                        f"expects {params.sizes[0]}")
+                        f"expects {expected} (input shape {input_shape(params)})")
 
 
 def _model_line(path, params) -> str:
-    return f"model: {model_file(path)} ({'-'.join(map(str, params.sizes))} {params.activation})"
+    from ..model import describe
+
+    return f"model: {model_file(path)} ({describe(params)})"
 
 
 def _warn_other_data(info, ds) -> None:

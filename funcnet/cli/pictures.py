@@ -45,7 +45,7 @@ def predict_pictures(model_path, paths, out, show: int) -> None:
     read, fields, failed = fimages.read_fields(files, functools.partial(images.preprocess, side=side))
     problems += failed
     with _quiet_numpy(_debug()):
-        probs = images.probabilities(params, fields) if read else None
+        probs = images.probabilities(params, fields, info["model_state"]) if read else None
     to_stdout = out == "-"
     names = [str(f) for f in read]
     if read and out is not None:

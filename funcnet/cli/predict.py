@@ -111,7 +111,7 @@ def predict(model_path, paths, pictures, data, out, split, show, show_mistakes):
         raise click.UsageError(
             f"--show-mistakes needs labelled data; {ds.source or data} has no labels")
     with _quiet_numpy(_debug()):
-        probs = probabilities(params, ds.x)
+        probs = probabilities(params, ds.x, info["model_state"])
     pred = probs.argmax(axis=1)
     to_stdout = out == "-"
     if out is not None and not to_stdout:

@@ -38,5 +38,6 @@ def serve(model_path, host, port):
     from ..web import serve as run_server
 
     classes = freport.class_names(info["config"].get("dataset"))
-    app = create_app(params, name=str(model_file(model_path)), classes=classes)
+    app = create_app(params, name=str(model_file(model_path)), classes=classes,
+                     model_state=info["model_state"])
     run_server(app, host, port, echo=click.echo)

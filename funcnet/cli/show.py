@@ -40,6 +40,24 @@ def default_text(value) -> str:
     return text or '""'
 
 
+def _summary_lines(pipe) -> list[str]:
+    """The default network's layers (funcnet.summary), if the pipeline builds one."""
+    from ..model import summary
+
+    init_state = getattr(pipe, "init_state", None)
+    if init_state is None:
+        return []
+    try:
+        params = init_state(pipe.Config()).params
+    except (TypeError, ValueError, AttributeError):  # a Config with required fields, ...
+        return []
+    frame = summary(params).reset_index(names="layer")
+    rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
+    total = int(frame["params"].sum())
+    return ["", "network (default config):", *freport.table(list(frame.columns), rows),
+            f"{total:,} trainable parameters"]
+
+
 @click.command()
 @click.argument("pipeline_file", metavar="PIPELINE", type=click.Path(dir_okay=False))
 @handle_errors
@@ -55,6 +73,7 @@ def show(pipeline_file):
             for name, tp, default, help_ in fpipeline.fields(pipe.Config)]
     lines = [head, "", *freport.table(["field", "type", "default", "help"], rows), "",
              f"change a field with: funcnet run {pipeline_file} --set NAME=VALUE"]
+    lines += _summary_lines(pipe)
     quirks = getattr(pipe, "QUIRKS", None)
     if quirks:
         lines += ["", "quirks (with tutorial_quirks=true; fix one with --set fixes=NAME):",

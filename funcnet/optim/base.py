@@ -28,14 +28,20 @@ State = Any    # a pytree of arrays (attrs records, tuples)
 
 
 class Optimizer(NamedTuple):
-    """A gradient transformation: ``(init, update)``, both pure.
+    """A gradient transformation: ``(init, update)``, both pure, and an optional fast path.
 
     ``init(params) -> state``; ``update(grads, state, params=None) ->
     (updates, new_state)``. Neither writes into its arguments.
+    ``update_leaves(gs, state, params, treedef) -> (us, new_state)``, when
+    not None, is the same update on the list of gradient leaves (see
+    :func:`leafwise`); a training step uses it to skip rebuilding trees.
+    A wrapper that changes ``update`` must drop it (``opt._replace(update=f,
+    update_leaves=None)``) or supply its own.
     """
 
     init: Callable[[Params], State]
     update: Callable[..., tuple[Updates, State]]
+    update_leaves: Callable | None = None
 
 
 def leafwise(init: Callable, update_leaves: Callable) -> Optimizer:
@@ -55,8 +61,7 @@ def leafwise(init: Callable, update_leaves: Callable) -> Optimizer:
         gs, treedef = tree.flatten(grads)
         us, new_state = update_leaves(gs, state, params, treedef)
         return tree.unflatten(treedef, us), new_state
-    update.leaves = update_leaves
-    return Optimizer(init, update)
+    return Optimizer(init, update, update_leaves)
 
 
 def chain(*optimizers: Optimizer) -> Optimizer:
@@ -74,7 +79,7 @@ def chain(*optimizers: Optimizer) -> Optimizer:
     >>> opt.update([np.array([4.0])], opt.init([np.zeros(1)]))[0]
     [array([-4.])]
     """
-    steps = tuple(getattr(o.update, "leaves", None) for o in optimizers)
+    steps = tuple(o.update_leaves for o in optimizers)
 
     def init(params: Params) -> tuple:
         return tuple(o.init(params) for o in optimizers)

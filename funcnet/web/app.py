@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .. import images
+from .. import images, model
 from ..data import images as fimages
 from ..errors import DataError, FuncnetError
 
@@ -29,7 +29,7 @@ def _rounded(values: np.ndarray, digits: int = 4) -> list:
     return np.round(np.asarray(values, np.float64), digits).ravel().tolist()
 
 
-def look(params, pixels, classes=None) -> dict:
+def look(params, pixels, classes=None, model_state=None) -> dict:
     """What the page shows for one picture: the field, the probabilities, the first layer.
 
     ``{"label", "name", "probs": (k,), "field": side² values in [0, 1],
@@ -45,8 +45,8 @@ def look(params, pixels, classes=None) -> dict:
     """
     side = images.field_side(images.input_shape(params))
     field = images.preprocess(pixels, side)[None]
-    probs = images.probabilities(params, field)[0]
-    layer = images.first_layer(params, field)[0]
+    probs = images.probabilities(params, field, model_state)[0]
+    layer = images.first_layer(params, field, model_state)[0]
     label = int(np.argmax(probs))
     return {"label": label, "name": classes[label] if classes else str(label),
             "probs": _rounded(probs), "field": _rounded(field, 3), "side": side,
@@ -54,14 +54,14 @@ def look(params, pixels, classes=None) -> dict:
 
 
 def describe(params, name: str, classes=None) -> dict:
-    """The model as the page introduces it: file, sizes, input shape and class names.
+    """The model as the page introduces it: file, network, input shape and class names.
 
     >>> from funcnet import model, rng
     >>> describe(model.init(rng.key(0), (784, 16, 10)), "m.safetensors")["classes"][:3]
     ['0', '1', '2']
     """
-    k = int(params.sizes[-1])
-    return {"model": name, "sizes": [int(s) for s in params.sizes],
+    k = model.num_outputs(params)
+    return {"model": name, "network": model.describe(params),
             "input_shape": list(images.input_shape(params)),
             "classes": list(classes) if classes else [str(c) for c in range(k)]}
 
@@ -70,8 +70,9 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def create_app(params, name: str = "model", classes=None):
-    """The Flask app that serves the page and answers ``POST /api/predict`` with ``params``."""
+def create_app(params, name: str = "model", classes=None, model_state=None):
+    """The Flask app that serves the page and answers ``POST /api/predict`` with ``params``
+    (and its ``model_state``: batch norm's running statistics, None for the MLP)."""
     from flask import Flask, jsonify, request
     from werkzeug.exceptions import HTTPException, UnsupportedMediaType
 
@@ -94,7 +95,7 @@ def create_app(params, name: str = "model", classes=None):
                                        f"got {request.mimetype or 'no content type'}")
         start = time.perf_counter()
         seen = look(params, fimages.decode_image(request.get_data(cache=False), "the body"),
-                    classes)
+                    classes, model_state)
         response = jsonify(seen)
         response.headers["Server-Timing"] = f"predict;dur={(time.perf_counter() - start) * 1e3:.2f}"
         return response

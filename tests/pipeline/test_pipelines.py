@@ -141,3 +141,59 @@ def test_fashion_pipeline_learns():
     fashion = data.load("fashion-mnist", download=False)
     result = run("fashion_mnist", fashion, "sizes=784,128,10", "epochs=2", "seed=0")
     assert result.metrics["test_accuracy"] > 0.82
+
+
+# --- the convolutional pipelines: a few steps on small subsets ---------------------------------
+
+def small_cnn(name, data, *overrides, state=None):
+    """A CNN pipeline on 1,600 training and 500 test images, narrow layers, two epochs."""
+    small = {"train": data["train"].take(slice(0, 2000)), "test": data["test"].take(slice(0, 500))}
+    pipe = load(name)
+    config = pipeline.apply_overrides(pipe.Config(), [
+        "filters=8,16", "hidden=32", "epochs=2", "batch_size=50", "dev_size=400",
+        "learning_rate=0.005", *overrides])
+    return pipe, config, pipeline.run(pipe, config, data=small, state=state)
+
+
+def test_mnist_cnn_pipeline_trains_and_is_deterministic(mnist):
+    pipe, config, a = small_cnn("mnist_cnn", mnist, "seed=1")
+    _, _, b = small_cnn("mnist_cnn", mnist, "seed=1")
+    assert a.metrics["steps"] == 64 and len(a.history) == 2
+    assert a.params.shapes[0] == (26, 26, 8) and a.params.shapes[-1] == (10,)
+    assert a.history["train_loss"].iloc[-1] < a.history["train_loss"].iloc[0]
+    assert a.metrics["test_accuracy"] > 0.3  # ten classes: chance is 0.1
+    assert tree.equal(a.params, b.params)
+    drop = lambda m: {k: v for k, v in m.items() if k != "seconds"}
+    assert drop(a.metrics) == drop(b.metrics)
+
+
+def test_cnn_pipeline_resume_equals_one_long_run(mnist, tmp_path):
+    data = {"train": mnist["train"].take(slice(0, 1000)), "test": mnist["test"].take(slice(0, 100))}
+    pipe = load("mnist_cnn")
+    config = pipeline.apply_overrides(pipe.Config(), [
+        "filters=4", "hidden=8", "epochs=2", "batch_size=200", "dev_size=200", "seed=3"])
+    splits = pipe.split(config, data)
+    snaps = list(pipe.train(config, splits))
+    mid = snaps[2].state  # step 3 of 8, inside the first epoch
+    checkpoint.save(tmp_path / "state.safetensors", mid)
+    back = checkpoint.load(tmp_path / "state.safetensors", like=pipe.init_state(config))
+    resumed = ftrain.last(pipe.train(config, splits, back))
+    assert tree.equal(snaps[-1].state, resumed.state)
+
+
+def test_cnn_pipeline_refuses_images_of_another_shape(mnist):
+    from funcnet.errors import ConfigError
+    pipe = load("mnist_cnn")
+    config = pipeline.apply_overrides(pipe.Config(), ["input_shape=32,32,3"])
+    with pytest.raises(ConfigError, match=r"input_shape=32,32,3: the images of .* have 784 "
+                                          r"pixels, not 3072"):
+        pipe.split(config, {"train": mnist["train"].take(slice(0, 100))})
+
+
+def test_fashion_cnn_pipeline_trains():
+    from funcnet import data
+    fashion = data.load("fashion-mnist", download=False)
+    _, config, result = small_cnn("fashion_cnn", fashion, "seed=0")
+    assert config.flip and config.batch_norm and not config.shift
+    assert result.params.specs[1].__class__.__name__ == "BatchNormSpec"
+    assert result.metrics["test_accuracy"] > 0.3

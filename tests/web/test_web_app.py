@@ -57,7 +57,7 @@ def test_the_page_and_its_files_are_served(client):
 
 def test_the_model_describes_itself(client):
     about = client.get("/api/model").get_json()
-    assert about == {"model": "small.safetensors", "sizes": [784, 64, 10], "input_shape": [784],
+    assert about == {"model": "small.safetensors", "network": "784-64-10 relu", "input_shape": [784],
                      "classes": [str(k) for k in range(10)]}
 
 

@@ -197,7 +197,7 @@ fetch("/api/model").then((r) => r.json()).then((about) => {
   state.classes = about.classes;
   makeBars(about.classes);
   document.getElementById("model").textContent =
-    `model: ${about.model} (${about.sizes.join("-")}); the network runs in Python on the server`;
+    `model: ${about.model} (${about.network}); the network runs in Python on the server`;
   clearPad();
 });
 clearPad();

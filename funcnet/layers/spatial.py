@@ -1,0 +1,115 @@
+"""Specs for image layers, ``conv2d`` and ``max_pool``, over the kernels of ``conv`` and ``pool``.
+
+Images are NHWC: ``x: (batch, height, width, channels)``. The arithmetic
+(im2col convolution, max pooling and their backward passes) lives in
+:mod:`funcnet.layers.conv` and :mod:`funcnet.layers.pool`; this module
+adapts them to the layer protocol.
+
+>>> conv2d(32, 3, padding="same")
+Conv2DSpec(filters=32, kernel=3, stride=1, padding='same')
+>>> max_pool(2)
+MaxPoolSpec(size=2, stride=None)
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+
+from .base import Ctx, Kind, register
+
+__all__ = ["Conv2DSpec", "MaxPoolSpec", "conv2d", "max_pool", "AVAILABLE"]
+
+try:
+    from . import conv as _conv
+    from . import pool as _pool
+    AVAILABLE = True
+except ImportError:  # the kernels are not part of this build
+    _conv = _pool = None
+    AVAILABLE = False
+
+
+def _kernel(k):
+    """An int, or a (kh, kw) tuple (JSON gives lists back)."""
+    return tuple(int(v) for v in k) if isinstance(k, (tuple, list)) else int(k)
+
+
+@attrs.frozen
+class Conv2DSpec:
+    """What :func:`conv2d` builds."""
+
+    filters: int = attrs.field(converter=int)
+    kernel: int | tuple = attrs.field(converter=_kernel)
+    stride: int = attrs.field(default=1, converter=int)
+    padding: str = "valid"
+
+
+@attrs.frozen
+class MaxPoolSpec:
+    """What :func:`max_pool` builds."""
+
+    size: int = attrs.field(converter=int)
+    stride: int | None = None
+
+
+def conv2d(filters: int, kernel: int, stride: int = 1, padding: str = "valid") -> Conv2DSpec:
+    """A 2-D convolution: y[n, i, j, o] = Σ_{p, q, c} x[n, s·i + p, s·j + q, c]·w[p, q, c, o] + b[o].
+
+    ``w: (kernel, kernel, c_in, filters)`` (``kernel`` an int or ``(kh, kw)``);
+    ``padding="same"`` pads so that a
+    stride-1 output keeps the input's height and width.
+    """
+    if padding not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    return Conv2DSpec(filters, kernel, stride, padding)
+
+
+def max_pool(size: int, stride: int | None = None) -> MaxPoolSpec:
+    """Max pooling over ``size × size`` windows, ``stride`` apart (default ``size``)."""
+    return MaxPoolSpec(size, stride)
+
+
+def _images(in_shape: tuple) -> None:
+    if len(in_shape) != 3:
+        raise ValueError(f"expects images (height, width, channels), got {in_shape}")
+
+
+def _conv_init(key, spec: Conv2DSpec, in_shape, scheme="he", dtype=np.float32):
+    _images(in_shape)
+    return _conv.conv2d_init(key, in_shape, spec.filters, spec.kernel, stride=spec.stride,
+                             padding=spec.padding, scheme=scheme, dtype=dtype)
+
+
+def _conv_forward(layer, x, ctx: Ctx = Ctx()):
+    return _conv.conv2d_forward(layer, x)
+
+
+def _conv_backward(layer, cache, dy, need_dx=True):
+    return _conv.conv2d_backward(layer, cache, dy, need_dx=need_dx)
+
+
+def _pool_init(key, spec: MaxPoolSpec, in_shape, scheme="he", dtype=np.float32):
+    _images(in_shape)
+    return _pool.max_pool_init(in_shape, spec.size, spec.stride)
+
+
+def _pool_forward(layer, x, ctx: Ctx = Ctx()):
+    return _pool.max_pool_forward(layer, x)
+
+
+def _pool_backward(layer, cache, dy, need_dx=True):
+    return (_pool.max_pool_backward(layer, cache, dy) if need_dx else None), layer
+
+
+def _missing(key, spec, in_shape, scheme="he", dtype=np.float32):
+    raise ValueError("convolution and pooling kernels are not available in this build")
+
+
+if AVAILABLE:
+    register(Kind("conv2d", Conv2DSpec, _conv.Conv2D, _conv_init, _conv_forward, _conv_backward))
+    register(Kind("max_pool", MaxPoolSpec, _pool.MaxPool, _pool_init, _pool_forward, _pool_backward))
+else:
+    class _Absent:  # no record can be of this type
+        pass
+    register(Kind("conv2d", Conv2DSpec, _Absent, _missing, None, None))
+    register(Kind("max_pool", MaxPoolSpec, type("_Absent2", (), {}), _missing, None, None))

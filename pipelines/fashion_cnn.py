@@ -1,0 +1,31 @@
+"""The convolutional network of mnist_cnn.py on Fashion-MNIST: 28x28 clothing images, 10 classes.
+
+Data: Zalando Research's Fashion-MNIST (Xiao, Rasul & Vollgraf 2017,
+arXiv:1708.07747), read from ``$FUNCNET_DATA/fashion-mnist/``. Each
+convolution is followed by batch normalisation (Ioffe & Szegedy 2015),
+clothes are mirrored left-right at random instead of shifted, and the run
+is longer.
+
+    funcnet run pipelines/fashion_cnn.py --seed 0 --out runs/fashion-cnn
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from funcnet import classify
+from funcnet.classify import evaluate, init_state, load, split, train  # the stages
+
+
+@attrs.frozen
+class Config(classify.CNNConfig):
+    """classify.CNNConfig with the Fashion-MNIST data, batch norm, left-right flips and no shifts."""
+
+    dataset: str = classify.field("fashion-mnist", "dataset folder name under $FUNCNET_DATA")
+    data: str | None = classify.field(
+        None, "a folder with the IDX files (default $FUNCNET_DATA/fashion-mnist)")
+    batch_norm: bool = classify.field(True, "batch normalisation between each convolution and its relu")
+    shift: int = classify.field(0, "augmentation: translate training images by up to this many pixels",
+                                classify.NON_NEGATIVE)
+    flip: bool = classify.field(True, "augmentation: mirror training images left-right at random")
+    epochs: int = classify.field(15, "passes over the training set", classify.POSITIVE)

@@ -15,9 +15,9 @@ sigmoid   1 / (1 + e^−Z)               A·(1 − A)
 identity  Z                            1
 ======== ============================ ==================================
 
-The functions return new arrays, except where the name ends in ``_``: those
-(``relu_``, ...) overwrite the array they are given and exist only for
-callers that created that array themselves (the forward pass, on ``Z``).
+The functions return new arrays. The in-place variants that the MLP's fused
+training pass uses on arrays it created itself live in the private
+``funcnet._kernels``.
 """
 
 from __future__ import annotations
@@ -124,41 +124,20 @@ def identity_grad(a: np.ndarray) -> np.ndarray:
     return np.ones_like(a)
 
 
-def _relu_(z):
-    # against an array of zeros: NumPy's maximum with a scalar 0 takes a loop ~3x slower
-    return np.maximum(z, np.zeros(z.shape, z.dtype), out=z)
-
-
-def _relu_mul_(da, a):
-    return np.multiply(da, a > 0, out=da)
-
-
-def _generic_(f, df):
-    return (lambda z: f(z)), (lambda da, a: np.multiply(da, df(a), out=da))
-
-
 class Activation(NamedTuple):
-    """An activation by name: ``apply_(Z) -> A`` (may overwrite Z) and
-    ``backprop_(dA, A) -> dZ = dA ⊙ g'(Z)`` (may overwrite dA)."""
+    """An activation by name: ``fn(Z) -> A`` and ``grad(A) -> g'(Z)``, both allocating."""
 
     name: str
     fn: Callable
     grad: Callable
-    apply_: Callable
-    backprop_: Callable
-
-
-def _make(name, fn, grad, fused=None):
-    apply_, backprop_ = fused or _generic_(fn, grad)
-    return Activation(name, fn, grad, apply_, backprop_)
 
 
 _TABLE = {
-    "relu": _make("relu", relu, relu_grad, (_relu_, _relu_mul_)),
-    "leaky_relu": _make("leaky_relu", leaky_relu, leaky_relu_grad),
-    "tanh": _make("tanh", tanh, tanh_grad),
-    "sigmoid": _make("sigmoid", sigmoid, sigmoid_grad),
-    "identity": _make("identity", identity, identity_grad),
+    "relu": Activation("relu", relu, relu_grad),
+    "leaky_relu": Activation("leaky_relu", leaky_relu, leaky_relu_grad),
+    "tanh": Activation("tanh", tanh, tanh_grad),
+    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_grad),
+    "identity": Activation("identity", identity, identity_grad),
 }
 NAMES = tuple(_TABLE)
 

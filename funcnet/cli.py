@@ -936,7 +936,10 @@ def _summary_lines(pipe) -> list[str]:
     init_state = getattr(pipe, "init_state", None)
     if init_state is None:
         return []
-    params = init_state(pipe.Config()).params
+    try:
+        params = init_state(pipe.Config()).params
+    except (TypeError, ValueError, AttributeError):  # a Config with required fields, ...
+        return []
     frame = summary(params).reset_index(names="layer")
     rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
     total = int(frame["params"].sum())

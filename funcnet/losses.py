@@ -9,75 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._kernels import exp_normalize_, output_delta_, row_max, row_sum, softmax_nll_, softmax_shift
+
 __all__ = ["softmax", "naive_softmax", "log_softmax", "cross_entropy",
            "cross_entropy_grad", "one_hot", "l2_penalty", "row_max", "row_sum",
-           "softmax_shift", "softmax_nll_", "output_delta_"]
-
-
-def row_max(z: np.ndarray) -> np.ndarray:
-    """The largest entry of each row, as a column: m_i = max_k Z[i, k], shape ``(batch, 1)``.
-
-    NumPy reduces short rows slowly (about 40 ns a row for ten classes), so
-    for many rows of a few columns this takes the elementwise maximum of the
-    columns instead.
-
-    >>> row_max(np.array([[1.0, 3.0, 2.0], [-1.0, -5.0, -2.0]]))
-    array([[ 3.],
-           [-1.]])
-    >>> z = np.arange(3000.0).reshape(300, 10) % 7
-    >>> bool((row_max(z) == z.max(axis=1, keepdims=True)).all())
-    True
-    """
-    if z.shape[1] > 16 or z.shape[1] == 0 or z.shape[0] < 256:
-        return z.max(axis=1, keepdims=True)
-    m = z[:, :1].copy()
-    for j in range(1, z.shape[1]):
-        np.maximum(m, z[:, j:j + 1], out=m)
-    return m
-
-
-def row_sum(z: np.ndarray) -> np.ndarray:
-    """The sum of each row, as a column: s_i = Σ_k Z[i, k], shape ``(batch, 1)``.
-
-    Computed as the matrix-vector product Z·1 (BLAS), much faster than
-    NumPy's reduction over short rows.
-
-    >>> row_sum(np.array([[1.0, 3.0], [0.5, 0.25]]))
-    array([[4.  ],
-           [0.75]])
-    """
-    return (z @ np.ones(z.shape[1], z.dtype))[:, None]
-
-
-def softmax_shift(z: np.ndarray):
-    """The shift c subtracted from Z before exp: the row maxima max_k Z[i, k]
-    (a column), or the one maximum of all of Z when every entry lies within
-    40 of it — then e^(Z − c) ∈ [e^−40, 1] neither overflows nor underflows,
-    and one scalar is much cheaper than a maximum per row.
-
-    >>> softmax_shift(np.array([[1.0, 3.0], [0.0, 2.0]]))
-    np.float64(3.0)
-    >>> softmax_shift(np.array([[1000.0, 0.0], [0.0, 2.0]]))
-    array([[1000.],
-           [   2.]])
-    """
-    top, bottom = z.max(initial=-np.inf), z.min(initial=np.inf)
-    if top - bottom < 40:  # False for NaN and ±inf: those take the rows' maxima
-        return top
-    return row_max(z)
+           "softmax_shift"]
 
 
 def _floating(z) -> np.ndarray:
     """``z`` as an array of floats (integers become float64)."""
     z = np.asarray(z)
     return z if np.issubdtype(z.dtype, np.inexact) else z.astype(np.float64)
-
-
-def _exp_normalize_(e: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """In place: E ← e^E / Σ_k e^E, row-wise; returns (E, the row sums Σ_k e^E)."""
-    np.exp(e, out=e)
-    s = row_sum(e)
-    return np.divide(e, s, out=e), s
 
 
 def softmax(z: np.ndarray) -> np.ndarray:
@@ -92,32 +34,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
            [0.25, 0.75]])
     """
     z = _floating(z)
-    return _exp_normalize_(np.subtract(z, softmax_shift(z)))[0]
-
-
-def softmax_nll_(z: np.ndarray, y: np.ndarray, naive: bool = False
-                 ) -> tuple[np.ndarray, float]:
-    """Softmax and the summed cross-entropy at once, overwriting ``z``: (A, Σ_i −log A[i, y_i]).
-
-    With the shift c of :func:`softmax`: −log A[i, y_i] = log Σ_k e^(Z_ik − c)
-    − (Z_iy − c), taken from the logits, so it stays finite where A[i, y_i]
-    underflows to 0. ``A`` is bit for bit :func:`softmax` (``naive``:
-    :func:`naive_softmax`, and −log A[i, y_i] taken from A as the tutorial
-    does). For callers that created ``z`` themselves (the training pass).
-
-    >>> a, nll = softmax_nll_(np.array([[0.0, np.log(3.0)]]), np.array([1]))
-    >>> a, round(nll, 6)
-    (array([[0.25, 0.75]]), 0.287682)
-    """
-    rows = np.arange(len(y))
-    if naive:
-        a = _exp_normalize_(z)[0]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return a, float(-np.log(a[rows, y]).sum(dtype=np.float64))
-    shifted = np.subtract(z, softmax_shift(z), out=z)
-    picked = shifted[rows, y]
-    a, s = _exp_normalize_(shifted)
-    return a, float(np.subtract(np.log(s[:, 0]), picked).sum(dtype=np.float64))
+    return exp_normalize_(np.subtract(z, softmax_shift(z)))[0]
 
 
 def naive_softmax(z: np.ndarray) -> np.ndarray:
@@ -179,17 +96,6 @@ def cross_entropy_grad(a: np.ndarray, y: np.ndarray, m: int | None = None) -> np
            [-0.25 ,  0.25 ]])
     """
     return output_delta_(a.copy(), y, m)
-
-
-def output_delta_(a: np.ndarray, y: np.ndarray, m: int | None = None) -> np.ndarray:
-    """:func:`cross_entropy_grad` overwriting ``a`` (for callers that created it).
-
-    >>> output_delta_(np.array([[0.25, 0.75]]), np.array([0]), m=2)
-    array([[-0.375,  0.375]])
-    """
-    m = len(y) if m is None else m
-    a[np.arange(len(y)), y] -= 1
-    return np.multiply(a, a.dtype.type(1 / m), out=a)
 
 
 def l2_penalty(weights, lam: float) -> float:

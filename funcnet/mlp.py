@@ -32,8 +32,8 @@ import numpy as np
 import toolz
 
 from . import activations, rng, tree
-from .losses import (cross_entropy, cross_entropy_grad, l2_penalty, naive_softmax,
-                     output_delta_, softmax, softmax_nll_)
+from ._kernels import fused, output_delta_, softmax_nll_
+from .losses import cross_entropy, cross_entropy_grad, l2_penalty, naive_softmax, softmax
 from .layers.dense import SCHEMES, Dense, column_sum as _column_sum, init_dense
 from .tree import pytree, static_field
 
@@ -176,7 +176,7 @@ def forward(params: Params, x: np.ndarray, *, key=None, dropout: float = 0.0,
     ((5, 10), True)
     """
     x = np.asarray(x, dtype=params.layers[0].w.dtype)
-    act = activations.get(params.activation)
+    act = fused(params.activation)
     masks = _dropout_masks(key, dropout, len(x), params.sizes[1:-1], x.dtype)
     inputs, hidden, z = _forward_rows(params, act, x, masks)
     return Activations(inputs, hidden, masks, z, (naive_softmax if quirks else softmax)(z))
@@ -232,7 +232,7 @@ def backward(params: Params, acts: Activations, y: np.ndarray, *, m: int | None 
     >>> tree.structure(g) == tree.structure(p)
     True
     """
-    act = activations.get(params.activation)
+    act = fused(params.activation)
     top = cross_entropy_grad(acts.probs, y, m)
     grads = _backprop(params, act, acts.inputs, acts.hidden, acts.masks, top, l2, quirks)
     return attrs.evolve(params, layers=grads)
@@ -300,7 +300,7 @@ def train_grads(params: Params, x: np.ndarray, y: np.ndarray, *, key=None,
     x = np.asarray(x, dtype=params.layers[0].w.dtype)
     n = len(x)
     m = n if m is None else m
-    act = activations.get(params.activation)
+    act = fused(params.activation)
     quirks = _quirk_flags(quirks)
     masks = _dropout_masks(key, dropout, n, params.sizes[1:-1], x.dtype)
     if n <= chunk:
@@ -324,7 +324,7 @@ def logits_rows(params: Params, x: np.ndarray) -> np.ndarray:
     >>> logits_rows(init(rng.key(0), (3, 2)), np.zeros((4, 3), np.float32)).shape
     (4, 2)
     """
-    act = activations.get(params.activation)
+    act = fused(params.activation)
     a = toolz.reduce(lambda a, l: act.apply_(_affine(a, l)), params.layers[:-1],
                      np.asarray(x, dtype=params.layers[0].w.dtype))
     return _affine(a, params.layers[-1])

@@ -35,10 +35,11 @@ from .layers import serial
 from .layers.dense import SCHEMES, Dense
 from .layers.serial import Network
 from .losses import cross_entropy, cross_entropy_grad, l2_penalty, naive_softmax, softmax
-from .mlp import CHUNK_ROWS, QUIRKS, Activations, Params, loss_and_grads, train_grads
+from .mlp import CHUNK_ROWS, QUIRKS, Activations, Params, train_grads
 
 __all__ = ["Dense", "Params", "Network", "Activations", "Trace", "SCHEMES", "CHUNK_ROWS",
-           "QUIRKS", "CHUNK_FLOATS", "chunk_rows", "init", "init_model_state", "stochastic", "forward", "backward", "logits", "loss",
+           "QUIRKS", "CHUNK_FLOATS", "chunk_rows", "init", "init_model_state", "stochastic",
+           "leaves", "with_leaves", "forward", "backward", "logits", "loss",
            "loss_and_grads", "train_grads", "value_and_grads", "predict", "predict_proba",
            "update", "intermediates", "summary", "as_network", "architecture",
            "from_architecture", "input_shape", "num_outputs", "dtype_of", "weights", "describe"]
@@ -184,8 +185,9 @@ def value_and_grads(params, x: np.ndarray, y: np.ndarray, *, model_state=None, k
     correct = #{i : argmax_k A_L[i, k] = y_i}, on the batch in training mode.
     An MLP takes the fused path :func:`funcnet.mlp.train_grads` (``dropout``
     on every hidden layer, ``quirks``) and has no model state; a
-    :class:`Network` runs its layers (its dropout layers draw from ``key``)
-    and returns its moved running statistics.
+    :class:`Network` runs its layers (its own dropout layers draw from
+    ``key``; the MLP's ``dropout`` rate does not apply to it) and returns its
+    moved running statistics.
 
     >>> from funcnet import rng
     >>> from funcnet.layers import dense, batch_norm, relu
@@ -199,6 +201,8 @@ def value_and_grads(params, x: np.ndarray, y: np.ndarray, *, model_state=None, k
         loss, grads, correct = train_grads(params, x, y, key=key, dropout=dropout, l2=l2, m=m,
                                            quirks=quirks)
         return loss, grads, correct, model_state
+    if quirks:
+        raise ConfigError("the tutorial's quirks apply to the MLP only, not to a network of layers")
     z, caches, state = serial.forward(params, x, train=True, key=key, model_state=model_state)
     probs = softmax(z)
     grads = serial.backward(params, caches, cross_entropy_grad(probs, y, m))
@@ -206,6 +210,56 @@ def value_and_grads(params, x: np.ndarray, y: np.ndarray, *, model_state=None, k
     penalty = l2_penalty(weights(params), l2) if l2 else 0.0
     correct = int(np.count_nonzero(probs.argmax(axis=1) == y))
     return cross_entropy(z, y) + penalty, grads, correct, state
+
+
+def loss_and_grads(params, x: np.ndarray, y: np.ndarray, *, key=None, dropout: float = 0.0,
+                   l2: float = 0.0, m: int | None = None, quirks: bool = False, train: bool = True,
+                   model_state=None) -> tuple:
+    """One forward and one backward pass, keeping the activations: ``(loss, grads, acts)``.
+
+    For an MLP :func:`funcnet.mlp.loss_and_grads`; for a :class:`Network` in
+    training mode (``train``) unless told otherwise, ``acts`` a :class:`Trace`.
+
+    >>> from funcnet import rng
+    >>> p = init(rng.key(0), (3, 4, 2))
+    >>> l, g, acts = loss_and_grads(p, np.ones((5, 3)), np.array([0, 1, 0, 1, 1]))
+    >>> l > 0, g.layers[0].w.shape
+    (True, (3, 4))
+    """
+    if isinstance(params, Params):
+        return mlp.loss_and_grads(params, x, y, key=key, dropout=dropout, l2=l2, m=m,
+                                  quirks=quirks)
+    acts = forward(params, x, key=key, train=train, model_state=model_state)
+    penalty = l2_penalty(weights(params), l2) if l2 else 0.0
+    grads = backward(params, acts, y, m=m, l2=l2)
+    return cross_entropy(acts.logits, y) + penalty, grads, acts
+
+
+def leaves(params) -> list:
+    """The trainable arrays in flatten order (``tree.leaves``; for the MLP without walking
+    the tree: w, b of each layer, a training step's fast path).
+
+    >>> from funcnet import rng
+    >>> p = init(rng.key(0), (4, 3, 2))
+    >>> all(a is b for a, b in zip(leaves(p), tree.leaves(p)))
+    True
+    """
+    if isinstance(params, Params):
+        return [a for layer in params.layers for a in (layer.w, layer.b)]
+    return tree.leaves(params)
+
+
+def with_leaves(params, new: list, treedef=None):
+    """A network like ``params`` holding the arrays ``new`` (in :func:`leaves` order).
+
+    >>> from funcnet import rng
+    >>> p = init(rng.key(0), (4, 3, 2))
+    >>> tree.equal(with_leaves(p, [2 * a for a in leaves(p)]), tree.map(lambda a: 2 * a, p))
+    True
+    """
+    if isinstance(params, Params):
+        return Params(tuple(Dense(w, b) for w, b in zip(new[0::2], new[1::2])), params.activation)
+    return tree.unflatten(tree.structure(params) if treedef is None else treedef, new)
 
 
 def dtype_of(params) -> np.dtype:

@@ -34,7 +34,7 @@ import toolz
 
 from . import rng, tree
 from .errors import TrainingError
-from .model import init_model_state, stochastic, value_and_grads
+from .model import init_model_state, leaves, stochastic, value_and_grads, with_leaves
 from .tree import pytree
 
 __all__ = ["TrainState", "init_state", "make_step", "keep_freed_memory", "fit", "trajectory", "Snapshot",
@@ -98,19 +98,22 @@ def _update_leafwise(update_leaves, grads, opt_state, params, treedef):
     """``optimizer.update`` then ``apply_updates``, on the lists of leaves.
 
     The same arrays as the tree-walking pair (θ' = θ + u, each in θ's dtype),
-    flattening the gradients and parameters once and rebuilding one tree.
+    without rebuilding the gradient and update trees (:func:`funcnet.model.leaves`
+    reads an MLP's arrays without walking the tree).
     """
-    ps = tree.leaves(params)
-    us, opt_state = update_leaves(tree.leaves(grads), opt_state, params, treedef)
-    new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(ps, us)]
-    return tree.unflatten(treedef, new), opt_state
+    us, opt_state = update_leaves(leaves(grads), opt_state, params, treedef)
+    new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(leaves(params), us)]
+    return with_leaves(params, new, treedef), opt_state
+
+
+@functools.cache
+def _static_names(cls: type) -> tuple:
+    return tuple(f.name for f in attrs.fields(cls) if f.metadata.get("static"))
 
 
 def _shape_key(params):
     """A hashable stand-in for the static structure of ``params`` (type and static fields)."""
-    static = tuple(getattr(params, f.name) for f in attrs.fields(type(params))
-                   if f.metadata.get("static"))
-    return type(params), len(params.layers), static
+    return type(params), len(params.layers), tuple(getattr(params, n) for n in _static_names(type(params)))
 
 
 def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None = None,

@@ -29,12 +29,17 @@ except ImportError:  # the kernels are not part of this build
     AVAILABLE = False
 
 
+def _kernel(k):
+    """An int, or a (kh, kw) tuple (JSON gives lists back)."""
+    return tuple(int(v) for v in k) if isinstance(k, (tuple, list)) else int(k)
+
+
 @attrs.frozen
 class Conv2DSpec:
     """What :func:`conv2d` builds."""
 
     filters: int = attrs.field(converter=int)
-    kernel: int = attrs.field(converter=int)
+    kernel: int | tuple = attrs.field(converter=_kernel)
     stride: int = attrs.field(default=1, converter=int)
     padding: str = "valid"
 
@@ -50,7 +55,8 @@ class MaxPoolSpec:
 def conv2d(filters: int, kernel: int, stride: int = 1, padding: str = "valid") -> Conv2DSpec:
     """A 2-D convolution: y[n, i, j, o] = Σ_{p, q, c} x[n, s·i + p, s·j + q, c]·w[p, q, c, o] + b[o].
 
-    ``w: (kernel, kernel, c_in, filters)``; ``padding="same"`` pads so that a
+    ``w: (kernel, kernel, c_in, filters)`` (``kernel`` an int or ``(kh, kw)``);
+    ``padding="same"`` pads so that a
     stride-1 output keeps the input's height and width.
     """
     if padding not in ("valid", "same"):
@@ -70,7 +76,6 @@ def _images(in_shape: tuple) -> None:
 
 def _conv_init(key, spec: Conv2DSpec, in_shape, scheme="he", dtype=np.float32):
     _images(in_shape)
-    scheme = "he" if scheme == "tutorial" else scheme
     return _conv.conv2d_init(key, in_shape, spec.filters, spec.kernel, stride=spec.stride,
                              padding=spec.padding, scheme=scheme, dtype=dtype)
 

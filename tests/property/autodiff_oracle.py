@@ -21,11 +21,14 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import attrs
 import numpy as np
 
 __all__ = ["Node", "constant", "matmul", "add", "mul_const", "scale", "relu", "leaky_relu",
            "tanh", "sigmoid", "identity", "log_softmax", "nll_mean", "sum_of_squares",
-           "grad", "ACTIVATIONS", "mlp_loss", "mlp_grads"]
+           "grad", "ACTIVATIONS", "mlp_loss", "mlp_grads", "mul", "reshape", "mean_rows",
+           "power", "pad_hw", "window", "maximum", "conv2d", "max_pool", "batch_norm",
+           "network_loss", "network_grads"]
 
 
 class Node:
@@ -193,3 +196,145 @@ def mlp_grads(weights, biases, x, y, activation: str, l2: float = 0.0, masks=())
     loss, ws, bs = mlp_loss(weights, biases, x, y, activation, l2, masks)
     gs = grad(loss, ws + bs)
     return float(loss.value), gs[:len(ws)], gs[len(ws):]
+
+
+# ------------------------------------------------------------------ layers of any kind
+
+
+def mul(a: Node, b: Node) -> Node:
+    """C = A ⊙ B with broadcasting; dA = dC ⊙ B, dB = dC ⊙ A (summed back to each shape)."""
+    return Node(a.value * b.value, [(a, lambda g: _unbroadcast(g * b.value, a.value.shape)),
+                                    (b, lambda g: _unbroadcast(g * a.value, b.value.shape))])
+
+
+def reshape(a: Node, shape: tuple) -> Node:
+    """A with a new shape; dA = dC reshaped back."""
+    return Node(a.value.reshape(shape), [(a, lambda g: g.reshape(a.value.shape))])
+
+
+def mean_rows(a: Node) -> Node:
+    """The mean over every axis but the last, shape ``(c,)``; dA = dC / N everywhere."""
+    axes = tuple(range(a.value.ndim - 1))
+    n = a.value.size // a.value.shape[-1]
+    return Node(a.value.mean(axis=axes), [(a, lambda g: np.broadcast_to(g / n, a.value.shape))])
+
+
+def power(a: Node, e: float) -> Node:
+    """A^e elementwise; dA = dC ⊙ e·A^(e−1)."""
+    return Node(a.value ** e, [(a, lambda g: g * e * a.value ** (e - 1))])
+
+
+def pad_hw(a: Node, pads: tuple) -> Node:
+    """Zero padding of an NHWC batch, ``pads = ((top, bottom), (left, right))``; dA = the crop."""
+    (t, b), (l, r) = pads
+    h, w = a.value.shape[1:3]
+    out = np.pad(a.value, ((0, 0), (t, b), (l, r), (0, 0)))
+    return Node(out, [(a, lambda g: g[:, t:t + h, l:l + w, :])])
+
+
+def window(a: Node, p: int, q: int, stride: int, oh: int, ow: int) -> Node:
+    """The strided slice A[:, p + s·i, q + s·j, :] (i < oh, j < ow); dA scatters dC back."""
+    sl = (slice(None), slice(p, p + stride * (oh - 1) + 1, stride),
+          slice(q, q + stride * (ow - 1) + 1, stride), slice(None))
+
+    def back(g):
+        out = np.zeros_like(a.value)
+        out[sl] = g
+        return out
+    return Node(a.value[sl], [(a, back)])
+
+
+def take(a: Node, index) -> Node:
+    """A[index] for a basic index; dA scatters dC back."""
+    def back(g):
+        out = np.zeros_like(a.value)
+        out[index] = g
+        return out
+    return Node(a.value[index], [(a, back)])
+
+
+def maximum(a: Node, b: Node) -> Node:
+    """max(A, B) elementwise; the gradient goes to A where A ≥ B, else to B."""
+    first = a.value >= b.value
+    return Node(np.where(first, a.value, b.value), [(a, lambda g: g * first),
+                                                     (b, lambda g: g * ~first)])
+
+
+def _same_pads(size: int, k: int, s: int) -> tuple:
+    out = -(-size // s)
+    total = max((out - 1) * s + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def conv2d(x: Node, w: Node, b: Node, stride: int, padding: str) -> Node:
+    """Y = Σ_{p,q} window_{p,q}(X)·W[p, q] + b, each window product a matmul over channels."""
+    kh, kw, c_in, c_out = w.value.shape
+    n, h, wd, _ = x.value.shape
+    if padding == "same":
+        x = pad_hw(x, (_same_pads(h, kh, stride), _same_pads(wd, kw, stride)))
+    hp, wp = x.value.shape[1:3]
+    oh, ow = (hp - kh) // stride + 1, (wp - kw) // stride + 1
+    terms = [matmul(reshape(window(x, p, q, stride, oh, ow), (n * oh * ow, c_in)),
+                    take(w, (p, q)))
+             for p in range(kh) for q in range(kw)]
+    return add(reshape(_sum(terms), (n, oh, ow, c_out)), b)
+
+
+def max_pool(x: Node, size: int, stride: int) -> Node:
+    """The elementwise maximum of the size² strided windows."""
+    h, wd = x.value.shape[1:3]
+    oh, ow = (h - size) // stride + 1, (wd - size) // stride + 1
+    parts = [window(x, p, q, stride, oh, ow) for p in range(size) for q in range(size)]
+    out = parts[0]
+    for part in parts[1:]:
+        out = maximum(out, part)
+    return out
+
+
+def batch_norm(x: Node, gamma: Node, beta: Node, eps: float) -> Node:
+    """Training-mode batch norm from primitives: x̂ = (x − μ)·(σ² + ε)^(−1/2), y = γ ⊙ x̂ + β."""
+    d = add(x, scale(mean_rows(x), -1.0))
+    var = mean_rows(mul(d, d))
+    inv = power(add(var, constant(np.array(eps))), -0.5)
+    return add(mul(mul(d, inv), gamma), beta)
+
+
+def network_loss(net, x, y, masks: dict, l2: float = 0.0):
+    """The loss node of a funcnet ``Network`` in training mode (dropout masks given by layer
+    index), written again from the primitives above; returns ``(loss, {(l, name): node})``."""
+    from funcnet import layers
+
+    params, a = {}, constant(x)
+    for l, layer in enumerate(net.layers):
+        kind = layers.kind_of(layer)
+        nodes = {name: Node(v) for name, v in attrs.asdict(layer, recurse=False).items()
+                 if isinstance(v, np.ndarray)}
+        params.update({(l, k): v for k, v in nodes.items()})
+        if kind == "dense":
+            a = add(matmul(a, nodes["w"]), nodes["b"])
+        elif kind == "conv2d":
+            a = conv2d(a, nodes["w"], nodes["b"], layer.stride, layer.padding)
+        elif kind == "max_pool":
+            a = max_pool(a, layer.size, layer.stride)
+        elif kind == "flatten":
+            a = reshape(a, (len(a.value), -1))
+        elif kind == "activation":
+            a = ACTIVATIONS[layer.name](a)
+        elif kind == "dropout":
+            a = mul_const(a, masks[l]) if l in masks else a
+        elif kind == "batch_norm":
+            a = batch_norm(a, nodes["gamma"], nodes["beta"], layer.eps)
+        else:
+            raise ValueError(f"no oracle for {kind}")
+    loss = nll_mean(log_softmax(a), np.asarray(y))
+    if l2:
+        loss = add(loss, scale(_sum(sum_of_squares(v) for (l, k), v in params.items() if k == "w"),
+                               0.5 * l2))
+    return loss, params
+
+
+def network_grads(net, x, y, masks: dict, l2: float = 0.0):
+    """``(loss value, {(l, name): gradient})`` of :func:`network_loss` by reverse-mode autodiff."""
+    loss, params = network_loss(net, x, y, masks, l2)
+    keys = list(params)
+    return float(loss.value), dict(zip(keys, grad(loss, [params[k] for k in keys])))

@@ -59,12 +59,13 @@ def test_derivatives_match_finite_differences_away_from_zero(name):
 
 @pytest.mark.parametrize("name", A.NAMES)
 def test_fused_forms_agree_with_the_plain_ones(name):
-    act = A.get(name)
+    from funcnet import _kernels
+    act, fused = A.get(name), _kernels.fused(name)
     z = Z.copy()
-    a = act.apply_(z.copy())
+    a = fused.apply_(z.copy())
     np.testing.assert_array_equal(a, act.fn(Z))
     da = np.arange(6.0).reshape(2, 3) - 2
-    np.testing.assert_allclose(act.backprop_(da.copy(), a), da * act.grad(a))
+    np.testing.assert_allclose(fused.backprop_(da.copy(), a), da * act.grad(a))
 
 
 @pytest.mark.parametrize("name", A.NAMES)
@@ -86,3 +87,9 @@ def test_unknown_activation_names_the_choices():
     with pytest.raises(ValueError, match=r"unknown activation 'swish': expected one of "
                                          r"relu, leaky_relu, tanh, sigmoid, identity"):
         A.get("swish")
+
+
+def test_no_public_activation_or_loss_writes_in_place():
+    from funcnet import losses
+    assert not [n for n in A.__all__ + losses.__all__ if n.endswith("_")]
+    assert not hasattr(A.get("relu"), "apply_")

@@ -168,11 +168,12 @@ def limit_blas(threads: int):
 
 def main(argv=None):
     args = parse(argv)
-    C.print_header(f"CNN training step, batch {args.batch}, float32: funcnet vs PyTorch, "
-                   f"{args.threads} thread(s) each")
-    x, y = digits(args.batch * args.steps)
-    batches = [(x[i:i + args.batch], y[i:i + args.batch]) for i in range(0, len(x), args.batch)]
-    with limit_blas(args.threads):
+    with limit_blas(args.threads):  # before the header, whose BLAS line shows the threads
+        C.print_header(f"CNN training step, batch {args.batch}, float32: funcnet vs PyTorch, "
+                       f"{args.threads} thread(s) each")
+        x, y = digits(args.batch * args.steps)
+        batches = [(x[i:i + args.batch], y[i:i + args.batch])
+                   for i in range(0, len(x), args.batch)]
         run_rounds(args, batches)
     print("   load average (1, 5, 15 min) at the end: "
           + " ".join(f"{v:.2f}" for v in os.getloadavg()))

@@ -82,7 +82,8 @@ def cross_entropy(z: np.ndarray, y: np.ndarray) -> float:
     """
     if not len(y):
         return float("nan")
-    return softmax_nll_(np.array(_floating(z), copy=True), y)[1] / len(y)
+    # Each −log A[i, y_i] ≥ 0; the shifted sum can round a hair below 0 when every A[i, y_i] ≈ 1.
+    return max(softmax_nll_(np.array(_floating(z), copy=True), y)[1] / len(y), 0.0)
 
 
 def cross_entropy_grad(a: np.ndarray, y: np.ndarray, m: int | None = None) -> np.ndarray:

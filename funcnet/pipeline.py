@@ -31,7 +31,7 @@ import pandas as pd
 
 from .errors import ConfigError, TrainingError
 from .model import Params
-from .train import Snapshot, TrainState, keep_freed_memory, result_model_state, result_params
+from .train import Snapshot, TrainState, result_model_state, result_params
 
 __all__ = ["load_pipeline", "fields", "parse_value", "apply_overrides", "resolve_seed",
            "to_json", "Result", "Stop", "run"]
@@ -202,7 +202,6 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     raises :class:`Stop` or KeyboardInterrupt ("interrupted") or the loss
     goes non-finite (the TrainingError's message); ``Result.stopped`` says why.
     """
-    keep_freed_memory()  # a process-wide allocator setting: made here, at the edge
     data = pipe.load(config) if data is None else data
     splits = pipe.split(config, data)
     state = pipe.init_state(config) if state is None else state

@@ -1,8 +1,9 @@
 """funcnet: neural networks from scratch in NumPy, as pure functions over pytrees.
 
-The public face: re-exports only. The network is data (``Params``), every
-step is a pure function (``init``, ``forward``, ``backward``, ``update``),
-and training is a fold over batches (``funcnet.train.fit``).
+The public face: re-exports only. The network is data (the tutorial's MLP
+``Params``, or a ``Network`` of layers from ``funcnet.layers``), every step
+is a pure function (``init``, ``forward``, ``backward``, ``update``), and
+training is a fold over batches (``funcnet.train.fit``).
 
 >>> import numpy as np, funcnet
 >>> params = funcnet.init(funcnet.rng.key(0), (784, 10, 10), scheme="tutorial")

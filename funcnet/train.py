@@ -81,11 +81,14 @@ def _update_leafwise(update_leaves, grads, opt_state, params, treedef):
     return with_leaves(params, new, treedef), opt_state
 
 
+@functools.cache
+def _static_names(cls: type) -> tuple:
+    return tuple(f.name for f in attrs.fields(cls) if f.metadata.get("static"))
+
+
 def _shape_key(params):
     """A hashable stand-in for the static structure of ``params`` (type and static fields)."""
-    static = tuple(getattr(params, f.name) for f in attrs.fields(type(params))
-                   if f.metadata.get("static"))
-    return type(params), len(params.layers), static
+    return type(params), len(params.layers), tuple(getattr(params, n) for n in _static_names(type(params)))
 
 
 def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None = None,

@@ -8,9 +8,14 @@ public function hands them an array a caller holds.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+import contextlib
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
+import toolz
 
 from . import activations
 
@@ -144,3 +149,51 @@ def fused(name: str) -> Fused:
     """
     act = activations.get(name)
     return _FUSED.get(name) or Fused(*_generic_(act.fn, act.grad))
+
+
+def default_threads() -> int:
+    """The number of cores this process may run on (its CPU affinity).
+
+    >>> default_threads() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@functools.cache
+def _controller():
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """BLAS limited to one thread inside the block (threadpoolctl), restored after it.
+
+    A process-wide setting held only while a chunked pass runs, so that its
+    worker threads (one per core) do not each start BLAS threads of their own.
+    """
+    with _controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+def ordered_sum(one: Callable, items: Iterable, add: Callable, threads: int):
+    """``reduce(add, map(one, items))``: ``one`` over worker threads, results added in order.
+
+    Each ``one(item)`` runs with single-threaded BLAS; the results are added
+    in the order of ``items`` whatever thread computed them, so the sum has
+    the same bits for any ``threads``.
+
+    >>> ordered_sum(lambda i: i * i, range(5), lambda a, b: a + b, threads=2)
+    30
+    """
+    items = list(items)
+    threads = max(1, min(int(threads), len(items)))
+    with single_threaded_blas():
+        if threads == 1:
+            return toolz.reduce(add, map(one, items))
+        with ThreadPoolExecutor(threads) as pool:  # map yields in the order of items
+            return toolz.reduce(add, pool.map(one, items))

@@ -31,16 +31,11 @@ True
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import os
-from concurrent.futures import ThreadPoolExecutor
-
 import attrs
 import numpy as np
-import toolz
 
-from ._kernels import exp_normalize_, fused, output_delta_, softmax_nll_
+from ._kernels import (default_threads, exp_normalize_, fused, ordered_sum, output_delta_,
+                       softmax_nll_)
 from .mlp import Params, _add_pass_, _backprop, _forward_rows, _quirk_flags
 
 __all__ = ["CHUNK", "grads", "default_threads"]
@@ -48,31 +43,6 @@ __all__ = ["CHUNK", "grads", "default_threads"]
 # Rows per chunk: 512 rows of 784 float32 pixels (1.6 MB) stay in a core's L2/L3
 # between the forward product and dW1 = X_cᵀ·dZ1.
 CHUNK = 512
-
-
-def default_threads() -> int:
-    """The number of cores this process may run on (its CPU affinity)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-@functools.cache
-def _controller():
-    from threadpoolctl import ThreadpoolController
-    return ThreadpoolController()
-
-
-@contextlib.contextmanager
-def single_threaded_blas():
-    """BLAS limited to one thread inside the block (threadpoolctl), restored after it.
-
-    A process-wide setting held only while a chunked pass runs, so that its
-    worker threads (one per core) do not each start BLAS threads of their own.
-    """
-    with _controller().limit(limits=1, user_api="blas"):
-        yield
 
 
 def _chunk_pass(params: Params, act, x, y, m: int, naive: bool, scalar_bias: bool):
@@ -115,16 +85,10 @@ def grads(params: Params, x: np.ndarray, y: np.ndarray, *, m: int | None = None,
     m = n if m is None else m
     naive, scalar_bias = _quirk_flags(quirks)
     act, chunk = fused(params.activation), max(1, int(chunk))
-    starts = range(0, n, chunk)
-    threads = max(1, min(default_threads() if threads is None else int(threads), len(starts)))
+    threads = default_threads() if threads is None else threads
 
     def one(i):
         return _chunk_pass(params, act, x[i:i + chunk], y[i:i + chunk], m, naive, scalar_bias)
 
-    with single_threaded_blas():
-        if threads == 1:
-            g, nll, correct = toolz.reduce(_add_pass_, map(one, starts))
-        else:
-            with ThreadPoolExecutor(threads) as pool:  # map yields in chunk order
-                g, nll, correct = toolz.reduce(_add_pass_, pool.map(one, starts))
+    g, nll, correct = ordered_sum(one, range(0, n, chunk), _add_pass_, threads)
     return nll, attrs.evolve(params, layers=g), correct

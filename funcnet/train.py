@@ -22,6 +22,7 @@ can watch it go by and stop whenever it likes, keeping the last good state.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from typing import Any, Callable, Iterable, Iterator

@@ -117,3 +117,16 @@ def test_property_chunked_matches_one_piece_and_threads(n, chunk, threads, hidde
     assert tree.allclose(g, g0, rtol=1e-9, atol=1e-12)
     assert correct == correct0
     assert tree.equal(g, chunked.grads(params, x, y, chunk=chunk, threads=1)[1])
+
+
+def test_train_grads_over_threads_same_bits(monkeypatch):
+    """make_step's fused pass shares its chunks (above ``chunk`` rows) among threads too."""
+    params, x, y = problem(n=700, sizes=(12, 9, 4), dtype=np.float32)
+    masks_key = rng.key(4)
+    runs = []
+    for threads in (1, 2, 3):
+        monkeypatch.setattr(mlp, "default_threads", lambda t=threads: t)
+        runs.append(mlp.train_grads(params, x, y, chunk=64, l2=0.01, dropout=0.2, key=masks_key))
+    for value, g, correct in runs[1:]:
+        assert value == runs[0][0] and correct == runs[0][2]
+        assert tree.equal(g, runs[0][1])

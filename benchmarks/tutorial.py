@@ -11,7 +11,7 @@ file), accuracy every 10 iterations from A2. The same code in float32 is
 timed too (its one-hot made float32, or NumPy would promote dZ2 to float64).
 
 The pipeline's step takes its gradients from ``funcnet.chunked.grads``:
-forward and backward together over fixed chunks of 512 rows, the chunks
+forward and backward together over fixed chunks of rows (1,024 in float32, 512 in float64), the chunks
 shared by one worker thread per core running single-threaded BLAS, the
 chunks' gradients added in chunk order. A fourth row, "funcnet make_step",
 runs the same 500 iterations through ``funcnet.train.make_step(optim.sgd(0.10))``

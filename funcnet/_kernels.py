@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
@@ -183,9 +183,10 @@ def single_threaded_blas():
 def ordered_sum(one: Callable, items: Iterable, add: Callable, threads: int):
     """``reduce(add, map(one, items))``: ``one`` over worker threads, results added in order.
 
-    Each ``one(item)`` runs with single-threaded BLAS; the results are added
-    in the order of ``items`` whatever thread computed them, so the sum has
-    the same bits for any ``threads``.
+    Each ``one(item)`` runs with single-threaded BLAS; the threads take the
+    next item as they become free, and the results are added in the order
+    of ``items`` whatever thread computed them, so the sum has the same bits
+    for any ``threads``. At most a few results wait for their turn.
 
     >>> ordered_sum(lambda i: i * i, range(5), lambda a, b: a + b, threads=2)
     30
@@ -195,5 +196,40 @@ def ordered_sum(one: Callable, items: Iterable, add: Callable, threads: int):
     with single_threaded_blas():
         if threads == 1:
             return toolz.reduce(add, map(one, items))
-        with ThreadPoolExecutor(threads) as pool:  # map yields in the order of items
-            return toolz.reduce(add, pool.map(one, items))
+        return _threaded_ordered_sum(one, items, add, threads)
+
+
+def _threaded_ordered_sum(one: Callable, items: list, add: Callable, threads: int):
+    """The threads of :func:`ordered_sum`: each takes the next index, computes its result and,
+    under a lock, adds into the total every result whose turn has come."""
+    take = iter(range(len(items))).__next__  # next() on a range iterator is atomic in CPython
+    lock = threading.Lock()
+    pending: dict = {}
+    state = {"next": 0, "total": None, "error": None}
+
+    def work():
+        try:
+            while state["error"] is None:
+                try:
+                    i = take()
+                except StopIteration:
+                    return
+                result = one(items[i])
+                with lock:
+                    pending[i] = result
+                    while state["next"] in pending:
+                        r = pending.pop(state["next"])
+                        state["total"] = r if state["next"] == 0 else add(state["total"], r)
+                        state["next"] += 1
+        except BaseException as err:  # noqa: BLE001 -- handed to the calling thread
+            state["error"] = err
+
+    workers = [threading.Thread(target=work, daemon=True) for _ in range(threads - 1)]
+    for t in workers:
+        t.start()
+    work()
+    for t in workers:
+        t.join()
+    if state["error"] is not None:
+        raise state["error"]
+    return state["total"]

@@ -140,8 +140,9 @@ def tutorial_params(pipe, config, dtype):
 def make_step_run(pipe, config, splits, iterations: int):
     """``iterations`` full-batch steps of make_step(sgd(α)) from the pipeline's initial
     state, with train and dev accuracy every ``log_every`` steps; (seconds, accuracies)."""
-    from funcnet import evaluate, optim, train
+    from funcnet import data, evaluate, optim, train
     tr, dev = splits["train"], splits["dev"]
+    tr = data.Dataset(data.scale(tr.x, pipe.dtype_of(config)), tr.y)  # make_step takes floats
     opt = optim.sgd(config.learning_rate)
     state = train.init_state(pipe.init_state(config).params, opt, np.zeros(4, np.uint32))
     step = train.make_step(opt)

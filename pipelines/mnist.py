@@ -92,15 +92,17 @@ def load(config: Config) -> dict:
 
 
 def split(config: Config, data: dict) -> dict:
-    """Shuffle the first ``rows`` digits, keep ``dev_size`` as dev, scale by 1/255 once."""
+    """Shuffle the first ``rows`` digits and keep ``dev_size`` as dev; the pixels stay integers
+    (a quarter of float32's bytes), scaled by 1/255 to the pipeline's dtype a chunk at a time
+    by the training pass and the evaluation (X / 255 with the bits of ``data.scale``)."""
     classify.check_sizes(config, data["train"])
     rows = data["train"].take(slice(0, config.rows))
     if config.dev_size >= len(rows):
         raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the {len(rows)} rows used")
     dev, train = fdata.split(keys(config)[0], rows, config.dev_size)
-    dt = dtype_of(config)
-    as_float = lambda d: fdata.Dataset(fdata.scale(d.x, dt), d.y, d.source)
-    out = {"train": as_float(train), "dev": as_float(dev)}
+    as_pixels = lambda d: d if np.issubdtype(d.x.dtype, np.integer) else fdata.Dataset(
+        fdata.scale(d.x, dtype_of(config)), d.y, d.source)
+    out = {"train": as_pixels(train), "dev": as_pixels(dev)}
     if data.get("test") is not None:
         out["test"] = data["test"]
     return out

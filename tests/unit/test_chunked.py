@@ -130,3 +130,15 @@ def test_train_grads_over_threads_same_bits(monkeypatch):
     for value, g, correct in runs[1:]:
         assert value == runs[0][0] and correct == runs[0][2]
         assert tree.equal(g, runs[0][1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_integer_pixels_are_scaled_chunk_by_chunk_with_the_bits_of_data_scale(dtype):
+    from funcnet import data
+    params = mlp.init(rng.key(0), (30, 6, 4), "tutorial", dtype=dtype)
+    pixels = rng.generator(rng.key(1)).integers(0, 256, (300, 30)).astype(np.uint8)
+    y = np.arange(300) % 4
+    a = chunked.grads(params, pixels, y, chunk=64, threads=2)
+    b = chunked.grads(params, data.scale(pixels, dtype), y, chunk=64, threads=2)
+    assert a[0] == b[0] and a[2] == b[2]
+    assert tree.equal(a[1], b[1])

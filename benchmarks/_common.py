@@ -65,6 +65,12 @@ def clock() -> float:
     return time.perf_counter()
 
 
+def minor_faults() -> int:
+    """Minor page faults of this process so far (getrusage ru_minflt)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+
+
 def median(xs) -> float:
     return statistics.median(xs) if xs else float("nan")
 

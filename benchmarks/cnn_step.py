@@ -73,7 +73,6 @@ class Funcnet:
         self.state = train.init_state(net, opt, rng.key(args.seed + 1))
         self.step = train.make_step(opt)
         self.Dataset = data.Dataset
-        train.keep_freed_memory()  # as `funcnet run` does
 
     def convert(self, batches):
         return [self.Dataset(x, y) for x, y in batches]

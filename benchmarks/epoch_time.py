@@ -21,7 +21,7 @@ import numpy as np
 
 import _common as C
 
-ALL = ("funcnet", "funcnet-f32", "numpy", "torch", "sklearn")
+ALL = ("funcnet", "funcnet-repl", "funcnet-f32", "numpy", "torch", "sklearn")
 
 
 def parse(argv=None):
@@ -33,9 +33,11 @@ def parse(argv=None):
     p.add_argument("--batch", type=int, default=128, help="batch size")
     p.add_argument("--epochs", type=int, default=5,
                    help="epochs timed per contender, after one dropped warm-up epoch")
-    p.add_argument("--only", default="funcnet,funcnet-f32,numpy,torch,sklearn",
+    p.add_argument("--only", default="funcnet,funcnet-repl,funcnet-f32,numpy,torch,sklearn",
                    help=f"comma-separated contenders among {', '.join(ALL)} "
-                        "(funcnet-f32: funcnet fed pre-scaled float32 instead of uint8)")
+                        "(funcnet-f32: funcnet fed pre-scaled float32 instead of uint8; "
+                        "funcnet-repl: forward, backward, opt.update, optim.apply_updates "
+                        "in a plain Python loop, as the README's REPL walkthrough composes them)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
@@ -56,7 +58,6 @@ class Funcnet:
         opt = optim.by_name(args.optimizer, args.lr)
         params = model.init(rng.key(args.seed), args.sizes)
         self.state = train.init_state(params, opt, rng.key(args.seed + 1))
-        train.keep_freed_memory()  # as `funcnet run` does
         self.step = train.make_step(opt)
         self.key, self.ds, self.batch, self.e = rng.key(args.seed + 2), train_ds, args.batch, 0
 
@@ -71,6 +72,32 @@ class Funcnet:
         return evaluate.dataset_accuracy(self.state.params, test)
 
 
+class FuncnetRepl(Funcnet):
+    """The REPL road: ``forward`` → ``backward`` → ``opt.update`` → ``optim.apply_updates``
+    in a plain Python loop over the same batches, nothing else called."""
+
+    def __init__(self, args, train_ds):
+        super().__init__(args, train_ds)
+        from funcnet import optim
+        self.opt = optim.by_name(args.optimizer, args.lr)
+        self.params, self.opt_state = self.state.params, self.state.opt_state
+
+    def epoch(self):
+        import funcnet
+        from funcnet import data, optim
+        p, s = self.params, self.opt_state
+        for b in data.batches(self.rng.fold_in(self.key, self.e), self.ds, self.batch):
+            acts = funcnet.forward(p, b.x)
+            grads = funcnet.backward(p, acts, b.y)
+            updates, s = self.opt.update(grads, s, p)
+            p = optim.apply_updates(p, updates)
+        self.params, self.opt_state, self.e = p, s, self.e + 1
+
+    def accuracy(self, test):
+        from funcnet import evaluate
+        return evaluate.dataset_accuracy(self.params, test)
+
+
 def contenders(args, raw):
     """name -> (run one epoch, test accuracy), or name -> reason it is absent."""
     from funcnet import data
@@ -80,6 +107,9 @@ def contenders(args, raw):
     if "funcnet" in args.only:
         f = Funcnet(args, tr)
         out["funcnet"] = (f.epoch, lambda f=f: f.accuracy(te))
+    if "funcnet-repl" in args.only:
+        r = FuncnetRepl(args, tr)
+        out["funcnet-repl"] = (r.epoch, lambda r=r: r.accuracy(te))
     if "funcnet-f32" in args.only:
         g = Funcnet(args, data.Dataset(xf, tr.y))
         out["funcnet-f32"] = (g.epoch, lambda g=g: g.accuracy(te))
@@ -122,30 +152,31 @@ def main(argv=None):
     print(f"   float32 GEMM peak (2048² sgemm, this process): {peak_best:.1f} GFLOP/s best of 7, "
           f"{peak_med:.1f} median")
     print(f"   work per epoch: 6·n·Σ n_in·n_out = {flops / 1e9:.2f} GFLOP")
-    if any(k.startswith("funcnet") for k in runs):
-        print("   glibc malloc: funcnet.train.keep_freed_memory (as funcnet run calls it) keeps freed memory for reuse "
-              "(M_MMAP_THRESHOLD 32 MB, M_TRIM_THRESHOLD 64 MB) for this whole process, "
-              "so every contender here runs with it")
+    print("   process-wide settings: none (glibc malloc defaults; funcnet.runtime.keep_freed_memory "
+          "is not called)")
     live = {k: v for k, v in runs.items() if not isinstance(v, str)}
     times = {k: [] for k in live}
+    faults = {k: [] for k in live}
     for e in range(args.epochs + 1):
         for name, (epoch, _) in live.items():
-            t0 = C.clock()
+            f0, t0 = C.minor_faults(), C.clock()
             epoch()
             times[name].append(C.clock() - t0)
-        print(f"   epoch {e + 1}: " + "  ".join(f"{k} {v[-1]:.3f}s" for k, v in times.items()),
+            faults[name].append(C.minor_faults() - f0)
+        print(f"   epoch {e + 1}: " + "  ".join(f"{k} {v[-1]:.3f}s ({faults[k][-1]} faults)"
+                                             for k, v in times.items()),
               flush=True)
     peak2, _ = C.gemm_peak()
     print(f"   float32 GEMM peak again after the runs: {peak2:.1f} GFLOP/s best of 7")
     peak = max(peak_best, peak2)
     med = {k: C.median(v[1:]) for k, v in times.items()}
     print(f"{'contender':<13} {'s/epoch':>8} {'min':>7} {'GFLOP/s':>8} {'% peak':>7} "
-          f"{'× numpy':>8} {'× torch':>8} {'test acc':>9}")
+          f"{'× numpy':>8} {'× torch':>8} {'test acc':>9} {'faults/epoch':>13}")
     for name, (_, acc) in live.items():
         rel = lambda other: f"{med[name] / med[other]:8.2f}" if other in med else f"{'-':>8}"
         print(f"{name:<13} {med[name]:8.3f} {min(times[name][1:]):7.3f} "
               f"{flops / med[name] / 1e9:8.1f} {100 * flops / med[name] / 1e9 / peak:6.1f}% "
-              f"{rel('numpy')} {rel('torch')} {acc():9.4f}")
+              f"{rel('numpy')} {rel('torch')} {acc():9.4f} {C.median(faults[name][1:]):13.0f}")
     for name, why in runs.items():
         if isinstance(why, str):
             print(f"{name:<13} {why}")
@@ -157,6 +188,10 @@ def main(argv=None):
                 r = med["funcnet"] / med[other]
                 print(f"   funcnet / {other} = {r:.2f}  ({'met' if r <= target else 'NOT met'}, "
                       f"target ≤ {target})")
+        if "funcnet-repl" in med:
+            r = med["funcnet-repl"] / med["funcnet"]
+            print(f"   funcnet-repl / funcnet (make_step) = {r:.2f}  "
+                  f"({'met' if r <= 1.15 else 'NOT met'}, target ≤ 1.15)")
         share = flops / med["funcnet"] / 1e9 / peak
         print(f"   funcnet at {100 * share:.1f}% of the GEMM peak "
               f"({'met' if share >= 0.5 else 'NOT met'}, target ≥ 50%)")

@@ -49,7 +49,6 @@ def child(name: str, epochs: int) -> dict:
         opt = optim.adam(1e-3)
         net = model.init(rng.key(0), classify.CNNConfig().network(), input_shape=(28, 28, 1))
         state = train.init_state(net, opt, rng.key(1))
-        train.keep_freed_memory()  # as `funcnet run` does
         step = train.make_step(opt)
         t0 = C.clock()
         for e in range(epochs):
@@ -64,7 +63,6 @@ def child(name: str, epochs: int) -> dict:
         out["after loading"] = rss_mb()
         opt = optim.adam(1e-3)
         state = train.init_state(model.init(rng.key(0), SIZES), opt, rng.key(1))
-        train.keep_freed_memory()  # as `funcnet run` does
         step = train.make_step(opt)
         t0 = C.clock()
         for e in range(epochs):

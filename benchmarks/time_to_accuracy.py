@@ -68,7 +68,6 @@ def contenders(args, raw):
                          if args.cosine_epochs else args.lr)
         box = {"state": train.init_state(model.init(rng.key(args.seed), args.sizes), opt,
                                          rng.key(args.seed + 1)), "e": 0}
-        train.keep_freed_memory()  # as `funcnet run` does
         step = train.make_step(opt)
 
         def f_epoch():

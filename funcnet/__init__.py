@@ -12,7 +12,7 @@ training is a fold over batches (``funcnet.train.fit``).
 (2, 10)
 """
 
-from . import activations, data, errors, evaluate, layers, losses, mlp, model, optim, rng, train, tree
+from . import activations, chunked, data, errors, evaluate, layers, losses, mlp, model, optim, rng, runtime, train, tree
 from .data import Dataset
 from .errors import (CheckpointError, ClusterError, ConfigError, DataError, DownloadError,
                      FuncnetError, TrainingError)
@@ -25,7 +25,7 @@ from .train import TrainState, fit, make_step
 __version__ = "0.1.0"
 
 __all__ = [
-    "activations", "data", "errors", "evaluate", "layers", "losses", "mlp", "model", "optim", "rng",
+    "activations", "chunked", "data", "errors", "evaluate", "layers", "losses", "mlp", "model", "optim", "rng", "runtime",
     "train", "tree",
     "Dataset", "CheckpointError", "ClusterError", "ConfigError", "DataError", "DownloadError",
     "FuncnetError",

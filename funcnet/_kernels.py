@@ -8,9 +8,14 @@ public function hands them an array a caller holds.
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+import contextlib
+import functools
+import os
+import threading
+from typing import Callable, Iterable, NamedTuple
 
 import numpy as np
+import toolz
 
 from . import activations
 
@@ -144,3 +149,87 @@ def fused(name: str) -> Fused:
     """
     act = activations.get(name)
     return _FUSED.get(name) or Fused(*_generic_(act.fn, act.grad))
+
+
+def default_threads() -> int:
+    """The number of cores this process may run on (its CPU affinity).
+
+    >>> default_threads() >= 1
+    True
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@functools.cache
+def _controller():
+    from threadpoolctl import ThreadpoolController
+    return ThreadpoolController()
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """BLAS limited to one thread inside the block (threadpoolctl), restored after it.
+
+    A process-wide setting held only while a chunked pass runs, so that its
+    worker threads (one per core) do not each start BLAS threads of their own.
+    """
+    with _controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+def ordered_sum(one: Callable, items: Iterable, add: Callable, threads: int):
+    """``reduce(add, map(one, items))``: ``one`` over worker threads, results added in order.
+
+    Each ``one(item)`` runs with single-threaded BLAS; the threads take the
+    next item as they become free, and the results are added in the order
+    of ``items`` whatever thread computed them, so the sum has the same bits
+    for any ``threads``. At most a few results wait for their turn.
+
+    >>> ordered_sum(lambda i: i * i, range(5), lambda a, b: a + b, threads=2)
+    30
+    """
+    items = list(items)
+    threads = max(1, min(int(threads), len(items)))
+    with single_threaded_blas():
+        if threads == 1:
+            return toolz.reduce(add, map(one, items))
+        return _threaded_ordered_sum(one, items, add, threads)
+
+
+def _threaded_ordered_sum(one: Callable, items: list, add: Callable, threads: int):
+    """The threads of :func:`ordered_sum`: each takes the next index, computes its result and,
+    under a lock, adds into the total every result whose turn has come."""
+    take = iter(range(len(items))).__next__  # next() on a range iterator is atomic in CPython
+    lock = threading.Lock()
+    pending: dict = {}
+    state = {"next": 0, "total": None, "error": None}
+
+    def work():
+        try:
+            while state["error"] is None:
+                try:
+                    i = take()
+                except StopIteration:
+                    return
+                result = one(items[i])
+                with lock:
+                    pending[i] = result
+                    while state["next"] in pending:
+                        r = pending.pop(state["next"])
+                        state["total"] = r if state["next"] == 0 else add(state["total"], r)
+                        state["next"] += 1
+        except BaseException as err:  # noqa: BLE001 -- handed to the calling thread
+            state["error"] = err
+
+    workers = [threading.Thread(target=work, daemon=True) for _ in range(threads - 1)]
+    for t in workers:
+        t.start()
+    work()
+    for t in workers:
+        t.join()
+    if state["error"] is not None:
+        raise state["error"]
+    return state["total"]

@@ -32,7 +32,7 @@ import numpy as np
 import toolz
 
 from . import activations, rng, tree
-from ._kernels import fused, output_delta_, softmax_nll_
+from ._kernels import default_threads, fused, ordered_sum, output_delta_, softmax_nll_
 from .losses import cross_entropy, cross_entropy_grad, l2_penalty, naive_softmax, softmax
 from .layers.dense import SCHEMES, Dense, column_sum as _column_sum, init_dense
 from .tree import pytree, static_field
@@ -285,6 +285,9 @@ def train_grads(params: Params, x: np.ndarray, y: np.ndarray, *, key=None,
     gradient of the mean being the sum over chunks:
     dW_l = Σ_c A_{l−1,c}ᵀ·dZ_{l,c} with dZ_L = (A_L − Y)/m on every chunk, so
     each X_c is read from memory once and is still in cache for dW_1 = X_cᵀ·dZ_1.
+    The chunks are shared by one worker thread per core, each with
+    single-threaded BLAS, and added in chunk order (the same bits on any
+    number of cores).
     Dropout masks are drawn for the whole batch as in :func:`forward`.
     ``quirks`` is a bool (both of the tutorial's, as in :func:`loss_and_grads`)
     or names among ``QUIRKS``: ``"softmax"`` (no max shift, −log A[i, y_i]
@@ -306,10 +309,11 @@ def train_grads(params: Params, x: np.ndarray, y: np.ndarray, *, key=None,
     if n <= chunk:
         grads, nll, correct = _rows_pass(params, act, x, y, m, masks, l2, quirks)
     else:
-        parts = (_rows_pass(params, act, x[i:i + chunk], y[i:i + chunk], m,
-                            tuple(k[i:i + chunk] for k in masks), 0.0, quirks)
-                 for i in range(0, n, chunk))
-        grads, nll, correct = toolz.reduce(_add_pass_, parts)
+        def part(i):
+            return _rows_pass(params, act, x[i:i + chunk], y[i:i + chunk], m,
+                              tuple(k[i:i + chunk] for k in masks), 0.0, quirks)
+
+        grads, nll, correct = ordered_sum(part, range(0, n, chunk), _add_pass_, default_threads())
         if l2:
             for g, layer in zip(grads, params.layers):
                 np.add(g.w, layer.w * g.w.dtype.type(l2), out=g.w)  # + λ·W

@@ -24,12 +24,14 @@ goes through it, in chunks of :data:`CHUNK_ROWS` rows (fewer for wide layers: :f
 from __future__ import annotations
 
 import math
+import operator
 
 import attrs
 import numpy as np
 
 from . import layers as _layers
 from . import mlp, tree
+from ._kernels import default_threads, ordered_sum
 from .errors import ConfigError
 from .layers import serial
 from .layers.dense import SCHEMES, Dense
@@ -313,7 +315,9 @@ def chunk_rows(params) -> int:
 def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None) -> np.ndarray:
     """Z_L for every row of ``x`` at evaluation, ``chunk`` rows at a time: THE inference path.
 
-    ``chunk`` defaults to :func:`chunk_rows`.
+    ``chunk`` defaults to :func:`chunk_rows`. An MLP's chunks are shared by one
+    worker thread per core with single-threaded BLAS and put back in order
+    (each row's logits do not depend on the others).
 
     ``x`` is ``(n, *input_shape)`` or ``(n, prod(input_shape))``; integer
     pixels are scaled to [0, 1] chunk by chunk (no float copy of the whole
@@ -329,7 +333,12 @@ def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None)
     else:
         one = lambda xc: serial.forward(params, _scaled(xc, dtype), model_state=model_state)[0]
     chunk = chunk_rows(params) if chunk is None else chunk
-    parts = [one(x[i:i + chunk]) for i in range(0, len(x), chunk)]
+    starts = range(0, len(x), chunk)
+    if isinstance(params, Params) and len(starts) > 1:  # rows apart: one thread per core
+        parts = ordered_sum(lambda i: [one(x[i:i + chunk])], starts, operator.add,
+                            default_threads())
+    else:
+        parts = [one(x[i:i + chunk]) for i in starts]
     return np.concatenate(parts) if parts else np.zeros((0, num_outputs(params)), dtype)
 
 

@@ -39,7 +39,7 @@ import pandas as pd
 from .data import Dataset, require_labels
 from .errors import ConfigError, TrainingError
 from .model import Params
-from .train import Snapshot, TrainState, keep_freed_memory, result_model_state, result_params
+from .train import Snapshot, TrainState, result_model_state, result_params
 
 __all__ = ["load_pipeline", "module_name", "path_of", "fields", "parse_value", "apply_overrides",
            "resolve_seed", "to_json", "Result", "Stop", "check", "run", "diverged"]
@@ -367,7 +367,6 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     raises :class:`Stop` or KeyboardInterrupt ("interrupted") or the loss
     goes non-finite (the TrainingError's message); ``Result.stopped`` says why.
     """
-    keep_freed_memory()  # a process-wide allocator setting: made here, at the edge
     data = pipe.load(config) if data is None else data
     _require_training_labels(data)
     splits = pipe.split(config, data)

@@ -22,7 +22,6 @@ can watch it go by and stop whenever it likes, keeping the last good state.
 
 from __future__ import annotations
 
-import ctypes
 import functools
 import itertools
 import math
@@ -34,6 +33,7 @@ import toolz
 
 from . import rng, tree
 from .errors import TrainingError
+from .runtime import keep_freed_memory  # kept importable from here; opt-in, see funcnet.runtime
 from .model import init_model_state, leaves, stochastic, value_and_grads, with_leaves
 from .tree import pytree
 
@@ -68,32 +68,6 @@ def init_state(params, optimizer, key) -> TrainState:
     """The state before the first step: ``opt_state = optimizer.init(params)``, a fresh model state."""
     return TrainState(params, optimizer.init(params), np.int64(0), key,
                       model_state=init_model_state(params))
-
-
-@functools.cache
-def keep_freed_memory() -> bool:
-    """Have glibc's malloc keep freed memory for reuse; once per process, True if it could.
-
-    A process-wide setting, so it is made at the edges (``pipeline.run``, the
-    benchmarks), never by the pure functions; call it once in a REPL too.
-
-    A pure step allocates its new parameters and optimizer state and frees the
-    old ones, the same sizes every step. By default glibc serves blocks over
-    128 KB with fresh mmap()s and hands freed heap tops back to the kernel, so
-    every step page-faults its arrays in anew (~180 faults, 0.4 ms, for a
-    784-128-10 Adam step here). Blocks under 32 MB (the threshold glibc's
-    own dynamic rule reaches after a 32 MB block is freed) come from the
-    heap, and up to 256 MB of free heap top is kept: a CNN step frees ~100 MB
-    of feature maps and im2col matrices, and with 64 MB kept it faulted them
-    in again every step (3,600 faults, 11 ms of a 48 ms step at batch 128;
-    none with 128 MB or more). Elsewhere (no mallopt) nothing changes.
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError, TypeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 256 << 20))
 
 
 def _update_leafwise(update_leaves, grads, opt_state, params, treedef):

@@ -54,6 +54,8 @@ class TreeDef:
     aux: Any
     children: tuple
     num_leaves: int
+    # unflatten's builder for this structure, made on first use (not part of equality)
+    _build: Any = attrs.field(default=None, eq=False, repr=False, init=False)
 
     def __repr__(self):
         if self.node is None:
@@ -139,13 +141,15 @@ def _node_fns(x: Any):
 
 
 def _flatten(x: Any, out: list) -> TreeDef:
-    fns = _node_fns(x)
+    fns = _REGISTRY.get(type(x))
     if fns is None:
-        out.append(x)
-        return _LEAF
+        fns = _node_fns(x)
+        if fns is None:
+            out.append(x)
+            return _LEAF
     children, aux, _ = fns[0](x)
-    defs = tuple(_flatten(c, out) for c in children)
-    return TreeDef(type(x), aux, defs, sum(d.num_leaves for d in defs))
+    defs = tuple([_flatten(c, out) for c in children])
+    return TreeDef(type(x), aux, defs, sum([d.num_leaves for d in defs]))
 
 
 def flatten(tree: Any) -> tuple[list, TreeDef]:
@@ -158,13 +162,27 @@ def flatten(tree: Any) -> tuple[list, TreeDef]:
     return out, _flatten(tree, out)
 
 
-def _unflatten(treedef: TreeDef, it) -> Any:
+def _builder(treedef: TreeDef) -> Callable:
+    """``build(leaves, i) -> (node, next i)`` for ``treedef``, made once and kept on it."""
+    if treedef._build is not None:
+        return treedef._build
     if treedef.node is None:
-        return next(it)
-    children = tuple(_unflatten(c, it) for c in treedef.children)
-    if treedef.node in _REGISTRY:
-        return _REGISTRY[treedef.node][1](treedef.aux, children)
-    return treedef.node(*children)  # NamedTuple
+        def build(ls, i):
+            return ls[i], i + 1
+    else:
+        subs = [_builder(c) for c in treedef.children]
+        make = (_REGISTRY[treedef.node][1] if treedef.node in _REGISTRY
+                else (lambda aux, ch, cls=treedef.node: cls(*ch)))  # NamedTuple
+        aux = treedef.aux
+
+        def build(ls, i):
+            children = []
+            for sub in subs:
+                child, i = sub(ls, i)
+                children.append(child)
+            return make(aux, tuple(children)), i
+    object.__setattr__(treedef, "_build", build)
+    return build
 
 
 def unflatten(treedef: TreeDef, leaves_: Iterable) -> Any:
@@ -174,10 +192,28 @@ def unflatten(treedef: TreeDef, leaves_: Iterable) -> Any:
     >>> unflatten(td, [7, 8])
     [7, (8, None)]
     """
-    leaves_ = list(leaves_)
+    leaves_ = leaves_ if isinstance(leaves_, list) else list(leaves_)
     if len(leaves_) != treedef.num_leaves:
         raise ValueError(f"expected {treedef.num_leaves} leaves, got {len(leaves_)}")
-    return _unflatten(treedef, iter(leaves_))
+    return _builder(treedef)(leaves_, 0)[0]
+
+
+class _Mismatch(Exception):
+    """Raised by :func:`_up_to_fast`; :func:`flatten_up_to` then finds the path."""
+
+
+def _up_to_fast(treedef: TreeDef, x: Any, out: list) -> None:
+    if treedef.node is None:
+        out.append(x)
+        return
+    fns = _REGISTRY.get(type(x)) or _node_fns(x)
+    if fns is None or type(x) is not treedef.node:
+        raise _Mismatch
+    children, aux, _ = fns[0](x)
+    if len(children) != len(treedef.children) or aux != treedef.aux:
+        raise _Mismatch
+    for d, c in zip(treedef.children, children):
+        _up_to_fast(d, c, out)
 
 
 def _up_to(treedef: TreeDef, x: Any, out: list, path: str) -> None:
@@ -203,7 +239,11 @@ def flatten_up_to(treedef: TreeDef, tree: Any) -> list:
     [[1, 2], {'a': 3}]
     """
     out: list = []
-    _up_to(treedef, tree, out, "")
+    try:
+        _up_to_fast(treedef, tree, out)
+    except _Mismatch:
+        out = []
+        _up_to(treedef, tree, out, "")  # again, naming the path of the mismatch
     return out
 
 

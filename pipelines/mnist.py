@@ -31,7 +31,7 @@ import numpy as np
 
 from funcnet import data as fdata
 from funcnet import evaluate as fevaluate
-from funcnet import classify, model, rng, train as ftrain
+from funcnet import chunked, classify, model, rng, train as ftrain
 from funcnet.errors import ConfigError
 from funcnet.losses import cross_entropy
 
@@ -94,15 +94,17 @@ def load(config: Config) -> dict:
 
 
 def split(config: Config, data: dict) -> dict:
-    """Shuffle the first ``rows`` digits, keep ``dev_size`` as dev, scale by 1/255 once."""
+    """Shuffle the first ``rows`` digits and keep ``dev_size`` as dev; the pixels stay integers
+    (a quarter of float32's bytes), scaled by 1/255 to the pipeline's dtype a chunk at a time
+    by the training pass and the evaluation (X / 255 with the bits of ``data.scale``)."""
     classify.check_sizes(config, fdata.require_labels(data["train"]))
     rows = data["train"].take(slice(0, config.rows))
     if config.dev_size >= len(rows):
         raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the {len(rows)} rows used")
     dev, train = fdata.split(keys(config)[0], rows, config.dev_size)
-    dt = dtype_of(config)
-    as_float = lambda d: fdata.Dataset(fdata.scale(d.x, dt), d.y, d.source)
-    out = {"train": as_float(train), "dev": as_float(dev)}
+    as_pixels = lambda d: d if np.issubdtype(d.x.dtype, np.integer) else fdata.Dataset(
+        fdata.scale(d.x, dtype_of(config)), d.y, d.source)
+    out = {"train": as_pixels(train), "dev": as_pixels(dev)}
     if data.get("test") is not None:
         out["test"] = data["test"]
     return out
@@ -131,20 +133,22 @@ def _evaluate_step(config: Config, splits: dict):
 def gradient_descent_step(config: Config, total_rows: int):
     """The tutorial's iteration as a pure step: forward, backward, W = W − α·dW.
 
-    Each quirk in force changes one line: ``softmax`` the output function,
-    ``bias`` the bias gradient, ``m`` the divisor (all ``total_rows``).
+    Forward and backward run together over fixed chunks of rows (1,024 in float32), on every
+    core (:func:`funcnet.chunked.grads`: the gradient of the whole batch is
+    the sum of the chunks', added in chunk order, so the same seed gives the
+    same bits on any number of cores). Each quirk in force changes one line:
+    ``softmax`` the output function, ``bias`` the bias gradient, ``m`` the
+    divisor (all ``total_rows``).
     """
     q, lr = quirks(config), config.learning_rate
     m = total_rows if "m" in q else None
+    tutorial = [name for name in ("softmax", "bias") if name in q]
 
     def step(state: ftrain.TrainState, batch) -> ftrain.TrainState:
-        acts = model.forward(state.params, batch.x, quirks="softmax" in q)
-        grads = model.backward(state.params, acts, batch.y, m=m, quirks="bias" in q)
-        with np.errstate(over="ignore", invalid="ignore"):
-            correct = np.count_nonzero(acts.probs.argmax(axis=1) == batch.y)
+        nll, grads, correct = chunked.grads(state.params, batch.x, batch.y, m=m, quirks=tutorial)
         return ftrain.TrainState(model.update(state.params, grads, lr), state.opt_state,
                                  np.int64(state.step + 1), state.key,
-                                 np.float64(cross_entropy(acts.logits, batch.y)),
+                                 np.float64(nll / len(batch.y)),
                                  np.int64(correct), np.int64(len(batch.y)))
 
     return step

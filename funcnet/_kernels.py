@@ -9,6 +9,7 @@ public function hands them an array a caller holds.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import os
 import threading
@@ -151,12 +152,35 @@ def fused(name: str) -> Fused:
     return _FUSED.get(name) or Fused(*_generic_(act.fn, act.grad))
 
 
+_THREADS: contextvars.ContextVar = contextvars.ContextVar("funcnet_threads", default=None)
+
+
+@contextlib.contextmanager
+def limit_threads(threads: int):
+    """Inside the block (this thread or task's context only), :func:`default_threads` is
+    ``threads``: the chunked passes share their chunks among that many threads.
+
+    >>> with limit_threads(1):
+    ...     default_threads()
+    1
+    """
+    token = _THREADS.set(max(1, int(threads)))
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)
+
+
 def default_threads() -> int:
-    """The number of cores this process may run on (its CPU affinity).
+    """The threads a chunked pass uses: as :func:`limit_threads` sets it in this context,
+    else the number of cores this process may run on (its CPU affinity).
 
     >>> default_threads() >= 1
     True
     """
+    chosen = _THREADS.get()
+    if chosen is not None:
+        return chosen
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):

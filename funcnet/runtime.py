@@ -12,6 +12,11 @@ its data page-faults almost nothing per step (measured: 0 to 6 minor faults
 per 784-128-10 Adam step with and without this setting). In a fresh process
 that frees its large blocks right after each call, every such array is
 faulted in anew; this setting makes that case behave like the others.
+
+:func:`threads` is not process-wide: a context manager that sets how many
+threads the chunked full-batch passes (:mod:`funcnet.chunked`) share their
+chunks among, inside its block, as experiments do for each task so that
+workers × threads = cores. Their results are the same bits for any number.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from __future__ import annotations
 import ctypes
 import functools
 
-__all__ = ["keep_freed_memory"]
+__all__ = ["keep_freed_memory", "threads"]
 
 
 @functools.cache
@@ -43,3 +48,16 @@ def keep_freed_memory() -> bool:
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
     return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 256 << 20))
+
+
+def threads(n: int):
+    """Inside ``with threads(n):`` the chunked passes use ``n`` threads (default: every core).
+
+    >>> from funcnet import chunked
+    >>> with threads(1):
+    ...     chunked.default_threads()
+    1
+    """
+    from ._kernels import limit_threads
+
+    return limit_threads(n)

@@ -13,8 +13,9 @@ Results are a pure function of the tasks: a task's row holds the same
 numbers, bit for bit, wherever it runs. BLAS sums depend on the number of
 threads that split them (OpenBLAS gives other last bits with 1 and 2
 threads), so every task runs with ``threads`` BLAS threads (default 1),
-set with threadpoolctl in whichever process runs it; local workers default
-to one per core, so that workers × threads = cores.
+set with threadpoolctl in whichever process runs it, and funcnet's chunked
+passes share their chunks among as many threads (:func:`funcnet.runtime.threads`);
+local workers default to one per core, so that workers × threads = cores.
 
 >>> t = Task("/p/mnist.py", {"learning_rate": 0.05}, seed=1)
 >>> t.overrides, t.seed, folder_name(t, ["learning_rate"])

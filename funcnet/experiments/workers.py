@@ -46,13 +46,16 @@ def stop_requested() -> bool:
 
 @contextlib.contextmanager
 def blas_threads(threads: int | None):
-    """Limit the BLAS libraries of this process to ``threads`` threads inside the block."""
+    """Limit the BLAS libraries of this process, and funcnet's chunked passes, to ``threads``
+    threads inside the block."""
     if threads is None:
         yield
         return
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=int(threads), user_api="blas"):
+    from ..runtime import threads as compute_threads
+
+    with threadpool_limits(limits=int(threads), user_api="blas"), compute_threads(threads):
         yield
 
 

@@ -9,13 +9,9 @@ confusion matrix), ``show`` (a pipeline's Config fields) and ``serve``
 error handling (one line on stderr and an exit code) is in
 :mod:`funcnet.cli.common`.
 
-Exit codes: 0 success; 1 an unexpected error or an I/O failure; 2 a bad
-config, ``--set`` or pipeline file (and click's usage errors); 3 bad or
-missing data; 4 a bad checkpoint; 5 a failed download; 6 training stopped
-on a non-finite loss; 130 interrupted by Ctrl-C, 143 stopped by SIGTERM
-(the last good state kept).
-Every failure is one line ``funcnet: error: ...`` on stderr; ``--debug``
-shows the traceback instead.
+The exit codes (0, 1, 2 bad config, 3 bad data, 4 bad checkpoint, 5 failed
+download, 6 non-finite loss, 130 Ctrl-C, 143 SIGTERM) are listed once, in
+:mod:`funcnet.cli.common`.
 """
 
 from __future__ import annotations

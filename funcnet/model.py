@@ -334,7 +334,11 @@ def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None)
         one = lambda xc: serial.forward(params, _scaled(xc, dtype), model_state=model_state)[0]
     chunk = chunk_rows(params) if chunk is None else chunk
     starts = range(0, len(x), chunk)
-    if isinstance(params, Params) and len(starts) > 1:  # rows apart: one thread per core
+    if isinstance(params, Params) and len(starts) > 0:  # rows apart: one thread per core
+        # Even a single chunk runs with single-threaded BLAS: a multithreaded BLAS call
+        # leaves OpenBLAS's threads spinning for work for about 0.1 s after it, and a
+        # chunked pass started meanwhile (the tutorial's next iterations, after its dev
+        # accuracy) ran at half speed on one of its two cores.
         parts = ordered_sum(lambda i: [one(x[i:i + chunk])], starts, operator.add,
                             default_threads())
     else:

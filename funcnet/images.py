@@ -200,7 +200,10 @@ def place(small: np.ndarray, side: int = SIDE) -> np.ndarray:
     The centre is pixel (side/2, side/2), where MNIST's digits have theirs
     (to within half a pixel: (14, 14) in 28 × 28). The offset is
     round(side/2 − centre of mass) per axis, clamped so that the whole of
-    ``small`` stays inside.
+    ``small`` stays inside. A symmetric digit puts the centre of mass on a
+    half pixel: the offset is rounded to 4 decimals first, so that rounding
+    noise of 1e-7 (the same digit on grey or coloured paper) does not move
+    it by a whole pixel; an exact half rounds to the even offset.
 
     >>> dot = np.zeros((3, 3)); dot[0, 0] = 1
     >>> field = place(dot, 6)
@@ -211,7 +214,8 @@ def place(small: np.ndarray, side: int = SIDE) -> np.ndarray:
     if h > side or w > side:
         raise ValueError(f"a {h}x{w} image does not fit a {side}x{side} field")
     com = centre_of_mass(small)
-    top, left = (min(max(round(side / 2 - c), 0), side - n) for c, n in zip(com, (h, w)))
+    top, left = (min(max(round(round(side / 2 - c, 4)), 0), side - n)
+                 for c, n in zip(com, (h, w)))
     return np.pad(np.asarray(small, np.float32), ((top, side - h - top), (left, side - w - left)))
 
 

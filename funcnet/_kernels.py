@@ -193,6 +193,20 @@ def _controller():
     return ThreadpoolController()
 
 
+@functools.cache
+def blas_kernel() -> str | None:
+    """The name of the kernel OpenBLAS chose for this CPU (``"Haswell"``, ``"SkylakeX"``, …,
+    as ``OPENBLAS_CORETYPE`` may force it), or None under another BLAS.
+
+    >>> blas_kernel() is None or isinstance(blas_kernel(), str)
+    True
+    """
+    for lib in _controller().lib_controllers:
+        if lib.internal_api == "openblas":
+            return getattr(lib, "architecture", None)
+    return None
+
+
 @contextlib.contextmanager
 def single_threaded_blas():
     """BLAS limited to one thread inside the block (threadpoolctl), restored after it.

@@ -191,12 +191,14 @@ def _dense_grads(a_in, dz, layer: Dense, l2: float, quirks: bool) -> Dense:
     return Dense(dw, _column_sum(dz))  # db = Σ_rows dZ
 
 
-def _backprop(params: Params, act, inputs, hidden, masks, dz, l2: float, quirks: bool) -> tuple:
-    """Every layer's (dW, db) from dZ_L down; ``dz`` and each dA are overwritten."""
+def _backprop(params: Params, act, inputs, hidden, masks, dz, l2: float, quirks: bool,
+              bottom=_dense_grads) -> tuple:
+    """Every layer's (dW, db) from dZ_L down; ``dz`` and each dA are overwritten.
+    ``bottom`` computes the first layer's, from (X, dZ_1, layer, l2, quirks)."""
     def layer_back(carry, l):
         dz, grads = carry
         layer = params.layers[l]
-        grads = (_dense_grads(inputs[l], dz, layer, l2, quirks),) + grads
+        grads = ((bottom if l == 0 else _dense_grads)(inputs[l], dz, layer, l2, quirks),) + grads
         if l == 0:
             return dz, grads
         da = dz @ layer.w.T

@@ -10,6 +10,11 @@ from hypothesis import given, settings, strategies as st
 
 from funcnet import chunked, losses, mlp, rng, tree
 
+# The layouts of the first layer's products: as they are, and padded as under SkylakeX
+# (chosen by the BLAS kernel at run time, so both are tested on any machine).
+PLANS = [chunked.Layout(), chunked.Layout(forward=16, backward=12), chunked.Layout(backward=12),
+         chunked.Layout(forward=9)]
+
 
 def problem(n=53, sizes=(6, 7, 5, 3), dtype=np.float64, activation="relu", seed=0):
     params = mlp.init(rng.key(seed), sizes, "tutorial", activation=activation, dtype=dtype)
@@ -30,14 +35,47 @@ def one_piece(params, x, y, m=None, quirks=False):
 @pytest.mark.parametrize("activation", ["relu", "tanh", "leaky_relu"])
 @pytest.mark.parametrize("quirks", [False, True, ["softmax"], ["bias"]])
 @pytest.mark.parametrize("chunk", [1, 8, 52, 53, 512])
-def test_chunked_equals_one_piece(activation, quirks, chunk):
+@pytest.mark.parametrize("plan", PLANS)
+def test_chunked_equals_one_piece(activation, quirks, chunk, plan):
     params, x, y = problem(activation=activation)
     m = 70 if quirks else None
-    nll, g, correct = chunked.grads(params, x, y, m=m, quirks=quirks, chunk=chunk, threads=2)
+    nll, g, correct = chunked.grads(params, x, y, m=m, quirks=quirks, chunk=chunk, threads=2,
+                                    plan=plan)
     nll0, g0, correct0 = one_piece(params, x, y, m=m, quirks=quirks)
     assert nll == pytest.approx(nll0, rel=1e-12)
     assert tree.allclose(g, g0, rtol=1e-10, atol=1e-14)
     assert correct == correct0
+    assert all(leaf.flags.c_contiguous for leaf in tree.leaves(g))
+    assert tree.structure(g) == tree.structure(params)
+    assert [a.shape for a in tree.leaves(g)] == [a.shape for a in tree.leaves(params)]
+
+
+@pytest.mark.parametrize("plan", PLANS)
+def test_padded_layouts_on_the_tutorial_shapes(plan):
+    params, x, y = problem(n=3000, sizes=(784, 10, 10), dtype=np.float32)
+    x = np.abs(x) / 4
+    nll, g, correct = chunked.grads(params, x, y, plan=plan)
+    nll0, g0, correct0 = one_piece(params, x, y)
+    assert nll == pytest.approx(nll0, rel=1e-5)
+    assert tree.allclose(g, g0, rtol=1e-3, atol=1e-6)
+    assert correct == correct0
+
+
+def test_layout_by_kernel_and_dtype():
+    assert chunked.layout(np.float32, "SkylakeX") == chunked.Layout(
+        chunk_bytes=2 * chunked.CHUNK_BYTES, forward=16, backward=12)
+    assert chunked.layout(np.float64, "SkylakeX") == chunked.Layout(backward=12)
+    for kernel in ("Haswell", "Zen", None, "SomethingNew"):
+        if kernel is not None:
+            assert chunked.layout(np.float32, kernel) == chunked.Layout()
+    assert chunked.layout(np.float32) in (chunked.Layout(), *chunked.LAYOUTS.values())
+
+
+def test_one_layer_network_is_not_padded():
+    params, x, y = problem(n=40, sizes=(6, 3))
+    nll, g, correct = chunked.grads(params, x, y, chunk=16, plan=PLANS[1])
+    nll0, g0, correct0 = one_piece(params, x, y)
+    assert tree.allclose(g, g0, rtol=1e-10, atol=1e-14) and correct == correct0
 
 
 def test_chunked_float32_tutorial_shapes():
@@ -52,9 +90,10 @@ def test_chunked_float32_tutorial_shapes():
 
 
 @pytest.mark.parametrize("quirks", [False, True])
-def test_same_bits_for_any_number_of_threads_and_runs(quirks):
+@pytest.mark.parametrize("plan", PLANS[:2])
+def test_same_bits_for_any_number_of_threads_and_runs(quirks, plan):
     params, x, y = problem(n=1000, sizes=(20, 9, 4), dtype=np.float32)
-    runs = [chunked.grads(params, x, y, quirks=quirks, chunk=64, threads=t)
+    runs = [chunked.grads(params, x, y, quirks=quirks, chunk=64, threads=t, plan=plan)
             for t in (1, 2, 3, 4, 2, None)]
     for nll, g, correct in runs[1:]:
         assert nll == runs[0][0]
@@ -81,12 +120,13 @@ def test_gradients_against_central_differences():
             assert tree.leaves(g)[i].flat[j] == pytest.approx(numeric, rel=1e-5, abs=1e-8)
 
 
-def test_pure_on_read_only_inputs():
+@pytest.mark.parametrize("plan", PLANS[:2])
+def test_pure_on_read_only_inputs(plan):
     params, x, y = problem(n=100)
     before = copy.deepcopy((params, x, y))
     for a in (*tree.leaves(params), x, y):
         a.setflags(write=False)
-    chunked.grads(params, x, y, chunk=16, threads=2, quirks=True, m=120)
+    chunked.grads(params, x, y, chunk=16, threads=2, quirks=True, m=120, plan=plan)
     assert tree.equal(params, before[0])
     assert np.array_equal(x, before[1]) and np.array_equal(y, before[2])
 
@@ -106,17 +146,18 @@ def test_no_rows_is_refused():
         chunked.grads(params, x[:0], y[:0])
 
 
-@settings(deadline=None, max_examples=15)
+@settings(deadline=None, max_examples=25)
 @given(n=st.integers(1, 60), chunk=st.integers(1, 70), threads=st.integers(1, 3),
-       hidden=st.lists(st.integers(1, 6), min_size=0, max_size=2), seed=st.integers(0, 50))
-def test_property_chunked_matches_one_piece_and_threads(n, chunk, threads, hidden, seed):
+       hidden=st.lists(st.integers(1, 6), min_size=0, max_size=2), seed=st.integers(0, 50),
+       plan=st.sampled_from(PLANS))
+def test_property_chunked_matches_one_piece_and_threads(n, chunk, threads, hidden, seed, plan):
     params, x, y = problem(n=n, sizes=(3, *hidden, 4), seed=seed)
-    nll, g, correct = chunked.grads(params, x, y, chunk=chunk, threads=threads)
+    nll, g, correct = chunked.grads(params, x, y, chunk=chunk, threads=threads, plan=plan)
     nll0, g0, correct0 = one_piece(params, x, y)
     assert nll == pytest.approx(nll0, rel=1e-10)
     assert tree.allclose(g, g0, rtol=1e-9, atol=1e-12)
     assert correct == correct0
-    assert tree.equal(g, chunked.grads(params, x, y, chunk=chunk, threads=1)[1])
+    assert tree.equal(g, chunked.grads(params, x, y, chunk=chunk, threads=1, plan=plan)[1])
 
 
 def test_train_grads_over_threads_same_bits(monkeypatch):

@@ -17,6 +17,12 @@ fixed (0, c, 2c, … for c = chunk_rows) and each chunk's partial gradient is co
 from its rows alone, then the partials are added in chunk order: the result
 is the same bits whatever the number of threads.
 
+How the first layer's two narrow products are laid out (zero columns padded
+to W1 or dZ1, so that OpenBLAS picks a faster kernel) and how many bytes of X a
+chunk holds depend on the BLAS kernel and the dtype (:data:`LAYOUTS`,
+:func:`layout`): fixed for a machine, so a run's bits do not change from one
+run to the next, but they may differ between kernels, as BLAS results do.
+
 >>> import numpy as np
 >>> from funcnet import mlp, rng, tree
 >>> p = mlp.init(rng.key(0), (6, 5, 3), dtype=np.float64)

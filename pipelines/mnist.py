@@ -133,7 +133,8 @@ def _evaluate_step(config: Config, splits: dict):
 def gradient_descent_step(config: Config, total_rows: int):
     """The tutorial's iteration as a pure step: forward, backward, W = W − α·dW.
 
-    Forward and backward run together over fixed chunks of rows (1,024 in float32), on every
+    Forward and backward run together over fixed chunks of rows (1,024 in float32; the layout
+    of :func:`funcnet.chunked.layout` for the BLAS kernel), on every
     core (:func:`funcnet.chunked.grads`: the gradient of the whole batch is
     the sum of the chunks', added in chunk order, so the same seed gives the
     same bits on any number of cores). Each quirk in force changes one line:

@@ -215,14 +215,15 @@ def main(argv=None):
     for name in times:
         print(f"{name:<16} {med[name]:8.2f} {med[name] / ref:15.3f} "
               f"{acc[name][0]:10.4f} {acc[name][1]:8.4f}")
-    for name in ("funcnet", "funcnet quirks", "funcnet make_step"):
-        if name not in med:
-            continue
-        ratio = med[name] / ref
-        print(f"target: {name} ≤ 0.45× the tutorial's float64 code (moonshot 0.35): {ratio:.3f} "
-              f"({'met' if ratio <= 0.45 else 'NOT met'}"
-              f"{', moonshot met' if ratio <= 0.35 else ''}); "
-              f"{name} / tutorial f32 = {med[name] / med['tutorial f32']:.3f}")
+    ratio = med["funcnet"] / ref
+    print(f"target: the tutorial pipeline (funcnet) ≤ 0.45× the tutorial's float64 code "
+          f"(moonshot 0.35): {ratio:.3f} ({'met' if ratio <= 0.45 else 'NOT met'}"
+          f"{', moonshot met' if ratio <= 0.35 else ''}); "
+          f"funcnet / tutorial f32 = {med['funcnet'] / med['tutorial f32']:.3f}")
+    for name in ("funcnet quirks", "funcnet make_step"):
+        if name in med:
+            print(f"no target: {name} = {med[name] / ref:.3f}× the tutorial's float64 code, "
+                  f"{med[name] / med['tutorial f32']:.3f}× its float32 code")
     for name in ("funcnet", "funcnet make_step"):
         gap = max(abs(acc[name][i] - acc["tutorial f64"][i]) for i in (0, 1))
         print(f"accuracy: {name} vs tutorial f64 differ by at most {100 * gap:.2f} points "

@@ -190,6 +190,7 @@ def test_a_non_finite_loss_stops_training_naming_the_step():
     assert info.value.state is seen[-1].state
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # inf logits, on purpose
 def test_a_non_finite_parameter_is_named():
     step, state, batches = setup_snapshots()
 

@@ -571,6 +571,22 @@ def save_progress(folder, state, config, *, params=None, history=None, window=No
     checkpoint.save(out / STATE, state, config=cfg, metadata=state_meta)
 
 
+def recorder(folder, config, earlier: pd.DataFrame | None = None):
+    """``observe(snapshot)`` for a training stream: at every history record, :func:`save_progress`
+    of the run into ``folder``, its history joined to ``earlier`` (the history of the run it
+    continues, if any). Between records it does nothing."""
+    rows: list = []
+
+    def observe(snap) -> None:
+        if snap.record is None:
+            return
+        rows.append(snap.record)
+        save_progress(folder, snap.state, config,
+                      history=join_history(earlier, pd.DataFrame.from_records(rows)))
+
+    return observe
+
+
 def _judge_set(result):
     """The labelled split the pictures judge the model on: test, else dev."""
     for name in ("test", "dev"):

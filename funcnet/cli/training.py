@@ -13,7 +13,6 @@ from pathlib import Path
 
 import attrs
 import click
-import pandas as pd
 
 from .. import pipeline as fpipeline
 from .. import plots as fplots
@@ -83,7 +82,7 @@ def _observer(out, config, opts: _Options, interrupt: _Interrupt, earlier=None):
     from tqdm import tqdm
 
     bar = [None]
-    rows: list = []
+    record = runs.recorder(out, config, earlier) if out is not None else (lambda snap: None)
 
     def observe(snap):
         if bar[0] is None and opts.bar:
@@ -93,10 +92,7 @@ def _observer(out, config, opts: _Options, interrupt: _Interrupt, earlier=None):
         if bar[0] is not None:
             bar[0].update(1)
         if snap.record is not None:
-            rows.append(snap.record)
-            if out is not None:  # keep the last good state (and the history) on disk as we go
-                history = runs.join_history(earlier, pd.DataFrame.from_records(rows))
-                runs.save_progress(out, snap.state, config, history=history)
+            record(snap)  # keep the last good state (and the history) on disk as we go
             if opts.lines:
                 line = progress_line(snap)
                 (bar[0].write(line, file=sys.stdout) if bar[0] is not None else click.echo(line))

@@ -21,12 +21,13 @@ from ..runs import to_json_text as _json, write_atomic
 RUN_FILES = (runs.MODEL, runs.STATE, runs.METRICS)
 
 
-def save_run(folder: Path, result, plots: bool = False) -> None:
-    """Write a finished (or stopped) run into ``folder`` (:func:`funcnet.runs.save`)."""
+def save_run(folder: Path, result, plots: bool = False, history=None) -> None:
+    """Write a finished (or stopped) run into ``folder`` (:func:`funcnet.runs.save`);
+    ``history`` is the whole history of a continued run (default ``result.history``)."""
     from .. import report
 
     names = report.class_names(getattr(result.config, "dataset", None))
-    runs.save(folder, result, pictures=plots, names=names)
+    runs.save(folder, result, history=history, pictures=plots, names=names)
 
 
 def finished_metrics(folder: Path) -> dict | None:

@@ -9,6 +9,7 @@ from typing import Callable, Mapping
 import attrs
 
 from .. import pipeline as fpipeline
+from .. import runs
 from ..errors import ConfigError, FuncnetError
 from .tasks import Task, value_text
 
@@ -74,6 +75,25 @@ def _one_line(exc: BaseException) -> str:
     return text if isinstance(exc, FuncnetError) else f"unexpected {type(exc).__name__}: {text}"
 
 
+def unfinished(folder: Path | None, pipe, config) -> runs.Resumed | None:
+    """The unfinished run of exactly ``config`` saved in ``folder`` — an earlier try of the
+    task that was interrupted, or killed after a history record — ready to continue; else None.
+
+    >>> unfinished(None, None, None) is None
+    True
+    """
+    if folder is None or not runs.is_complete(folder):
+        return None
+    metrics = runs.read_metrics(folder)
+    if metrics is not None and metrics.get("stopped") != "interrupted":
+        return None  # it ended: run again, it starts afresh
+    try:
+        resumed = runs.resume(folder, pipe)
+    except FuncnetError:
+        return None
+    return resumed if fpipeline.to_json(resumed.config) == fpipeline.to_json(config) else None
+
+
 def run_task(task: Task, folder: str | Path | None = None, *, threads: int | None = 1,
              plots: bool = False, stop: Callable[[], bool] | None = None,
              cache: dict | None = None) -> dict:
@@ -84,6 +104,11 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
     (``stopped`` says where); a stop asked for by ``stop()`` or Ctrl-C
     gives ``status="interrupted"`` (the last good state is saved).
     ``threads`` BLAS threads compute it (None: as the process is set).
+
+    With ``folder`` the run is saved there at every history record, as
+    ``funcnet run --out`` saves it, so a task whose process is killed keeps
+    its last record; a folder holding an :func:`unfinished` run of the
+    same config is continued from it, else its old files are removed first.
     """
     from .folders import save_run
     from .workers import blas_threads, quiet_numpy
@@ -94,9 +119,18 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
             pipe = fpipeline.load_pipeline(task.pipeline)
             config = _config(pipe, task)
             data = _load_data(pipe, config, cache)
-            result = fpipeline.run(pipe, config, _stopper(stop), data=data)
+            folder = Path(folder) if folder is not None else None
+            earlier = unfinished(folder, pipe, config)
+            if folder is not None and earlier is None:
+                runs.clear(folder)
+            watch = _stopper(stop, folder, config, earlier)
+            result = fpipeline.run(pipe, config, watch, data=data,
+                                   state=earlier.state if earlier else None,
+                                   window=earlier.window if earlier else None)
             if folder is not None:
-                save_run(Path(folder), result, plots=plots)
+                save_run(folder, result, plots=plots,
+                         history=runs.join_history(earlier.history if earlier else None,
+                                                   result.history))
     except KeyboardInterrupt:
         return _row(task, {}, "interrupted", "interrupted before training", time.perf_counter() - start)
     except Exception as exc:  # a failing task is a row, never the end of the experiment
@@ -107,10 +141,17 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
                 time.perf_counter() - start, fpipeline.diverged(result) or "")
 
 
-def _stopper(stop: Callable[[], bool] | None):
+def _stopper(stop: Callable[[], bool] | None, folder: Path | None = None, config=None,
+             earlier: runs.Resumed | None = None):
+    """The task's watcher: the run saved in ``folder`` at every record, then a Stop if asked."""
     from .workers import stop_requested
 
+    record = (runs.recorder(folder, config, earlier.history if earlier else None)
+              if folder is not None else None)
+
     def observe(snap) -> None:
+        if record is not None:
+            record(snap)
         if stop_requested() or (stop is not None and stop()):
             raise fpipeline.Stop()
     return observe

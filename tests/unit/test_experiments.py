@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from funcnet import experiments, pipeline
+from funcnet import experiments, pipeline, runs, tree
 from funcnet.errors import ConfigError
 from funcnet.experiments import Task
 
@@ -217,3 +217,57 @@ def test_summarize_mean_sd_per_point_best_dev_first():
     assert s["lr"].tolist() == [0.2, 0.1] and s["runs"].tolist() == [2, 2]
     assert s["failed"].tolist() == [1, 0]
     assert s["dev_accuracy"].tolist() == pytest.approx([0.96, 0.85])
+
+
+# ---------------------------------------------------------------- a task's folder as it goes
+
+
+def _counting():
+    calls = []
+    return calls, lambda: calls.append(1) and False
+
+
+def test_a_task_saves_its_folder_at_every_record_and_a_second_try_continues_it(toy, tmp_path):
+    task = Task(str(toy), {"steps": 6}, 0)
+    whole = experiments.run_task(task, tmp_path / "whole")
+    calls = []
+    stop_after_first_record = lambda: calls.append(1) or len(calls) >= 3  # noqa: E731
+    cut = experiments.run_task(task, tmp_path / "cut", stop=stop_after_first_record)
+    assert cut["status"] == "interrupted" and cut["metric_steps"] == 3  # "steps" is the override
+    seen, counter = _counting()
+    again = experiments.run_task(task, tmp_path / "cut", stop=counter)
+    assert len(seen) == 3  # steps 4, 5 and 6 only: it continued from step 3
+    assert again["status"] == "ok"
+    assert {k: again[k] for k in whole if k != "seconds"} == {k: whole[k] for k in whole if k != "seconds"}
+    a, b = (runs.load(tmp_path / name) for name in ("whole", "cut"))
+    assert tree.equal(a.params, b.params)
+    assert a.history["step"].tolist() == b.history["step"].tolist() == [2, 4, 6]
+    assert a.history["train_loss"].tolist() == b.history["train_loss"].tolist()
+
+
+def test_a_killed_task_keeps_its_last_record_and_is_continued(toy, tmp_path):
+    marker, folder = tmp_path / "died", tmp_path / "run"
+    task = Task(str(toy), {"steps": 6, "die_seed": 0, "marker": str(marker)}, 0)
+    code = ("import sys; from funcnet import experiments; from funcnet.experiments import Task; "
+            f"experiments.run_task(Task({str(toy)!r}, {task.overrides!r}, 0), {str(folder)!r})")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
+    assert proc.returncode == -9 and marker.exists()  # SIGKILL at step 3
+    assert runs.is_complete(folder) and runs.read_metrics(folder) is None
+    assert runs.history(folder)["step"].tolist() == [2]
+    seen, counter = _counting()
+    row = experiments.run_task(task, folder, stop=counter)
+    assert row["status"] == "ok" and row["metric_steps"] == 6 and len(seen) == 4
+    whole = experiments.run_task(task, tmp_path / "whole")
+    assert tree.equal(runs.load(folder).params, runs.load(tmp_path / "whole").params)
+    assert runs.history(folder)["step"].tolist() == [2, 4, 6]
+
+
+def test_a_task_run_again_over_an_ended_or_other_run_starts_afresh(toy, tmp_path):
+    folder = tmp_path / "run"
+    first = experiments.run_task(Task(str(toy), {"steps": 4}, 0), folder)
+    (folder / "curves.png").write_bytes(b"old picture")
+    seen, counter = _counting()
+    other = experiments.run_task(Task(str(toy), {"steps": 6}, 1), folder, stop=counter)
+    assert len(seen) == 6 and other["metric_steps"] == 6 and other["seed"] == 1
+    assert not (folder / "curves.png").exists()  # the old run's files went first
+    assert runs.load(folder).config["seed"] == 1 and first["seed"] == 0

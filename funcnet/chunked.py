@@ -37,10 +37,10 @@ True
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import attrs
 import numpy as np
-
-from typing import NamedTuple
 
 from ._kernels import (blas_kernel, default_threads, exp_normalize_, fused, ordered_sum,
                        output_delta_, softmax_nll_)
@@ -76,8 +76,9 @@ class Layout(NamedTuple):
     ``forward = k``: Z1 = X·[W1 | 0] with W1 padded by zero columns to k columns
     (then the first n_1 columns kept); ``backward = k``: dW1 = ([dZ1 | 0]ᵀ·X)ᵀ,
     dZ1 padded to k columns; 0 leaves a product as it is (Z1 = X·W1,
-    dW1 = Xᵀ·dZ1). The zero columns change no value kept, only which of
-    OpenBLAS's kernels computes it. ``chunk_bytes`` bounds the bytes of X a chunk holds.
+    dW1 = Xᵀ·dZ1). The zero columns add nothing to the columns kept; they change
+    which of OpenBLAS's kernels computes them (and so, perhaps, their last
+    bits). ``chunk_bytes`` bounds the bytes of X a chunk holds.
     """
 
     chunk_bytes: int = CHUNK_BYTES

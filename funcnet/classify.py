@@ -287,10 +287,11 @@ def _augmented(config, batches, start: int):
 
 
 def train(config, splits: dict, state: ftrain.TrainState | None = None,
-          window: tuple = (0.0, 0, 0, 0)):
+          window: tuple = (0.0, 0, 0, 0), best: tuple | None = None):
     """The lazy stream of snapshots: minibatch training with the configured optimizer.
 
-    ``window`` carries the figures of an epoch cut short into a resumed run.
+    ``window`` carries the figures of an epoch cut short into a resumed run,
+    ``best`` its early-stopping bookkeeping (best state, best score, bad epochs).
     """
     tr = splits["train"]
     per_epoch = fdata.num_batches(len(tr), config.batch_size)
@@ -302,7 +303,7 @@ def train(config, splits: dict, state: ftrain.TrainState | None = None,
     return ftrain.snapshots(step, state, batches, steps=config.epochs * per_epoch,
                             per_epoch=per_epoch, evaluate=_record(config, splits, schedule(config, per_epoch)),
                             monitor="dev_accuracy" if patience else None, patience=patience,
-                            window=window)
+                            window=window, best=best if best is not None else (None, -math.inf, 0))
 
 
 def evaluate(config, splits: dict, params, model_state=None) -> dict:

@@ -327,11 +327,15 @@ def _takes(fn: Callable, name: str) -> bool:
     return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
-def _train_stream(pipe, config, splits: dict, state, window):
-    """``pipe.train(config, splits, state)``, with ``window=`` if given and the stage takes it."""
+def _train_stream(pipe, config, splits: dict, state, window, best=None):
+    """``pipe.train(config, splits, state)``, with ``window=`` and ``best=`` if given and the
+    stage takes them."""
+    extra = {}
     if window is not None and any(window) and _takes(pipe.train, "window"):
-        return pipe.train(config, splits, state, window=tuple(window))
-    return pipe.train(config, splits, state)
+        extra["window"] = tuple(window)
+    if best is not None and _takes(pipe.train, "best"):
+        extra["best"] = tuple(best)
+    return pipe.train(config, splits, state, **extra)
 
 
 def _require_training_labels(data: Any) -> None:
@@ -356,12 +360,13 @@ def check(pipe: types.ModuleType, config: Any) -> dict:
 
 def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None] = lambda s: None,
         state: TrainState | None = None, data: dict | None = None,
-        window: tuple | None = None) -> Result:
+        window: tuple | None = None, best: tuple | None = None) -> Result:
     """load → split → train → evaluate, watching the training stream with ``observe``.
 
     ``state`` continues a saved run; ``window`` (the figures summed since
-    its last history row, see :func:`funcnet.runs.load_state`) is passed on
-    to a ``train`` stage that takes one.
+    its last history row, see :func:`funcnet.runs.load_state`) and ``best``
+    (early stopping's bookkeeping, :func:`funcnet.runs.load_best`) are passed
+    on to a ``train`` stage that takes them.
 
     Training stops early, keeping the last good state, when the observer
     raises :class:`Stop` or KeyboardInterrupt ("interrupted") or the loss
@@ -377,7 +382,7 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     start = time.perf_counter()
     stopped, first = None, []
     try:
-        for snap in map(watch, _train_stream(pipe, config, splits, state, window)):
+        for snap in map(watch, _train_stream(pipe, config, splits, state, window, best)):
             first[:] = first or [getattr(snap.state, "loss", None)]
     except (Stop, KeyboardInterrupt):
         stopped = "interrupted"

@@ -9,6 +9,10 @@ A run folder (``funcnet run --out DIR``) holds one run:
   state, step, key), to resume from; its metadata also holds ``window``, the
   training figures summed since the last history row, so that an epoch cut
   by Ctrl-C reports the whole epoch once resumed;
+- ``best.safetensors``: with early stopping, the state with the best
+  monitored score so far (its score and the records since are in the
+  state's metadata, ``best``), so that a resumed run stops where the uncut
+  run would and delivers the same parameters;
 - ``history.csv``: one row per history record (per epoch, or every
   ``log_every`` iterations);
 - ``metrics.json``: the final figures (only once the run has ended);
@@ -79,18 +83,18 @@ from . import pipeline as fpipeline
 from . import plots as fplots
 from .errors import CheckpointError, ConfigError
 
-__all__ = ["CONFIG", "MODEL", "STATE", "METRICS", "HISTORY", "PICTURES", "SUMMARIES",
+__all__ = ["CONFIG", "MODEL", "STATE", "METRICS", "HISTORY", "BEST", "PICTURES", "SUMMARIES",
            "LOCK", "EXTENDING", "DECAYING", "Resumed", "model_file", "load_model", "is_complete",
            "contents", "describe", "check_writable", "lock", "claim", "refuse_to_clobber", "clean_temp",
-           "clear", "read_config", "check_resume", "load_state", "history", "join_history",
+           "clear", "read_config", "check_resume", "load_state", "load_best", "history", "join_history",
            "save_progress", "save", "resume", "read_metrics", "is_finished", "Saved", "load",
            "write_atomic", "to_json_text"]
 
 CONFIG, MODEL, STATE = "config.json", "model.safetensors", "state.safetensors"
-METRICS, HISTORY = "metrics.json", "history.csv"
+METRICS, HISTORY, BEST = "metrics.json", "history.csv", "best.safetensors"
 PICTURES = tuple(f"{name}.png" for name in fplots.SIZES)
 SUMMARIES = ("seeds.csv", "ablation.csv")
-RUN_FILES = (CONFIG, MODEL, STATE, METRICS, HISTORY, *PICTURES)
+RUN_FILES = (CONFIG, MODEL, STATE, METRICS, HISTORY, BEST, *PICTURES)
 REQUIRED = (CONFIG, MODEL, STATE)
 LOCK = ".funcnet.lock"
 EXTENDING = ("iterations", "epochs", "log_every", "patience")
@@ -435,6 +439,17 @@ def load_state(folder, template) -> tuple[Any, tuple]:
     return state, (float(window[0]), int(window[1]), int(window[2]), int(window[3]))
 
 
+def load_best(folder, template) -> tuple | None:
+    """``(best state, best score, records without a better one)``: early stopping's bookkeeping
+    saved in ``folder`` (``best.safetensors`` and the state's metadata), or None if the run
+    keeps none. ``template`` is the pipeline's fresh state."""
+    out = Path(folder)
+    best = checkpoint.read_info(out / STATE)["metadata"].get("best")
+    if not (isinstance(best, list) and len(best) == 2 and (out / BEST).is_file()):
+        return None
+    return checkpoint.load(out / BEST, like=template), float(best[0]), int(best[1])
+
+
 def history(folder, upto: int | None = None) -> pd.DataFrame | None:
     """The rows of ``folder/history.csv`` (up to step ``upto``), or None if there are none."""
     path = Path(folder) / HISTORY
@@ -472,6 +487,7 @@ class Resumed:
     state: Any
     window: tuple
     history: pd.DataFrame | None
+    best: tuple | None = None  # early stopping's (best state, best score, bad records)
 
 
 def resume(folder, pipe, overrides=()) -> Resumed:
@@ -483,8 +499,10 @@ def resume(folder, pipe, overrides=()) -> Resumed:
     saved = read_config(folder, pipe.Config)
     config = fpipeline.apply_overrides(saved, list(overrides))
     check_resume(saved, config, folder)
-    state, window = load_state(folder, pipe.init_state(config))
-    return Resumed(config, state, window, history(folder, int(state.step)))
+    template = pipe.init_state(config)
+    state, window = load_state(folder, template)
+    return Resumed(config, state, window, history(folder, int(state.step)),
+                   load_best(folder, template))
 
 
 def read_metrics(folder) -> dict | None:
@@ -546,7 +564,7 @@ def _window_of(snapshot) -> list:
 
 
 def save_progress(folder, state, config, *, params=None, history=None, window=None,
-                  dataset=None, model_state=None) -> None:
+                  dataset=None, model_state=None, best: tuple | None = None) -> None:
     """Save a run in progress (at a history record): config, history, model, state.
 
     Each file is written atomically and the state last: a run killed at any
@@ -555,7 +573,9 @@ def save_progress(folder, state, config, *, params=None, history=None, window=No
     ``state.params``); ``window`` the figures summed since the last row; ``dataset`` the known
     data set trained on (recorded in the model file's metadata);
     ``model_state`` the model state delivered with ``params`` (default
-    ``state.model_state``).
+    ``state.model_state``); ``best`` early stopping's ``(best state, best
+    score, bad records)``, saved to ``best.safetensors`` when there is a best
+    state, so that a resumed run stops where the uncut run would.
     """
     out = Path(folder)
     cfg = fpipeline.to_json(config)
@@ -568,7 +588,17 @@ def save_progress(folder, state, config, *, params=None, history=None, window=No
         write_atomic(out / HISTORY, history.to_csv(index=False))
     checkpoint.save_network(out / MODEL, params, model_state, config=cfg, metadata=model_meta)
     state_meta = {**meta, "window": list(window) if window is not None else list(NO_WINDOW)}
+    if best is not None and best[0] is not None:
+        checkpoint.save(out / BEST, best[0], config=cfg, metadata=meta)
+        state_meta["best"] = [float(best[1]), int(best[2])]
     checkpoint.save(out / STATE, state, config=cfg, metadata=state_meta)
+
+
+def _best_of(snapshot) -> tuple | None:
+    """Early stopping's bookkeeping in a snapshot: (best state, best score, bad records)."""
+    if snapshot is None or getattr(snapshot, "best", None) is None:
+        return None
+    return snapshot.best, snapshot.best_score, snapshot.bad
 
 
 def recorder(folder, config, earlier: pd.DataFrame | None = None):
@@ -582,7 +612,8 @@ def recorder(folder, config, earlier: pd.DataFrame | None = None):
             return
         rows.append(snap.record)
         save_progress(folder, snap.state, config,
-                      history=join_history(earlier, pd.DataFrame.from_records(rows)))
+                      history=join_history(earlier, pd.DataFrame.from_records(rows)),
+                      best=_best_of(snap))
 
     return observe
 
@@ -622,7 +653,7 @@ def save(folder, result, config=None, *, history=None, pictures: bool = True,
     save_progress(out, result.state, config, params=result.params, history=history,
                   window=_window_of(result.snapshot),
                   dataset=fdata.identify(*result.splits.values()),
-                  model_state=getattr(result, "model_state", None))
+                  model_state=getattr(result, "model_state", None), best=_best_of(result.snapshot))
     metrics = {**result.metrics, "stopped": result.stopped}
     write_atomic(out / METRICS, to_json_text(metrics))
     if pictures and result.stopped != "interrupted":

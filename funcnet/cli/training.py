@@ -119,7 +119,8 @@ def _execute(pipe, config, out_dir, resumed, opts: _Options, interrupt: _Interru
     try:
         return fpipeline.run(pipe, config, observe, data=data,
                              state=resumed.state if resumed is not None else None,
-                             window=resumed.window if resumed is not None else None)
+                             window=resumed.window if resumed is not None else None,
+                             best=resumed.best if resumed is not None else None)
     finally:
         close()
 

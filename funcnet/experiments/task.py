@@ -126,7 +126,8 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
             watch = _stopper(stop, folder, config, earlier)
             result = fpipeline.run(pipe, config, watch, data=data,
                                    state=earlier.state if earlier else None,
-                                   window=earlier.window if earlier else None)
+                                   window=earlier.window if earlier else None,
+                                   best=earlier.best if earlier else None)
             if folder is not None:
                 save_run(folder, result, plots=plots,
                          history=runs.join_history(earlier.history if earlier else None,

@@ -170,6 +170,36 @@ def test_resume_mid_epoch_with_warmup_and_cosine_equals_one_long_run(tmp_path, m
     assert h2["step"].tolist() == [40, 80]
 
 
+def test_resume_keeps_early_stopping_so_it_stops_and_delivers_as_the_uncut_run(tmp_path, monkeypatch):
+    # Uncut, this run's dev accuracy peaks at epoch 10 and early stopping (patience 2) ends it
+    # after epoch 12, delivering epoch 10's parameters. Cut in epoch 12 (one bad epoch behind
+    # it) and resumed, it must do the same, not start counting afresh.
+    pipe = tmp_path / "stopping.py"
+    pipe.write_text(STOPPING_PIPELINE, encoding="utf-8")
+    common = ["--set", "epochs=15", "--set", "sizes=784,32,10", "--set", "dev_size=55000",
+              "--set", "patience=2", "--set", "schedule=constant", "--set", "warmup_epochs=0",
+              "--set", "learning_rate=0.05", *QUIET]
+    assert invoke("run", pipe, *common, "--out", tmp_path / "straight").exit_code == 0
+    straight = pd.read_csv(tmp_path / "straight" / "history.csv")
+    assert straight["epoch"].tolist() == list(range(1, 13))  # early-stopped: the premise holds
+    assert straight["dev_accuracy"].idxmax() == 9
+    monkeypatch.setenv("FUNCNET_TEST_STOP_AT", "460")  # epoch 12 is steps 441..480
+    assert invoke("run", pipe, *common, "--out", tmp_path / "halves").exit_code == 130
+    monkeypatch.delenv("FUNCNET_TEST_STOP_AT")
+    assert (tmp_path / "halves" / "best.safetensors").is_file()
+    resumed = invoke("run", pipe, "--resume", tmp_path / "halves", *QUIET)
+    assert resumed.exit_code == 0, resumed.stderr
+    halves = pd.read_csv(tmp_path / "halves" / "history.csv")
+    pd.testing.assert_frame_equal(straight.drop(columns=["seconds", "elapsed"]),
+                                  halves.drop(columns=["seconds", "elapsed"]))
+    a, b = (checkpoint.load_network(tmp_path / d / "model.safetensors")[0]
+            for d in ("straight", "halves"))
+    assert tree.equal(a, b)  # epoch 10's parameters, delivered by both
+    metrics = [json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("straight", "halves")]
+    assert metrics[0]["steps"] == metrics[1]["steps"] == 480
+    assert metrics[0]["dev_accuracy"] == metrics[1]["dev_accuracy"]
+
+
 def test_a_resume_with_nothing_left_to_train_leaves_the_folder_as_it_was(tmp_path):
     out = tmp_path / "run"
     assert invoke("run", MNIST, *TINY, "--out", out, *QUIET).exit_code == 0

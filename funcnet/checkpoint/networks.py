@@ -1,0 +1,121 @@
+"""Networks in model files: the architecture as JSON beside the layers' tensors.
+
+:func:`save_network` writes a network, its model state and its
+architecture; :func:`load_network` rebuilds the network from the file
+alone (MLP files written before the architecture was stored are rebuilt
+from their sizes or tensor shapes); :func:`trained_on` reads the data set
+a model was trained on.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+import numpy as np
+
+from funcnet.errors import CheckpointError
+
+from .fileformat import _one_line
+from .loading import load, read_info
+from .saving import save
+
+
+def trained_on(info: dict[str, Any]) -> str | None:
+    """The data set a model was trained on, as its metadata records it (None if not recorded).
+
+    Files written before the record existed, or from unrecognised data, hold
+    none: a reader that does not know the field ignores it.
+
+    >>> trained_on({"metadata": {"dataset": "mnist"}}), trained_on({"metadata": {}})
+    ('mnist', None)
+    """
+    value = info.get("metadata", {}).get("dataset")
+    return value if isinstance(value, str) else None
+
+
+def _network_tree(params: Any, model_state: Any) -> dict:
+    """What a model file holds: ``layers.<i>.<leaf>`` and ``model_state.<i>.<leaf>`` tensors."""
+    return {"layers": params.layers, "model_state": model_state}
+
+
+def save_network(path: str | os.PathLike, params: Any, model_state: Any = None, *,
+                 config: dict | None = None, metadata: dict | None = None) -> Path:
+    """Write a network, its model state and its architecture to ``path``, atomically.
+
+    The tensors are named ``layers.<i>.w``, ``layers.<i>.b``, ... (as the
+    MLP's model files have always been) and ``model_state.<i>.mean``, ... for
+    batch norm's running statistics; ``metadata["architecture"]`` is the
+    JSON spec of :func:`funcnet.model.architecture`, from which
+    :func:`load_network` rebuilds the network with the file alone (an MLP
+    also keeps its ``sizes`` and ``activation`` there, as before).
+
+    >>> import tempfile
+    >>> from funcnet import model, rng, tree
+    >>> from funcnet.layers import dense, batch_norm, relu
+    >>> net = model.init(rng.key(0), (dense(4), batch_norm(), relu(), dense(2)), input_shape=(3,))
+    >>> path = save_network(tempfile.mkdtemp() + "/m.safetensors", net, model.init_model_state(net))
+    >>> params, state, info = load_network(path)
+    >>> tree.equal(params, net), tree.equal(state, model.init_model_state(net))
+    (True, True)
+    """
+    from funcnet import model
+
+    meta = dict(metadata or {})
+    meta["architecture"] = model.architecture(params)
+    if isinstance(params, model.Params):
+        meta.update(sizes=list(params.sizes), activation=params.activation)
+    return save(path, _network_tree(params, model_state), config=config, metadata=meta)
+
+
+def _sizes_from(path: Path, tensors: dict) -> list[int]:
+    """MLP layer sizes read off the tensors ``layers.<i>.w`` of a model file without metadata."""
+    shapes = [tensors.get(f"layers.{i}.w", (None, None))[1] for i in range(len(tensors))]
+    shapes = [s for s in shapes if s is not None]
+    if not shapes or any(len(s) != 2 for s in shapes):
+        raise CheckpointError(f"{path}: no architecture, no sizes in the metadata and no "
+                              "layers.<i>.w matrices: expected a funcnet model checkpoint")
+    return [int(shapes[0][0])] + [int(s[1]) for s in shapes]
+
+
+def _architecture(path: Path, info: dict) -> dict:
+    """The file's architecture; for an MLP file without one, from its sizes or tensor shapes."""
+    meta, cfg = info["metadata"], info["config"]
+    if "architecture" in meta:
+        return meta["architecture"]
+    return {"kind": "mlp", "sizes": meta.get("sizes") or _sizes_from(path, info["tensors"]),
+            "activation": meta.get("activation") or cfg.get("activation") or "relu"}
+
+
+def load_network(path: str | os.PathLike) -> tuple[Any, Any, dict]:
+    """``(params, model_state, info)``: a network rebuilt from its model file alone.
+
+    The architecture comes from the metadata (:func:`save_network`); MLP files
+    written before it was stored are rebuilt from their ``sizes`` and
+    ``activation`` metadata, the run's config, or the shapes of their
+    ``layers.<i>.w`` tensors. The dtype is that of the first weight tensor.
+    ``info`` is :func:`read_info`'s dict.
+
+    Raises:
+      CheckpointError: not a model file (e.g. a training state), an
+        architecture that cannot be rebuilt, or any :func:`load` failure.
+    """
+    from funcnet import model
+
+    path = Path(path)
+    info = read_info(path)
+    tensors = info["tensors"]
+    if any(name.startswith("params.") for name in tensors):
+        raise CheckpointError(f"{path}: a training state, not a model: pass the "
+                              "model.safetensors beside it (or the run folder)")
+    weights = sorted(n for n in tensors if n.startswith("layers.") and n.endswith(".w"))
+    dtype = np.dtype(tensors[weights[0]][0] if weights else "float32")
+    try:
+        template = model.from_architecture(_architecture(path, info), dtype)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"{path}: cannot rebuild the model from its metadata: "
+                              f"{_one_line(exc)}") from None
+    got = load(path, _network_tree(template, model.init_model_state(template)))
+    return attrs.evolve(template, layers=got["layers"]), got["model_state"], info

@@ -1,0 +1,46 @@
+"""The names of a run's files and rules, and how its small files are written atomically."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .. import plots as fplots
+
+CONFIG, MODEL, STATE = "config.json", "model.safetensors", "state.safetensors"
+METRICS, HISTORY, BEST = "metrics.json", "history.csv", "best.safetensors"
+PICTURES = tuple(f"{name}.png" for name in fplots.SIZES)
+SUMMARIES = ("seeds.csv", "ablation.csv")
+RUN_FILES = (CONFIG, MODEL, STATE, METRICS, HISTORY, BEST, *PICTURES)
+REQUIRED = (CONFIG, MODEL, STATE)
+LOCK = ".funcnet.lock"
+EXTENDING = ("iterations", "epochs", "log_every", "patience")
+DECAYING = ("cosine", "step", "exponential")
+LENGTH = ("iterations", "epochs")
+NO_WINDOW = (0.0, 0, 0, 0)
+
+
+def write_atomic(path: Path, text: str | bytes) -> Path:
+    """Write ``text`` to ``path`` through a temp file in the same folder and os.replace."""
+    return fplots.write_atomic(path, text)
+
+
+def _json_default(value):
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON-able: {type(value).__name__}")
+
+
+def to_json_text(obj) -> str:
+    """``obj`` as indented JSON text (NumPy scalars and arrays as numbers and lists).
+
+    >>> to_json_text({"a": np.int64(1)})
+    '{\\n  "a": 1\\n}\\n'
+    """
+    return json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n"

@@ -1,0 +1,92 @@
+"""Reading a saved run back: its model, its final metrics, the whole run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pandas as pd
+
+from .. import checkpoint
+from ..errors import CheckpointError, ConfigError
+from .files import CONFIG, METRICS, MODEL
+from .folders import describe, is_complete
+from .resuming import history
+
+
+def model_file(path) -> Path:
+    """The model checkpoint ``path`` names: the file, or ``model.safetensors`` in a run folder."""
+    p = Path(path)
+    if p.is_dir():
+        if not (p / MODEL).is_file():
+            raise CheckpointError(f"{p}: no model.safetensors in this folder "
+                                  "(expected a funcnet run folder, as written by funcnet run --out)")
+        return p / MODEL
+    return p
+
+
+def load_model(path):
+    """``(params, info)``: a model file rebuilt from the file alone.
+
+    ``path`` is a ``model.safetensors`` file or a run folder holding one. The
+    network is rebuilt by :func:`funcnet.checkpoint.load_network` from the
+    architecture in its metadata (older MLP files: their sizes, config or
+    tensor shapes); ``info`` is :func:`funcnet.checkpoint.read_info`'s dict
+    with ``info["model_state"]`` the model state saved with it (batch norm's
+    running statistics; None for the MLP). Every model funcnet reads goes
+    through this function.
+    """
+    params, model_state, info = checkpoint.load_network(model_file(path))
+    return params, {**info, "model_state": model_state}
+
+
+def read_metrics(folder) -> dict | None:
+    """``folder/metrics.json`` as a dict, or None while the run has not ended (or it is damaged)."""
+    try:
+        metrics = json.loads((Path(folder) / METRICS).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return metrics if isinstance(metrics, dict) else None
+
+
+def is_finished(folder) -> bool:
+    """Whether ``folder`` holds a complete run that ran to its end (not stopped early by a
+    signal or a non-finite loss): one that need not run again.
+
+    >>> is_finished("/nonexistent/run")
+    False
+    """
+    metrics = read_metrics(folder) if is_complete(folder) else None
+    return metrics is not None and metrics.get("stopped") is None
+
+
+@attrs.frozen(eq=False)
+class Saved:
+    """A saved run as read back by :func:`load`: its config (as saved, a dict), the
+    final metrics (None while it has not ended), the history, the model and its header."""
+
+    folder: Path
+    config: dict
+    metrics: dict | None
+    history: pd.DataFrame | None
+    params: Any
+    info: dict
+
+
+def load(folder) -> Saved:
+    """The run saved in ``folder``: config, metrics, history and model (see :class:`Saved`).
+
+    Raises ConfigError if the folder holds no complete run (saying what it
+    holds), CheckpointError if its model cannot be read.
+    """
+    out = Path(folder)
+    if not is_complete(out):
+        raise ConfigError(f"{out}: no saved run: it holds {describe(out)}")
+    try:
+        config = json.loads((out / CONFIG).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{out / CONFIG}: not valid JSON: {exc}") from None
+    params, info = load_model(out)
+    return Saved(out, config, read_metrics(out), history(out), params, info)

@@ -10,9 +10,10 @@ A run folder (``funcnet run --out DIR``) holds one run:
   training figures summed since the last history row, so that an epoch cut
   by Ctrl-C reports the whole epoch once resumed;
 - ``best.safetensors``: with early stopping, the state with the best
-  monitored score so far (its score and the records since are in the
-  state's metadata, ``best``), so that a resumed run stops where the uncut
-  run would and delivers the same parameters;
+  monitored score so far when it is an earlier one (its score, the records
+  since and its step are in the state's metadata, ``best``), so that a
+  resumed run stops where the uncut run would and delivers the same
+  parameters;
 - ``history.csv``: one row per history record (per epoch, or every
   ``log_every`` iterations);
 - ``metrics.json``: the final figures (only once the run has ended);

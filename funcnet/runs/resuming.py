@@ -101,15 +101,24 @@ def load_state(folder, template) -> tuple[Any, tuple]:
     return state, (float(window[0]), int(window[1]), int(window[2]), int(window[3]))
 
 
-def load_best(folder, template) -> tuple | None:
+def load_best(folder, template, state) -> tuple | None:
     """``(best state, best score, records without a better one)``: early stopping's bookkeeping
-    saved in ``folder`` (``best.safetensors`` and the state's metadata), or None if the run
-    keeps none. ``template`` is the pipeline's fresh state."""
+    saved in ``folder`` with ``state`` (the state's metadata ``best = [score, bad, step]``;
+    the best is ``state`` itself when its step is the state's, else ``best.safetensors``), or
+    None if the run keeps none or the best file does not hold the recorded step (a save cut
+    short between the state and the best: the resumed run then counts afresh).
+    ``template`` is the pipeline's fresh state."""
     out = Path(folder)
     best = checkpoint.read_info(out / STATE)["metadata"].get("best")
-    if not (isinstance(best, list) and len(best) == 2 and (out / BEST).is_file()):
+    if not (isinstance(best, list) and len(best) == 3):
         return None
-    return checkpoint.load(out / BEST, like=template), float(best[0]), int(best[1])
+    score, bad, step = float(best[0]), int(best[1]), int(best[2])
+    if step == int(state.step):
+        return state, score, bad
+    if not (out / BEST).is_file():
+        return None
+    kept = checkpoint.load(out / BEST, like=template)
+    return (kept, score, bad) if int(kept.step) == step else None
 
 
 def history(folder, upto: int | None = None) -> pd.DataFrame | None:
@@ -164,4 +173,4 @@ def resume(folder, pipe, overrides=()) -> Resumed:
     template = pipe.init_state(config)
     state, window = load_state(folder, template)
     return Resumed(config, state, window, history(folder, int(state.step)),
-                   load_best(folder, template))
+                   load_best(folder, template, state))

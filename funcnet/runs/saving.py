@@ -41,8 +41,13 @@ def save_progress(folder, state, config, *, params=None, history=None, window=No
     data set trained on (recorded in the model file's metadata);
     ``model_state`` the model state delivered with ``params`` (default
     ``state.model_state``); ``best`` early stopping's ``(best state, best
-    score, bad records)``, saved to ``best.safetensors`` when there is a best
-    state, so that a resumed run stops where the uncut run would.
+    score, bad records)``, so that a resumed run stops where the uncut run
+    would: the state's metadata records ``best = [score, bad, best step]``,
+    and when the best is an earlier state than ``state`` it is written to
+    ``best.safetensors`` after the state file (a best from this very step is
+    the state itself). :func:`funcnet.runs.load_best` takes the best file only
+    if it holds the recorded step, so a save cut between the two files never
+    pairs a state with another record's best.
     """
     out = Path(folder)
     cfg = fpipeline.to_json(config)
@@ -55,10 +60,12 @@ def save_progress(folder, state, config, *, params=None, history=None, window=No
         write_atomic(out / HISTORY, history.to_csv(index=False))
     checkpoint.save_network(out / MODEL, params, model_state, config=cfg, metadata=model_meta)
     state_meta = {**meta, "window": list(window) if window is not None else list(NO_WINDOW)}
-    if best is not None and best[0] is not None:
-        checkpoint.save(out / BEST, best[0], config=cfg, metadata=meta)
-        state_meta["best"] = [float(best[1]), int(best[2])]
+    has_best = best is not None and best[0] is not None
+    if has_best:
+        state_meta["best"] = [float(best[1]), int(best[2]), int(best[0].step)]
     checkpoint.save(out / STATE, state, config=cfg, metadata=state_meta)
+    if has_best and int(best[0].step) != int(state.step):
+        checkpoint.save(out / BEST, best[0], config=cfg, metadata=_model_metadata(best[0].params))
 
 
 def _best_of(snapshot) -> tuple | None:

@@ -128,3 +128,36 @@ def test_claim_refuses_a_folder_holding_a_run_unless_overwrite(saved, tmp_path):
         assert runs.is_complete(out)
     with runs.claim(out, overwrite=True):
         assert runs.contents(out) == []
+
+
+def _states(pipe, config, steps):
+    """The tutorial pipeline's states after each of ``steps`` (a list of ints), in order."""
+    config = pipeline.apply_overrides(config, [f"iterations={max(steps)}"])
+    splits = pipe.split(config, pipe.load(config))
+    states = {int(snap.state.step): snap.state
+              for snap in pipe.train(config, splits, pipe.init_state(config))}
+    return [states[s] for s in steps]
+
+
+def test_early_stopping_bookkeeping_comes_back_only_when_it_is_consistent(saved, tmp_path):
+    pipe, folder, result = saved
+    config = result.config
+    template = pipe.init_state(config)
+    s10, s20, s30 = _states(pipe, config, [10, 20, 30])
+    # the best is the state itself: no best file is needed
+    runs.save_progress(tmp_path / "a", s20, config, best=(s20, 0.8, 0))
+    assert not (tmp_path / "a" / runs.BEST).exists()
+    best, score, bad = runs.load_best(tmp_path / "a", template, s20)
+    assert tree.equal(best, s20) and (score, bad) == (0.8, 0)
+    # the best is an earlier state: written after the state, and read back
+    runs.save_progress(tmp_path / "a", s30, config, best=(s10, 0.9, 2))
+    best, score, bad = runs.load_best(tmp_path / "a", template, s30)
+    assert tree.equal(best, s10) and (score, bad) == (0.9, 2)
+    # a save cut between the state and the best file: the old best file holds another step
+    runs.save_progress(tmp_path / "b", s20, config, best=(s10, 0.9, 1))
+    runs.save_progress(tmp_path / "c", s30, config, best=(s20, 0.95, 1))
+    (tmp_path / "c" / runs.BEST).write_bytes((tmp_path / "b" / runs.BEST).read_bytes())
+    assert runs.load_best(tmp_path / "c", template, s30) is None  # never s10 paired with s20's score
+    # no early stopping: nothing
+    runs.save_progress(tmp_path / "d", s30, config)
+    assert runs.load_best(tmp_path / "d", template, s30) is None

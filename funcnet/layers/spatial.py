@@ -16,17 +16,11 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from . import conv as _conv
+from . import pool as _pool
 from .base import Ctx, Kind, register
 
-__all__ = ["Conv2DSpec", "MaxPoolSpec", "conv2d", "max_pool", "AVAILABLE"]
-
-try:
-    from . import conv as _conv
-    from . import pool as _pool
-    AVAILABLE = True
-except ImportError:  # the kernels are not part of this build
-    _conv = _pool = None
-    AVAILABLE = False
+__all__ = ["Conv2DSpec", "MaxPoolSpec", "conv2d", "max_pool"]
 
 
 def _kernel(k):
@@ -59,8 +53,8 @@ def conv2d(filters: int, kernel: int, stride: int = 1, padding: str = "valid") -
     ``padding="same"`` pads so that a
     stride-1 output keeps the input's height and width.
     """
-    if padding not in ("valid", "same"):
-        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    if padding not in _conv.PADDINGS:
+        raise ValueError(f"padding must be one of {', '.join(_conv.PADDINGS)}, got {padding!r}")
     return Conv2DSpec(filters, kernel, stride, padding)
 
 
@@ -101,15 +95,5 @@ def _pool_backward(layer, cache, dy, need_dx=True):
     return (_pool.max_pool_backward(layer, cache, dy) if need_dx else None), layer
 
 
-def _missing(key, spec, in_shape, scheme="he", dtype=np.float32):
-    raise ValueError("convolution and pooling kernels are not available in this build")
-
-
-if AVAILABLE:
-    register(Kind("conv2d", Conv2DSpec, _conv.Conv2D, _conv_init, _conv_forward, _conv_backward))
-    register(Kind("max_pool", MaxPoolSpec, _pool.MaxPool, _pool_init, _pool_forward, _pool_backward))
-else:
-    class _Absent:  # no record can be of this type
-        pass
-    register(Kind("conv2d", Conv2DSpec, _Absent, _missing, None, None))
-    register(Kind("max_pool", MaxPoolSpec, type("_Absent2", (), {}), _missing, None, None))
+register(Kind("conv2d", Conv2DSpec, _conv.Conv2D, _conv_init, _conv_forward, _conv_backward))
+register(Kind("max_pool", MaxPoolSpec, _pool.MaxPool, _pool_init, _pool_forward, _pool_backward))

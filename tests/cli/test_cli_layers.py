@@ -8,11 +8,10 @@ import pytest
 
 from funcnet import checkpoint, model, plots, rng, tree
 from funcnet.cli import load_model, probabilities
-from funcnet.layers import batch_norm, conv2d, dense, flatten, max_pool, relu, spatial
+from funcnet.layers import batch_norm, conv2d, dense, flatten, max_pool, relu
 
 from .cli_helpers import MNIST, invoke
 
-CONV = pytest.mark.skipif(not spatial.AVAILABLE, reason="no convolution kernels in this build")
 
 
 def test_show_prints_the_default_network():
@@ -34,7 +33,6 @@ def cnn_file(tmp_path_factory):
     return checkpoint.save_network(path, net, state, config={"dataset": "mnist"}), net, state
 
 
-@CONV
 def test_evaluate_and_predict_rebuild_a_cnn_from_its_file(cnn_file, mnist_test, tmp_path):
     path, net, state = cnn_file
     result = invoke("evaluate", path)
@@ -50,7 +48,6 @@ def test_evaluate_and_predict_rebuild_a_cnn_from_its_file(cnn_file, mnist_test, 
     assert out.read_text().splitlines()[1] == f"1,{expected[0]}"
 
 
-@CONV
 def test_weights_png_shows_conv_filters(cnn_file, tmp_path):
     if not plots.available():
         pytest.skip("matplotlib is not installed")

@@ -16,7 +16,6 @@ from funcnet.layers.base import Ctx
 PROPS = settings(deadline=None, max_examples=25)
 STEP = 1e-4  # five-point stencil: truncation O(h⁴), rounding O(ε/h)
 TOL = 1e-6
-CONV = pytest.mark.skipif(not layers.spatial.AVAILABLE, reason="no convolution kernels in this build")
 
 
 def _arrays(layer) -> dict:
@@ -50,7 +49,7 @@ def _numeric(f, a):
 def layer_problems(draw):
     """A float64 layer of a random kind on a random input shape, its input, dy and context."""
     kinds = ["dense", "tanh", "sigmoid", "leaky_relu", "flatten", "dropout", "batch_norm"]
-    kinds += ["conv2d", "max_pool"] if layers.spatial.AVAILABLE else []
+    kinds += ["conv2d", "max_pool"]
     kind = draw(st.sampled_from(kinds))
     n = draw(st.integers(1, 4))
     image = kind in ("conv2d", "max_pool", "flatten") or draw(st.booleans())
@@ -121,7 +120,7 @@ def network_problems(draw, smooth=False):
     acts = ["tanh", "sigmoid"] if smooth else ["relu", "tanh", "leaky_relu", "sigmoid"]
     act = lambda: layers.activation(draw(st.sampled_from(acts)))
     specs = []
-    if layers.spatial.AVAILABLE and draw(st.booleans()):
+    if draw(st.booleans()):
         shape = (draw(st.integers(4, 7)), draw(st.integers(4, 7)), draw(st.integers(1, 2)))
         specs += [layers.conv2d(draw(st.integers(1, 3)), draw(st.integers(1, 3)),
                                 padding=draw(st.sampled_from(["valid", "same"])))]
@@ -212,7 +211,6 @@ def test_oracle_batch_norm_equals_funcnet_forward():
     np.testing.assert_allclose(node.value, y, rtol=1e-12)
 
 
-@CONV
 def test_oracle_conv_and_pool_equal_the_loop_oracle():
     import conv_oracle
     x = rng.normal(rng.key(1), (2, 5, 6, 2), np.float64)

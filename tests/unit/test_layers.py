@@ -9,11 +9,9 @@ import toolz
 
 from funcnet import checkpoint, data, layers, model, optim, rng, train, tree
 from funcnet.errors import CheckpointError, ConfigError, DataError
-from funcnet.layers import (batch_norm, conv2d, dense, dropout, flatten, max_pool, relu,
-                            spatial, tanh)
+from funcnet.layers import batch_norm, conv2d, dense, dropout, flatten, max_pool, relu, tanh
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "mlp_784_10_10_before_architecture.safetensors"
-CONV = pytest.mark.skipif(not spatial.AVAILABLE, reason="no convolution kernels in this build")
 
 
 def small_cnn():
@@ -22,7 +20,6 @@ def small_cnn():
 
 # --- shapes and errors --------------------------------------------------------------------
 
-@CONV
 def test_shapes_flow_from_the_input_shape():
     net = model.init(rng.key(0), small_cnn(), input_shape=(28, 28, 1))
     assert net.shapes == ((26, 26, 4), (26, 26, 4), (26, 26, 4), (13, 13, 4), (676,), (676,),
@@ -30,7 +27,6 @@ def test_shapes_flow_from_the_input_shape():
     assert net.layers[0].w.shape == (3, 3, 1, 4) and net.layers[-1].w.shape == (676, 10)
 
 
-@CONV
 @pytest.mark.parametrize("specs, message", [
     ((conv2d(4, 3), dense(10)),
      r"^layer 1 \(dense\): input shape \(26, 26, 4\): expects flat inputs"),
@@ -91,7 +87,6 @@ def test_logits_are_the_same_in_any_chunks_and_for_pixels_or_floats():
         model.logits(net, pixels)  # batch norm at evaluation needs its running statistics
 
 
-@CONV
 def test_intermediates_give_every_layer_output_at_evaluation():
     net = model.init(rng.key(0), small_cnn(), input_shape=(28, 28, 1))
     outs = model.intermediates(net, np.zeros((2, 784), np.uint8), model.init_model_state(net))
@@ -103,7 +98,6 @@ def test_intermediates_give_every_layer_output_at_evaluation():
     np.testing.assert_array_equal(a1, np.maximum(z1, 0))
 
 
-@CONV
 def test_summary_has_one_row_per_layer():
     net = model.init(rng.key(0), small_cnn(), input_shape=(28, 28, 1))
     frame = model.summary(net)
@@ -117,7 +111,6 @@ def test_summary_has_one_row_per_layer():
 
 # --- checkpoints ----------------------------------------------------------------------------
 
-@CONV
 def test_a_network_round_trips_with_its_architecture_and_model_state(tmp_path):
     net = model.init(rng.key(0), small_cnn(), input_shape=(28, 28, 1))
     state = model.init_model_state(net)

@@ -25,6 +25,7 @@ from . import evaluate as fevaluate
 from . import activations, augment, model, optim, rng
 from . import train as ftrain
 from .errors import ConfigError
+from .layers.conv import PADDINGS, SCHEMES as CONV_SCHEMES
 from .losses import cross_entropy
 
 __all__ = ["MLPConfig", "CNNConfig", "field", "one_of", "architecture", "keys", "load", "split",
@@ -114,10 +115,10 @@ class CNNConfig:
     filters: tuple[int, ...] = attrs.field(default=(32, 64), converter=tuple,
                                            metadata={"help": "filters of each conv-relu-pool block"})
     kernel: int = field(3, "convolution kernel size", POSITIVE)
-    padding: str = field("valid", "convolution padding: valid or same")
+    padding: str = field("valid", "convolution padding: valid or same", one_of(PADDINGS))
     batch_norm: bool = field(False, "batch normalisation between each convolution and its relu")
     hidden: int = field(128, "units of the hidden dense layer (0: none)", NON_NEGATIVE)
-    init: str = field("he", "initialiser: he or xavier")
+    init: str = field("he", "initialiser: he, xavier or tutorial", one_of(CONV_SCHEMES))
     optimizer: str = field("adamw", "sgd, momentum, rmsprop, adam or adamw")
     learning_rate: float = field(2e-3, "peak learning rate", POSITIVE)
     momentum: float = field(0.9, "momentum for sgd/momentum")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .cli_helpers import MLP, MNIST, TINY, invoke
+from .cli_helpers import MLP, MNIST, REPO, TINY, invoke
 
 ONE_LINE = "funcnet: error: "
 
@@ -119,6 +119,15 @@ def test_a_malformed_csv_is_exit_3(tmp_path, run_dir):
 ])
 def test_bad_config_values_are_exit_2_naming_the_field(pipeline, args, fragments):
     assert_one_line_error(invoke("run", pipeline, *args), 2, *fragments)
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--set", "padding=foo"], ["padding", "'foo'", "valid, same"]),
+    (["--set", "init=bar"], ["init", "'bar'", "he, xavier, tutorial"]),
+])
+def test_bad_cnn_config_values_are_exit_2_naming_the_field(args, fragments):
+    CNN = str(REPO / "pipelines" / "mnist_cnn.py")
+    assert_one_line_error(invoke("run", CNN, *args), 2, *fragments)
 
 
 @pytest.mark.parametrize("command", ["show", "run"])

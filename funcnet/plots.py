@@ -14,13 +14,13 @@ global backend or figure state is touched.
 from __future__ import annotations
 
 import math
-import os
-import secrets
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
+
+from ._atomic import write_atomic
 
 __all__ = ["DPI", "SIZES", "HINT", "available", "layout", "write_atomic", "curves",
            "confusion", "mistakes", "weights", "figures"]
@@ -55,36 +55,6 @@ def layout(n: int, columns: int = 6) -> tuple[int, int]:
     """
     cols = max(1, min(n, columns))
     return max(1, math.ceil(n / cols)), cols
-
-
-def write_atomic(path: str | os.PathLike, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` via a temp file beside it and ``os.replace``.
-
-    Readers see the old file or the new one, never a part; the temp file
-    is created with mode 0o666 less the umask, like any new file.
-
-    >>> import tempfile
-    >>> p = write_atomic(Path(tempfile.mkdtemp()) / "a" / "x.txt", "hi")
-    >>> p.read_text(), sorted(q.name for q in p.parent.iterdir())
-    ('hi', ['x.txt'])
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and not err.filename:  # name the file being written
-            raise OSError(err.errno, err.strerror or str(err), str(path)) from err
-        raise
-    return path
 
 
 def _figure(kind: str):

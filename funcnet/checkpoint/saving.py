@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import numpy as np
 import safetensors.numpy
 
 from funcnet import tree as _tree
+from funcnet._atomic import write_atomic
 from funcnet.errors import CheckpointError
 
 from .fileformat import (_DIGEST, _RESERVED_NAME, _SUPPORTED, FORMAT, FORMAT_VERSION, _digest,
@@ -60,57 +59,14 @@ def _json_object(path: Path, field: str, value: Any) -> str:
         raise CheckpointError(f"{path}: {field} is not JSON-able: {_one_line(err)}") from None
 
 
-def _create_temp(target: Path) -> tuple[int, Path]:
-    """Create an empty, hidden temp file beside ``target``; its fd and path.
-
-    Made with mode 0o666 so that the umask applies, as to any new file.
-    """
-    for _ in range(100):
-        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-            return os.open(tmp, flags, 0o666), tmp
-        except FileExistsError:
-            continue
-    raise FileExistsError(f"no free temp file name beside {target}")
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Flush ``folder``'s entry list to disk, where the platform allows it."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` all at once: temp file, fsync, rename.
-
-    On any error the temp file is removed and ``path`` keeps its old bytes.
-    """
-    tmp = None
+    """Write ``data`` to ``path`` all at once (:func:`funcnet._atomic.write_atomic`); an
+    OSError becomes a CheckpointError naming ``path``, which keeps its old bytes."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = _create_temp(path)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-        if isinstance(err, OSError):
-            raise CheckpointError(f"{path}: cannot write checkpoint: {_one_line(err)}") from err
-        raise
-    _fsync_dir(path.parent)
+        write_atomic(path, data)
+    except OSError as err:
+        reason = f"[Errno {err.errno}] {err.strerror}" if err.errno else _one_line(err)
+        raise CheckpointError(f"{path}: cannot write checkpoint: {reason}") from err
 
 
 def save(path: str | os.PathLike, tree: Any, *, config: dict | None = None,

@@ -18,12 +18,11 @@ import math
 import os
 import sys
 import warnings
-from pathlib import Path
 
 import click
 import numpy as np
 
-from .. import plots as fplots
+from .._atomic import write_atomic  # noqa: F401 -- the commands write their files with it
 from ..errors import FuncnetError
 
 EXIT_INTERRUPTED = 130
@@ -144,9 +143,6 @@ def _quiet_numpy(debug: bool):
         yield
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file in the same folder and os.replace."""
-    fplots.write_atomic(path, text)
 
 
 def _json_default(value):

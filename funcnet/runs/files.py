@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import plots as fplots
+from .._atomic import write_atomic  # noqa: F401 -- runs.write_atomic
 
 CONFIG, MODEL, STATE = "config.json", "model.safetensors", "state.safetensors"
 METRICS, HISTORY, BEST = "metrics.json", "history.csv", "best.safetensors"
@@ -22,9 +23,6 @@ LENGTH = ("iterations", "epochs")
 NO_WINDOW = (0.0, 0, 0, 0)
 
 
-def write_atomic(path: Path, text: str | bytes) -> Path:
-    """Write ``text`` to ``path`` through a temp file in the same folder and os.replace."""
-    return fplots.write_atomic(path, text)
 
 
 def _json_default(value):

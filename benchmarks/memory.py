@@ -40,14 +40,15 @@ def rss_mb() -> float:
 def child(name: str, epochs: int) -> dict:
     """Train in this process and report peak RSS (MB) after imports, after loading, at the end."""
     out = {}
-    if name == "funcnet-cnn":
+    if name in ("funcnet", "funcnet-cnn"):
         from funcnet import classify, data, evaluate, model, optim, rng, train
         out["after imports"] = rss_mb()
         raw = C.mnist()
         tr, te = raw["train"], raw["test"]
         out["after loading"] = rss_mb()
         opt = optim.adam(1e-3)
-        net = model.init(rng.key(0), classify.CNNConfig().network(), input_shape=(28, 28, 1))
+        net = (model.init(rng.key(0), classify.CNNConfig().network(), input_shape=(28, 28, 1))
+               if name == "funcnet-cnn" else model.init(rng.key(0), SIZES))
         state = train.init_state(net, opt, rng.key(1))
         step = train.make_step(opt)
         t0 = C.clock()
@@ -55,20 +56,6 @@ def child(name: str, epochs: int) -> dict:
             state = train.fit(step, state, data.batches(rng.fold_in(rng.key(2), e), tr, 128))
         out["seconds"] = C.clock() - t0
         out["test accuracy"] = evaluate.dataset_accuracy(state.params, te, state.model_state)
-    elif name == "funcnet":
-        from funcnet import data, evaluate, model, optim, rng, train
-        out["after imports"] = rss_mb()
-        raw = C.mnist()
-        tr, te = raw["train"], raw["test"]
-        out["after loading"] = rss_mb()
-        opt = optim.adam(1e-3)
-        state = train.init_state(model.init(rng.key(0), SIZES), opt, rng.key(1))
-        step = train.make_step(opt)
-        t0 = C.clock()
-        for e in range(epochs):
-            state = train.fit(step, state, data.batches(rng.fold_in(rng.key(2), e), tr, 128))
-        out["seconds"] = C.clock() - t0
-        out["test accuracy"] = evaluate.dataset_accuracy(state.params, te)
     elif name == "numpy":
         out["after imports"] = rss_mb()
         x8, y, xt8, yt = C.mnist_plain()

@@ -7,7 +7,7 @@ computed (``[A > 0]`` for ReLU, ``1 − A²`` for tanh, ...). Any shape.
 >>> layer, out = init(None, relu(), (2, 3))
 >>> out
 (2, 3)
->>> a, cache = forward(layer, np.array([[-1.0, 2.0]]))
+>>> a, cache, _ = forward(layer, np.array([[-1.0, 2.0]]))
 >>> a, backward(layer, cache, np.ones((1, 2)))[0]
 (array([[0., 2.]]), array([[0., 1.]]))
 """
@@ -77,12 +77,12 @@ def init(key, spec: ActivationSpec, in_shape: tuple, scheme: str = "he", dtype=n
 
 
 def forward(layer: Activation, z: np.ndarray, ctx: Ctx = Ctx()):
-    """A = g(Z), a new array; the cache is A."""
+    """A = g(Z), a new array; the cache is A, no state."""
     if layer.name == "relu":  # against an array of zeros: NumPy's maximum with a scalar is slower
         a = np.maximum(z, np.zeros(z.shape, z.dtype))
     else:
         a = activations.get(layer.name).fn(z)
-    return a, a
+    return a, a, None
 
 
 def backward(layer: Activation, a: np.ndarray, da: np.ndarray, need_dx: bool = True):
@@ -92,4 +92,6 @@ def backward(layer: Activation, a: np.ndarray, da: np.ndarray, need_dx: bool = T
     return da * activations.get(layer.name).grad(a), layer
 
 
-register(Kind("activation", ActivationSpec, Activation, init, forward, backward))
+register(Kind("activation", ActivationSpec, Activation, init, forward, backward,
+              examples=tuple((activation(name), shape) for name in ("tanh", "sigmoid", "leaky_relu", "identity")
+                             for shape in ((3,), (2, 2, 2)))))

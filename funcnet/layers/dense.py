@@ -11,7 +11,7 @@ Shapes: ``x: (batch, n_in)``, ``w: (n_in, n_out)``, ``b: (n_out,)``,
 >>> layer, out = init(rng.key(0), dense(3), (4,), "he", np.float64)
 >>> out, layer.w.shape
 ((3,), (4, 3))
->>> y, cache = forward(layer, np.ones((2, 4)))
+>>> y, cache, _ = forward(layer, np.ones((2, 4)))
 >>> dx, g = backward(layer, cache, np.ones((2, 3)))
 >>> dx.shape, g.w.shape, g.b.tolist()
 ((2, 4), (4, 3), [2.0, 2.0, 2.0])
@@ -98,9 +98,9 @@ def init(key, spec: DenseSpec, in_shape: tuple, scheme: str = "he", dtype=np.flo
 
 
 def forward(layer: Dense, x: np.ndarray, ctx: Ctx = Ctx()):
-    """z = x @ w + b, ``(batch, n_in) -> (batch, n_out)``; the cache is x."""
+    """z = x @ w + b, ``(batch, n_in) -> (batch, n_out)``; the cache is x, no state."""
     z = x @ layer.w  # a fresh array: adding b into it writes into nothing received
-    return np.add(z, layer.b, out=z), x
+    return np.add(z, layer.b, out=z), x, None
 
 
 def column_sum(dz: np.ndarray) -> np.ndarray:
@@ -118,4 +118,5 @@ def backward(layer: Dense, x: np.ndarray, dz: np.ndarray, need_dx: bool = True):
     return (dz @ layer.w.T if need_dx else None), grads
 
 
-register(Kind("dense", DenseSpec, Dense, init, forward, backward))
+register(Kind("dense", DenseSpec, Dense, init, forward, backward,
+              examples=((dense(3), (4,)), (dense(1), (2,)))))

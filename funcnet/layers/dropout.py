@@ -6,9 +6,9 @@ mask.
 
 >>> from funcnet import rng
 >>> layer, _ = init(None, dropout(0.5), (4,))
->>> y, mask = forward(layer, np.ones((2, 4)), Ctx(train=True, key=rng.key(0)))
->>> sorted(set(y.ravel().tolist())) in ([0.0, 2.0], [2.0], [0.0])
-True
+>>> y, mask, _ = forward(layer, np.ones((2, 4)), Ctx(train=True, key=rng.key(0)))
+>>> y.tolist()
+[[0.0, 0.0, 2.0, 2.0], [0.0, 0.0, 0.0, 2.0]]
 >>> forward(layer, np.ones((1, 4)))[0]
 array([[1., 1., 1., 1.]])
 """
@@ -60,15 +60,16 @@ def init(key, spec: DropoutSpec, in_shape: tuple, scheme: str = "he", dtype=np.f
 
 
 def forward(layer: Dropout, x: np.ndarray, ctx: Ctx = Ctx()):
-    """Y = X ⊙ M/(1 − p) in training (cache: the scale M/(1 − p)), else Y = X (cache None)."""
+    """Y = X ⊙ M/(1 − p) in training (cache: the scale M/(1 − p)), else Y = X (cache None);
+    M ~ Bernoulli(1 − p) of X's shape from ``ctx.key``. No state."""
     if not (ctx.train and layer.rate > 0):
-        return x, None
+        return x, None, None
     if ctx.key is None:
         raise ValueError("dropout in training needs a key")
     keep = 1.0 - layer.rate
     scale = rng.bernoulli(ctx.key, keep, x.shape).astype(x.dtype)
     scale = np.multiply(scale, scale.dtype.type(1 / keep), out=scale)
-    return x * scale, scale
+    return x * scale, scale, None
 
 
 def backward(layer: Dropout, scale, dy: np.ndarray, need_dx: bool = True):
@@ -78,4 +79,6 @@ def backward(layer: Dropout, scale, dy: np.ndarray, need_dx: bool = True):
     return (dy if scale is None else dy * scale), layer
 
 
-register(Kind("dropout", DropoutSpec, Dropout, init, forward, backward))
+register(Kind("dropout", DropoutSpec, Dropout, init, forward, backward,
+              stochastic=lambda layer: layer.rate > 0,
+              examples=((dropout(0.5), (4,)), (dropout(0.25), (3, 3, 2)))))

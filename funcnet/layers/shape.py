@@ -6,7 +6,7 @@ a flattened NHWC image lists the channels of each pixel together.
 >>> layer, out = init(None, flatten(), (2, 3, 4))
 >>> out
 (24,)
->>> y, cache = forward(layer, np.zeros((5, 2, 3, 4)))
+>>> y, cache, _ = forward(layer, np.zeros((5, 2, 3, 4)))
 >>> y.shape, backward(layer, cache, y)[0].shape
 ((5, 24), (5, 2, 3, 4))
 """
@@ -47,7 +47,7 @@ def init(key, spec: FlattenSpec, in_shape: tuple, scheme: str = "he", dtype=np.f
 
 def forward(layer: Flatten, x: np.ndarray, ctx: Ctx = Ctx()):
     """Y = reshape(X, (batch, −1)) (a view); the cache is X's shape."""
-    return x.reshape(len(x), -1), x.shape
+    return x.reshape(len(x), -1), x.shape, None
 
 
 def backward(layer: Flatten, shape: tuple, dy: np.ndarray, need_dx: bool = True):
@@ -55,4 +55,5 @@ def backward(layer: Flatten, shape: tuple, dy: np.ndarray, need_dx: bool = True)
     return (dy.reshape(shape) if need_dx else None), layer
 
 
-register(Kind("flatten", FlattenSpec, Flatten, init, forward, backward))
+register(Kind("flatten", FlattenSpec, Flatten, init, forward, backward,
+              examples=((flatten(), (2, 3, 2)), (flatten(), (3,)))))

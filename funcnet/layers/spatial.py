@@ -75,7 +75,7 @@ def _conv_init(key, spec: Conv2DSpec, in_shape, scheme="he", dtype=np.float32):
 
 
 def _conv_forward(layer, x, ctx: Ctx = Ctx()):
-    return _conv.conv2d_forward(layer, x)
+    return (*_conv.conv2d_forward(layer, x), None)
 
 
 def _conv_backward(layer, cache, dy, need_dx=True):
@@ -88,12 +88,14 @@ def _pool_init(key, spec: MaxPoolSpec, in_shape, scheme="he", dtype=np.float32):
 
 
 def _pool_forward(layer, x, ctx: Ctx = Ctx()):
-    return _pool.max_pool_forward(layer, x)
+    return (*_pool.max_pool_forward(layer, x), None)
 
 
 def _pool_backward(layer, cache, dy, need_dx=True):
     return (_pool.max_pool_backward(layer, cache, dy) if need_dx else None), layer
 
 
-register(Kind("conv2d", Conv2DSpec, _conv.Conv2D, _conv_init, _conv_forward, _conv_backward))
-register(Kind("max_pool", MaxPoolSpec, _pool.MaxPool, _pool_init, _pool_forward, _pool_backward))
+register(Kind("conv2d", Conv2DSpec, _conv.Conv2D, _conv_init, _conv_forward, _conv_backward,
+              examples=((conv2d(2, 3), (5, 5, 2)), (conv2d(3, (2, 3), stride=2, padding="same"), (5, 6, 1)))))
+register(Kind("max_pool", MaxPoolSpec, _pool.MaxPool, _pool_init, _pool_forward, _pool_backward,
+              examples=((max_pool(2), (4, 4, 2)), (max_pool(3, 2), (5, 5, 1)))))

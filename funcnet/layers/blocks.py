@@ -1,0 +1,225 @@
+"""Blocks: layers made of layers, ``serial(*specs)`` and ``residual(*specs)``.
+
+A block is a layer like any other. Its forward pass is the fold of its
+layers, its backward pass the reverse fold, and it returns ``dx``, so
+blocks nest::
+
+    serial:    x_0 = x,  x_{l+1} = f_l(x_l),  y = x_L          dx_l = b_l(dx_{l+1})
+    residual:  y = x + f(x)  (f the serial fold)               dx = dy + b_f(dy)
+
+(He, Zhang, Ren & Sun 2016, "Deep residual learning for image
+recognition": y = F(x) + x.) The key a block receives is split among its
+layers as a network splits its own (layer i draws from the i-th of
+``rng.split(key, len(layers))``), its model state is a tuple with one entry
+per layer, and its gradients are a record like it holding each layer's.
+
+>>> import numpy as np
+>>> from funcnet import rng
+>>> from funcnet.layers import dense, relu
+>>> layer, out = init_residual(rng.key(0), residual(dense(3), relu()), (3,), "he", np.float64)
+>>> out
+(3,)
+>>> y, cache, _ = forward_residual(layer, np.ones((2, 3)))
+>>> dx, grads = backward_residual(layer, cache, np.ones((2, 3)))
+>>> dx.shape, grads.layers[0].w.shape
+((2, 3), (3, 3))
+"""
+
+from __future__ import annotations
+
+import attrs
+import numpy as np
+import toolz
+
+from funcnet import rng
+from funcnet.tree import pytree, static_field
+from . import base
+from .base import Ctx, Kind, LayerError, register
+
+__all__ = ["Serial", "SerialSpec", "Residual", "ResidualSpec", "serial", "residual",
+           "init_layers", "forward_layers", "backward_layers", "init_serial", "forward_serial",
+           "backward_serial", "init_residual", "forward_residual", "backward_residual"]
+
+
+def _specs(specs) -> tuple:
+    specs = tuple(specs)
+    if not specs:
+        raise ValueError("a block needs at least one layer")
+    for s in specs:
+        base.kind_of(s)  # a TypeError naming the object when it is not a spec
+    return specs
+
+
+@attrs.frozen
+class SerialSpec:
+    """What :func:`serial` builds: its layers' specs."""
+
+    layers: tuple = attrs.field(converter=_specs)
+
+
+@attrs.frozen
+class ResidualSpec:
+    """What :func:`residual` builds: the specs of f in y = x + f(x)."""
+
+    layers: tuple = attrs.field(converter=_specs)
+
+
+def serial(*specs) -> SerialSpec:
+    """A block of layers applied in order, as one layer: y = f_L(… f_1(x)).
+
+    >>> from funcnet.layers import dense, relu
+    >>> serial(dense(4), relu())
+    SerialSpec(layers=(DenseSpec(units=4), ActivationSpec(name='relu')))
+    """
+    return SerialSpec(specs)
+
+
+def residual(*specs) -> ResidualSpec:
+    """A residual block: y = x + f(x), f the layers in order; f must keep x's shape.
+
+    >>> from funcnet.layers import conv2d, relu
+    >>> residual(conv2d(8, 3, padding="same"), relu()).layers[1]
+    ActivationSpec(name='relu')
+    """
+    return ResidualSpec(specs)
+
+
+@pytree
+@attrs.frozen(eq=False)
+class Serial:
+    """A serial block: ``layers`` (their arrays are leaves) and their output shapes (static)."""
+
+    layers: tuple
+    shapes: tuple = static_field()
+
+
+@pytree
+@attrs.frozen(eq=False)
+class Residual:
+    """A residual block y = x + f(x): f's ``layers`` and their output shapes (static)."""
+
+    layers: tuple
+    shapes: tuple = static_field()
+
+
+def _init_one(carry, item):
+    layers, shapes, in_shape, scheme, dtype = carry
+    i, (key, spec) = item
+    try:
+        layer, out = base.init(key, spec, in_shape, scheme, dtype)
+    except LayerError as err:
+        raise err.within(i) from None
+    except TypeError as err:
+        raise LayerError((i,), type(spec).__name__, str(err)) from None
+    except ValueError as err:
+        raise LayerError((i,), base.kind_of(spec), f"input shape {in_shape}: {err}") from None
+    out = tuple(int(s) for s in out)
+    if not out or min(out) < 1:
+        raise LayerError((i,), base.kind_of(spec),
+                         f"input shape {in_shape} gives output shape {out}: nothing is left")
+    return layers + (layer,), shapes + (out,), out, scheme, dtype
+
+
+def init_layers(key, specs, in_shape: tuple, scheme: str = "he", dtype=np.float32) -> tuple:
+    """``(layers, shapes)``: each spec built on the previous one's output, layer i from the i-th
+    key split from ``key``. A spec refused raises :class:`LayerError` naming its index path."""
+    specs = tuple(specs)
+    keys = rng.split(key, len(specs))
+    layers, shapes, *_ = toolz.reduce(_init_one, enumerate(zip(keys, specs)),
+                                      ((), (), tuple(in_shape), scheme, dtype))
+    return layers, shapes
+
+
+def _contexts(ctx: Ctx, n: int) -> list:
+    keys = rng.split(ctx.key, n) if ctx.key is not None else (None,) * n
+    states = ctx.state if ctx.state is not None else (None,) * n
+    return [Ctx(ctx.train, k, s) for k, s in zip(keys, states)]
+
+
+def forward_layers(layers: tuple, x: np.ndarray, ctx: Ctx = Ctx()) -> tuple:
+    """``(y, caches, states)``: the fold x_{l+1}, cache_l, state_l = forward_l(x_l) from x_0 = x."""
+    def one(carry, item):
+        a, caches, states = carry
+        layer, c = item
+        y, cache, state = base.forward(layer, a, c)
+        return y, caches + (cache,), states + (state,)
+
+    return toolz.reduce(one, zip(layers, _contexts(ctx, len(layers))), (x, (), ()))
+
+
+def backward_layers(layers: tuple, caches: tuple, dy: np.ndarray, need_dx: bool = True) -> tuple:
+    """``(dx, grads)``: the reverse fold dx_l, grads_l = backward_l(cache_l, dx_{l+1}).
+
+    Layer 0 computes its dx only when ``need_dx`` (nothing is computed for a
+    network's input X).
+    """
+    def one(carry, l):
+        dx, grads = carry
+        dx, g = base.backward(layers[l], caches[l], dx, need_dx=need_dx or l > 0)
+        return dx, (g,) + grads
+
+    return toolz.reduce(one, reversed(range(len(layers))), (dy, ()))
+
+
+def _initial_state(layer) -> tuple:
+    return tuple(base.initial_state(child) for child in layer.layers)
+
+
+def init_serial(key, spec: SerialSpec, in_shape: tuple, scheme: str = "he", dtype=np.float32):
+    """``(Serial, out_shape)``: the block's layers built in order."""
+    layers, shapes = init_layers(key, spec.layers, in_shape, scheme, dtype)
+    return Serial(layers, shapes), shapes[-1]
+
+
+def forward_serial(layer: Serial, x: np.ndarray, ctx: Ctx = Ctx()):
+    """y = f_L(… f_1(x)); the cache is the layers' caches, the state their states."""
+    return forward_layers(layer.layers, x, ctx)
+
+
+def backward_serial(layer: Serial, caches: tuple, dy: np.ndarray, need_dx: bool = True):
+    """dx and the layers' gradients by the reverse fold."""
+    dx, grads = backward_layers(layer.layers, caches, dy, need_dx)
+    return dx, attrs.evolve(layer, layers=grads)
+
+
+def init_residual(key, spec: ResidualSpec, in_shape: tuple, scheme: str = "he", dtype=np.float32):
+    """``(Residual, in_shape)``; refused when f's output shape is not x's."""
+    layers, shapes = init_layers(key, spec.layers, in_shape, scheme, dtype)
+    if shapes[-1] != tuple(in_shape):
+        raise ValueError(f"the block's output shape {shapes[-1]} differs from its input shape "
+                         f"{tuple(in_shape)}: y = x + f(x) needs them equal")
+    return Residual(layers, shapes), tuple(in_shape)
+
+
+def forward_residual(layer: Residual, x: np.ndarray, ctx: Ctx = Ctx()):
+    """y = x + f(x) (a new array); the cache is f's caches, the state f's states."""
+    fx, caches, states = forward_layers(layer.layers, x, ctx)
+    return x + fx, caches, states
+
+
+def backward_residual(layer: Residual, caches: tuple, dy: np.ndarray, need_dx: bool = True):
+    """dx = dy + ∂f/∂x·dy (the identity path plus f's); f's gradients as they come."""
+    dfx, grads = backward_layers(layer.layers, caches, dy, need_dx)
+    return (dy + dfx if need_dx else None), attrs.evolve(layer, layers=grads)
+
+
+def _examples():
+    from .activation import relu, tanh
+    from .dense import dense
+    from .dropout import dropout
+    from .norm import batch_norm
+    from .spatial import conv2d
+    return {
+        "serial": ((serial(dense(3), tanh()), (4,)),
+                   (serial(conv2d(2, 3, padding="same"), batch_norm(), relu()), (4, 4, 1))),
+        "residual": ((residual(dense(3), tanh(), dropout(0.5), dense(3)), (3,)),
+                     (residual(conv2d(2, 3, padding="same"), batch_norm(), tanh()), (4, 4, 2))),
+    }
+
+
+register(Kind("serial", SerialSpec, Serial, init_serial, forward_serial, backward_serial,
+              initial_state=_initial_state, children=lambda layer: layer.layers,
+              examples=lambda: _examples()["serial"]))
+register(Kind("residual", ResidualSpec, Residual, init_residual, forward_residual,
+              backward_residual, initial_state=_initial_state, children=lambda layer: layer.layers,
+              examples=lambda: _examples()["residual"]))

@@ -10,15 +10,16 @@ the scalar bias gradients (1/m)·Σ dZ with m = 42,000 (the size of the whole
 file), accuracy every 10 iterations from A2. The same code in float32 is
 timed too (its one-hot made float32, or NumPy would promote dZ2 to float64).
 
-The pipeline's step takes its gradients from ``funcnet.chunked.grads``:
+The pipeline's step takes its gradients from the fused dense kernel
+(``funcnet.model._fused.grads``):
 forward and backward together over fixed chunks of rows (1,024 in float32, 512 in float64;
 2,048 in float32 under the SkylakeX kernel, where the first layer's products are padded,
-see ``funcnet.chunked.LAYOUTS``; the script prints which), the chunks
+see ``funcnet.model._fused.LAYOUTS``; the script prints which), the chunks
 shared by one worker thread per core running single-threaded BLAS, the
 chunks' gradients added in chunk order. A fourth row, "funcnet make_step",
 runs the same 500 iterations through ``funcnet.train.make_step(optim.sgd(0.10))``
-— the fused pass of ``model.train_grads``, 4,096 rows at a time with
-multithreaded BLAS — with the same evaluations every 10 iterations.
+— the same fused kernel, reached through ``model.value_and_grads`` — with the
+same evaluations every 10 iterations.
 
 All of them start from the same split and the same initial weights (funcnet's
 init for seed 0, transposed into the tutorial's shapes), so their accuracies
@@ -173,10 +174,10 @@ def main(argv=None):
     from funcnet import pipeline
     C.print_header(f"tutorial pipeline: 784-10-10, {args.iterations} full-batch iterations, "
                    "α = 0.10, 41,000 digits; funcnet vs the tutorial's own code")
-    from funcnet import chunked
+    from funcnet.model import _fused
     for dtype in (np.float32, np.float64):
-        plan = chunked.layout(dtype)
-        print(f"   chunked pass, {np.dtype(dtype).name}: {chunked.chunk_rows(784, dtype, plan.chunk_bytes)}"
+        plan = _fused.layout(dtype)
+        print(f"   chunked pass, {np.dtype(dtype).name}: {_fused.chunk_rows(784, dtype, plan.chunk_bytes)}"
               f"-row chunks, Z1 = X·W1 with W1 padded to {plan.forward or 'no'} columns, dW1 "
               + (f"= ([dZ1|0]ᵀ·X)ᵀ with {plan.backward} columns" if plan.backward else "= Xᵀ·dZ1"))
     raw = C.mnist()

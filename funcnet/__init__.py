@@ -1,9 +1,10 @@
 """funcnet: neural networks from scratch in NumPy, as pure functions over pytrees.
 
-The public face: re-exports only. The network is data (the tutorial's MLP
-``Params``, or a ``Network`` of layers from ``funcnet.layers``), every step
-is a pure function (``init``, ``forward``, ``backward``, ``update``), and
-training is a fold over batches (``funcnet.train.fit``).
+The public face: re-exports only. The network is data (a ``Network`` of
+layers from ``funcnet.layers``; the tutorial's MLP is ``dense, relu,
+dense``), every step is a pure function (``init``, ``forward``,
+``backward``, ``update``), and training is a fold over batches
+(``funcnet.train.fit``).
 
 >>> import numpy as np, funcnet
 >>> params = funcnet.init(funcnet.rng.key(0), (784, 10, 10), scheme="tutorial")
@@ -12,24 +13,25 @@ training is a fold over batches (``funcnet.train.fit``).
 (2, 10)
 """
 
-from . import activations, chunked, data, errors, evaluate, layers, losses, mlp, model, optim, rng, runtime, train, tree
+from . import activations, data, errors, evaluate, layers, losses, model, optim, pixels, rng, runtime, train, tree
 from .data import Dataset
 from .errors import (CheckpointError, ClusterError, ConfigError, DataError, DownloadError,
                      FuncnetError, TrainingError)
 from .evaluate import accuracy, confusion_matrix
 from .losses import cross_entropy, log_softmax, softmax
-from .model import (Activations, Dense, Network, Params, backward, forward, init, intermediates,
-                    logits, loss, loss_and_grads, predict, predict_proba, summary, update)
+from .model import (Dense, Network, Trace, backward, forward, init, intermediates, logits, loss,
+                    loss_and_grads, predict, predict_proba, summary, update, value_and_grads)
 from .train import TrainState, fit, make_step
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "activations", "chunked", "data", "errors", "evaluate", "layers", "losses", "mlp", "model", "optim", "rng", "runtime",
+    "activations", "data", "errors", "evaluate", "layers", "losses", "model", "optim", "pixels", "rng", "runtime",
     "train", "tree",
     "Dataset", "CheckpointError", "ClusterError", "ConfigError", "DataError", "DownloadError",
     "FuncnetError",
     "TrainingError", "accuracy", "confusion_matrix", "cross_entropy", "log_softmax", "softmax",
-    "Activations", "Dense", "Network", "Params", "backward", "forward", "init", "intermediates",
-    "logits", "loss", "loss_and_grads", "predict", "predict_proba", "summary", "update", "TrainState", "fit", "make_step",
+    "Dense", "Network", "Trace", "backward", "forward", "init", "intermediates", "logits", "loss",
+    "loss_and_grads", "predict", "predict_proba", "summary", "update", "value_and_grads",
+    "TrainState", "fit", "make_step",
 ]

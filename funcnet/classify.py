@@ -1,14 +1,12 @@
 """Stages shared by the minibatch image-classification pipelines.
 
 A pipeline file (``pipelines/mnist_mlp.py``, ``pipelines/fashion_mnist.py``,
-``pipelines/mnist_cnn.py``) declares its ``Config`` and delegates its stages
-here. The config is read by field name: ``seed, dataset, data, dev_size,
-init, optimizer, learning_rate, momentum, schedule, warmup_epochs,
-weight_decay, l2, dropout, clip_norm, batch_size, epochs, patience``,
-``shift`` and ``flip``; the network is either ``sizes`` and ``activation``
-(an MLP, :class:`MLPConfig`) or, when the config has a ``network()``
-method, the layer specs it returns on images of ``input_shape``
-(:class:`CNNConfig`).
+``pipelines/mnist_cnn.py``) declares its ``Config`` (a subclass of
+:class:`MLPConfig` or :class:`CNNConfig`, both :class:`TrainConfig`s) and
+delegates its stages here. The stages read the fields :class:`TrainConfig`
+declares and the network the config's :meth:`~TrainConfig.network` returns
+on its :meth:`~TrainConfig.input_shape_of` examples; a pipeline that only
+changes a default keeps the field's validator and help (:func:`default`).
 
 Everything here is pure except :func:`load`, which reads files.
 """
@@ -25,17 +23,36 @@ from . import evaluate as fevaluate
 from . import activations, augment, model, optim, rng
 from . import train as ftrain
 from .errors import ConfigError
-from .layers.conv import PADDINGS, SCHEMES as CONV_SCHEMES
+from .layers.conv import PADDINGS
 from .losses import cross_entropy
 
-__all__ = ["MLPConfig", "CNNConfig", "field", "one_of", "architecture", "keys", "load", "split",
-           "schedule", "optimizer", "init_state",
-           "train", "evaluate"]
+__all__ = ["TrainConfig", "MLPConfig", "CNNConfig", "field", "default", "one_of", "architecture",
+           "keys", "load", "split", "schedule", "optimizer", "init_state", "train", "evaluate"]
 
 
 def field(default, help, validator=None):
     """A Config field with a default, a help text (shown by ``funcnet show``) and a validator."""
     return attrs.field(default=default, validator=validator, metadata={"help": help})
+
+
+def default(base: type, name: str, value):
+    """``base``'s field ``name`` with another default: the same validator, converter and help.
+
+    A pipeline's Config redefines a field this way to change only its default:
+
+    >>> @attrs.frozen
+    ... class Config(CNNConfig):
+    ...     padding: str = default(CNNConfig, "padding", "same")
+    >>> Config().padding
+    'same'
+    >>> Config(padding="foo")
+    Traceback (most recent call last):
+    ...
+    ValueError: padding: unknown 'foo'; expected one of valid, same
+    """
+    a = attrs.fields_dict(base)[name]
+    return attrs.field(default=value, validator=a.validator, converter=a.converter,
+                       metadata=dict(a.metadata))
 
 
 def one_of(choices):
@@ -59,28 +76,28 @@ def one_of(choices):
 POSITIVE, NON_NEGATIVE = attrs.validators.gt(0), attrs.validators.ge(0)
 RATE = attrs.validators.and_(attrs.validators.ge(0.0), attrs.validators.lt(1.0))
 INIT, ACTIVATION = one_of(model.SCHEMES), one_of(activations.NAMES)
+SCHEDULES = ("constant", "cosine", "step", "exponential")
+OPTIMIZERS = ("sgd", "momentum", "rmsprop", "adam", "adamw")
 
 
 @attrs.frozen
-class MLPConfig:
-    """The fields every minibatch pipeline reads, with the MNIST MLP's defaults.
+class TrainConfig:
+    """The fields every minibatch pipeline reads: data, optimizer, schedule, batches, augmentation.
 
-    A pipeline file subclasses it and redefines the fields whose defaults
-    differ (as ``pipelines/fashion_mnist.py`` does).
+    Subclasses add the network's fields and :meth:`network`; their defaults
+    are the MNIST MLP's unless they say otherwise.
     """
 
-    seed: int = field(0, "random seed (split, init, batches and dropout)", NON_NEGATIVE)
+    seed: int = field(0, "random seed (split, init, batches, dropout, augmentation)", NON_NEGATIVE)
     dataset: str = field("mnist", "dataset folder name under $FUNCNET_DATA")
     data: str | None = field(None, "a folder with the IDX files or a Kaggle CSV (default $FUNCNET_DATA/mnist)")
     dev_size: int = field(5000, "training rows held out as the dev set", POSITIVE)
-    sizes: tuple[int, ...] = attrs.field(default=(784, 512, 512, 10), converter=tuple,
-                                         metadata={"help": "layer sizes, input first"})
     init: str = field("he", "initialiser: he, xavier or tutorial", INIT)
-    activation: str = field("relu", "hidden activation: relu, leaky_relu, tanh, sigmoid", ACTIVATION)
-    optimizer: str = field("adamw", "sgd, momentum, rmsprop, adam or adamw")
+    optimizer: str = field("adamw", "sgd, momentum, rmsprop, adam or adamw", one_of(OPTIMIZERS))
     learning_rate: float = field(1e-3, "peak learning rate", POSITIVE)
-    momentum: float = field(0.9, "momentum for sgd/momentum")
-    schedule: str = field("cosine", "learning-rate schedule: constant, cosine, step, exponential")
+    momentum: float = field(0.9, "momentum for sgd/momentum", RATE)
+    schedule: str = field("cosine", "learning-rate schedule: constant, cosine, step, exponential",
+                          one_of(SCHEDULES))
     warmup_epochs: float = field(0.5, "linear warm-up, in epochs", NON_NEGATIVE)
     weight_decay: float = field(1e-4, "decoupled weight decay (adamw)", NON_NEGATIVE)
     l2: float = field(0.0, "L2 penalty λ in the loss (λ/2·ΣW²)", NON_NEGATIVE)
@@ -88,16 +105,55 @@ class MLPConfig:
     shift: int = field(2, "augmentation: translate training images by up to this many pixels", NON_NEGATIVE)
     flip: bool = field(False, "augmentation: mirror training images left-right at random")
     clip_norm: float | None = field(None, "clip gradients to this global norm (none: off)",
-                                attrs.validators.optional(POSITIVE))
+                                    attrs.validators.optional(POSITIVE))
     batch_size: int = field(128, "minibatch size", POSITIVE)
     epochs: int = field(20, "passes over the training set", POSITIVE)
     patience: int | None = field(None, "early stopping: epochs without a better dev accuracy (none: off)",
-                            attrs.validators.optional(POSITIVE))
+                                 attrs.validators.optional(POSITIVE))
+
+    def network(self, classes: int = 10) -> tuple:
+        """The layer specs of the network (subclasses say)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say its network")
+
+    def input_shape_of(self) -> tuple:
+        """One example's shape as the network takes it (subclasses say)."""
+        raise NotImplementedError(f"{type(self).__name__} does not say its input shape")
+
+    def check_data(self, ds: fdata.Dataset) -> None:
+        """Refuse data that do not fit the network (a ConfigError naming the field)."""
 
 
 @attrs.frozen
-class CNNConfig:
-    """The fields of a convolutional pipeline, with the MNIST CNN's defaults.
+class MLPConfig(TrainConfig):
+    """A multilayer perceptron: ``sizes`` (input first) and one hidden ``activation``, with
+    dropout after each hidden activation; the MNIST MLP's defaults.
+
+    >>> [s.__class__.__name__ for s in MLPConfig(sizes=(784, 32, 10)).network()]
+    ['DenseSpec', 'ActivationSpec', 'DropoutSpec', 'DenseSpec']
+    """
+
+    sizes: tuple[int, ...] = attrs.field(default=(784, 512, 512, 10), converter=tuple,
+                                         metadata={"help": "layer sizes, input first"})
+    activation: str = field("relu", "hidden activation: relu, leaky_relu, tanh, sigmoid", ACTIVATION)
+
+    def network(self, classes: int = 10) -> tuple:
+        """dense(h), g, dropout(p) for each hidden size h, then dense(sizes[-1])."""
+        from .layers import activation, dense, dropout
+        drop = (dropout(self.dropout),) if self.dropout else ()
+        hidden = tuple(spec for h in self.sizes[1:-1]
+                       for spec in (dense(h), activation(self.activation), *drop))
+        return hidden + (dense(self.sizes[-1]),)
+
+    def input_shape_of(self) -> tuple:
+        return (int(self.sizes[0]),)
+
+    def check_data(self, ds: fdata.Dataset) -> None:
+        check_sizes(self, ds)
+
+
+@attrs.frozen
+class CNNConfig(TrainConfig):
+    """A convolutional network, with the MNIST CNN's defaults.
 
     The network (:meth:`network`) is one block conv(f, kernel)-relu-max_pool(2)
     per entry f of ``filters`` (conv-batch_norm-relu-max_pool with
@@ -106,10 +162,9 @@ class CNNConfig:
     dropout layers.
     """
 
-    seed: int = field(0, "random seed (split, init, batches, dropout, augmentation)", NON_NEGATIVE)
-    dataset: str = field("mnist", "dataset folder name under $FUNCNET_DATA")
-    data: str | None = field(None, "a folder with the IDX files or a Kaggle CSV (default $FUNCNET_DATA/mnist)")
-    dev_size: int = field(5000, "training rows held out as the dev set", POSITIVE)
+    learning_rate: float = default(TrainConfig, "learning_rate", 2e-3)
+    dropout: float = field(0.3, "dropout rate before each dense layer, in [0, 1)", RATE)
+    epochs: int = default(TrainConfig, "epochs", 10)
     input_shape: tuple[int, ...] = attrs.field(default=(28, 28, 1), converter=tuple,
                                                metadata={"help": "one image: height, width, channels"})
     filters: tuple[int, ...] = attrs.field(default=(32, 64), converter=tuple,
@@ -118,23 +173,6 @@ class CNNConfig:
     padding: str = field("valid", "convolution padding: valid or same", one_of(PADDINGS))
     batch_norm: bool = field(False, "batch normalisation between each convolution and its relu")
     hidden: int = field(128, "units of the hidden dense layer (0: none)", NON_NEGATIVE)
-    init: str = field("he", "initialiser: he, xavier or tutorial", one_of(CONV_SCHEMES))
-    optimizer: str = field("adamw", "sgd, momentum, rmsprop, adam or adamw")
-    learning_rate: float = field(2e-3, "peak learning rate", POSITIVE)
-    momentum: float = field(0.9, "momentum for sgd/momentum")
-    schedule: str = field("cosine", "learning-rate schedule: constant, cosine, step, exponential")
-    warmup_epochs: float = field(0.5, "linear warm-up, in epochs", NON_NEGATIVE)
-    weight_decay: float = field(1e-4, "decoupled weight decay (adamw)", NON_NEGATIVE)
-    l2: float = field(0.0, "L2 penalty λ in the loss (λ/2·ΣW²)", NON_NEGATIVE)
-    dropout: float = field(0.3, "dropout rate before each dense layer, in [0, 1)", RATE)
-    shift: int = field(2, "augmentation: translate training images by up to this many pixels", NON_NEGATIVE)
-    flip: bool = field(False, "augmentation: mirror training images left-right at random")
-    clip_norm: float | None = field(None, "clip gradients to this global norm (none: off)",
-                                    attrs.validators.optional(POSITIVE))
-    batch_size: int = field(128, "minibatch size", POSITIVE)
-    epochs: int = field(10, "passes over the training set", POSITIVE)
-    patience: int | None = field(None, "early stopping: epochs without a better dev accuracy (none: off)",
-                                 attrs.validators.optional(POSITIVE))
 
     def network(self, classes: int = 10) -> tuple:
         """The layer specs: conv blocks, then the dense head."""
@@ -147,8 +185,11 @@ class CNNConfig:
         hidden = (*drop, dense(self.hidden), relu()) if self.hidden else ()
         return blocks + (flatten(),) + hidden + drop + (dense(classes),)
 
+    def input_shape_of(self) -> tuple:
+        return tuple(int(s) for s in self.input_shape)
 
-SCHEDULES = ("constant", "cosine", "step", "exponential")
+    def check_data(self, ds: fdata.Dataset) -> None:
+        check_images(self, ds)
 
 
 def keys(config) -> tuple:
@@ -185,20 +226,15 @@ def check_images(config, ds: fdata.Dataset) -> None:
 
 
 def architecture(config, classes: int = 10) -> tuple:
-    """``(arch, input_shape)`` for :func:`funcnet.model.init`: the config's layer specs and
-    image shape when it has a ``network()`` method, else its MLP ``sizes`` and None."""
-    if callable(getattr(config, "network", None)):
-        return config.network(classes), tuple(config.input_shape)
-    return tuple(config.sizes), None
+    """``(specs, input_shape)`` for :func:`funcnet.model.init`: the config's layer specs and
+    the shape of one example."""
+    return config.network(classes), config.input_shape_of()
 
 
 def split(config, data: dict) -> dict:
     """Carve ``dev_size`` random rows off the training set as the dev set."""
     fdata.require_labels(data["train"])
-    if callable(getattr(config, "network", None)):
-        check_images(config, data["train"])
-    else:
-        check_sizes(config, data["train"])
+    config.check_data(data["train"])
     if config.dev_size >= len(data["train"]):
         raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the "
                           f"{len(data['train'])} training rows")
@@ -217,7 +253,7 @@ def schedule(config, per_epoch: int):
     warm-up of ``warmup_epochs``. T is the number of steps after warm-up.
     """
     lr, total = config.learning_rate, config.epochs * per_epoch
-    warm = int(round(getattr(config, "warmup_epochs", 0) * per_epoch))
+    warm = int(round(config.warmup_epochs * per_epoch))
     rest = max(total - warm, 1)
     table = {
         "constant": lambda: optim.constant(lr),
@@ -236,7 +272,7 @@ def optimizer(config, per_epoch: int = 1) -> optim.Optimizer:
     lr = schedule(config, per_epoch)
     name = config.optimizer
     kw = {}
-    if name in ("sgd", "momentum") and getattr(config, "momentum", 0.0):
+    if name in ("sgd", "momentum") and config.momentum:
         kw = {"momentum": config.momentum} if name == "sgd" else {"mu": config.momentum}
     if name == "adamw":
         kw = {"weight_decay": config.weight_decay}
@@ -244,18 +280,15 @@ def optimizer(config, per_epoch: int = 1) -> optim.Optimizer:
         opt = optim.by_name(name, lr, **kw)
     except ValueError as exc:
         raise ConfigError(f"optimizer: {exc}") from None
-    clip = getattr(config, "clip_norm", None)
+    clip = config.clip_norm
     return optim.chain(optim.clip_by_global_norm(clip), opt) if clip else opt
 
 
 def init_state(config, per_epoch: int = 1) -> ftrain.TrainState:
     """The state before the first step (also the template checkpoints load into)."""
     _, k_init, _, k_dropout, _ = keys(config)
-    arch, shape = architecture(config)
-    if shape is None:
-        params = model.init(k_init, arch, scheme=config.init, activation=config.activation)
-    else:
-        params = model.init(k_init, arch, scheme=config.init, input_shape=shape)
+    specs, shape = architecture(config)
+    params = model.init(k_init, specs, scheme=config.init, input_shape=shape)
     return ftrain.init_state(params, optimizer(config, per_epoch), k_dropout)
 
 
@@ -274,7 +307,7 @@ def _record(config, splits: dict, lr):
 def _augmented(config, batches, start: int):
     """Each batch translated by up to ``config.shift`` pixels and, with ``config.flip``,
     mirrored left–right at random (step t draws from fold_in(key, t))."""
-    s, mirror = getattr(config, "shift", 0), getattr(config, "flip", False)
+    s, mirror = config.shift, config.flip
     if not (s or mirror):
         return batches
     key = keys(config)[4]
@@ -297,10 +330,10 @@ def train(config, splits: dict, state: ftrain.TrainState | None = None,
     tr = splits["train"]
     per_epoch = fdata.num_batches(len(tr), config.batch_size)
     state = init_state(config, per_epoch) if state is None else state
-    step = ftrain.make_step(optimizer(config, per_epoch), dropout=config.dropout, l2=config.l2)
+    step = ftrain.make_step(optimizer(config, per_epoch), l2=config.l2)
     batches = _augmented(config, fdata.stream(keys(config)[2], tr, config.batch_size,
                                               start_step=int(state.step)), int(state.step))
-    patience = getattr(config, "patience", None)
+    patience = config.patience
     return ftrain.snapshots(step, state, batches, steps=config.epochs * per_epoch,
                             per_epoch=per_epoch, evaluate=_record(config, splits, schedule(config, per_epoch)),
                             monitor="dev_accuracy" if patience else None, patience=patience,

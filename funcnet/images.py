@@ -310,7 +310,7 @@ def first_layer(params, fields: np.ndarray, model_state=None) -> np.ndarray:
     from .layers import kind_of
 
     outs = model.intermediates(params, as_input(fields, input_shape(params)), model_state)
-    kinds = [kind_of(layer) for layer in model.as_network(params).layers]
+    kinds = [kind_of(layer) for layer in params.layers]
     hidden = [i for i, k in enumerate(kinds[:-1]) if k == "activation"]
     return outs[hidden[0] if hidden else 0]
 

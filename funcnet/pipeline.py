@@ -38,7 +38,7 @@ import pandas as pd
 
 from .data import Dataset, require_labels
 from .errors import ConfigError, TrainingError
-from .model import Params
+from .model import Network
 from .train import Snapshot, TrainState, result_model_state, result_params
 
 __all__ = ["load_pipeline", "module_name", "path_of", "fields", "parse_value", "apply_overrides",
@@ -285,7 +285,7 @@ class Result:
     config: Any
     metrics: dict
     history: pd.DataFrame
-    params: Params
+    params: Network
     state: TrainState
     snapshot: Snapshot | None
     splits: dict

@@ -14,7 +14,7 @@ that frees its large blocks right after each call, every such array is
 faulted in anew; this setting makes that case behave like the others.
 
 :func:`threads` is not process-wide: a context manager that sets how many
-threads the chunked full-batch passes (:mod:`funcnet.chunked`) share their
+threads the fused dense kernel's chunked passes (:mod:`funcnet.model._fused`) share their
 chunks among, inside its block, as experiments do for each task so that
 workers × threads = cores. Their results are the same bits for any number.
 """
@@ -53,9 +53,9 @@ def keep_freed_memory() -> bool:
 def threads(n: int):
     """Inside ``with threads(n):`` the chunked passes use ``n`` threads (default: every core).
 
-    >>> from funcnet import chunked
+    >>> from funcnet._kernels import default_threads
     >>> with threads(1):
-    ...     chunked.default_threads()
+    ...     default_threads()
     1
     """
     from ._kernels import limit_threads

@@ -46,12 +46,12 @@ __all__ = ["TrainState", "init_state", "make_step", "keep_freed_memory", "fit", 
 class TrainState:
     """Everything training carries from one step to the next.
 
-    ``step`` counts updates made; step ``t`` draws its dropout mask from
+    ``step`` counts updates made; step ``t`` draws its dropout masks from
     ``rng.fold_in(key, t)``, so the key never needs to change. ``loss``,
     ``correct`` and ``count`` describe the last batch, measured before its
     update (what the step saw). ``model_state`` is the network's state
-    outside the trainable parameters (None for the MLP; a tuple with batch
-    norm's running statistics for a network of layers).
+    outside the trainable parameters (one entry per layer: batch norm's
+    running statistics, None for layers without state).
     """
 
     params: Any
@@ -74,8 +74,7 @@ def _update_leafwise(update_leaves, grads, opt_state, params, treedef):
     """``optimizer.update`` then ``apply_updates``, on the lists of leaves.
 
     The same arrays as the tree-walking pair (θ' = θ + u, each in θ's dtype),
-    without rebuilding the gradient and update trees (:func:`funcnet.model.leaves`
-    reads an MLP's arrays without walking the tree).
+    without rebuilding the gradient and update trees.
     """
     us, opt_state = update_leaves(leaves(grads), opt_state, params, treedef)
     new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(leaves(params), us)]
@@ -92,21 +91,19 @@ def _shape_key(params):
     return type(params), len(params.layers), tuple(getattr(params, n) for n in _static_names(type(params)))
 
 
-def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None = None,
-              quirks: bool = False) -> Callable[[TrainState, Any], TrainState]:
+def make_step(optimizer, *, l2: float = 0.0, m: int | None = None
+              ) -> Callable[[TrainState, Any], TrainState]:
     """The pure training step for ``optimizer``: one batch in, a new state out.
 
-    g = ∇L(θ; batch) by backprop (with dropout ``p``, L2 ``λ``);
+    g = ∇L(θ; batch) by backprop (with L2 ``λ``: L + (λ/2)ΣW²);
     (u, s') = optimizer.update(g, s, θ); θ' = θ + u. For ``optim.sgd(α)``
     that is the tutorial's W = W − α·dW. The gradients come from
-    :func:`funcnet.model.value_and_grads` (for the MLP those of
-    ``loss_and_grads``, without keeping the activations; big batches in row
-    chunks), which also moves the model state (batch norm's running
-    statistics). An optimizer with an ``update_leaves`` fast path (every
-    recipe has one) is applied to the lists of leaves directly.
-
-    ``dropout`` is the MLP's rate on every hidden layer; a network of layers
-    has its own dropout layers, which draw from the same per-step key.
+    :func:`funcnet.model.value_and_grads` (without keeping the activations;
+    a dense stack's big batches in row chunks), which also moves the model
+    state (batch norm's running statistics). The network's dropout layers
+    draw from ``rng.fold_in(state.key, step)``. An optimizer with an
+    ``update_leaves`` fast path (every recipe has one) is applied to the
+    lists of leaves directly.
     """
     from .optim import apply_updates
     update_leaves = optimizer.update_leaves
@@ -121,10 +118,9 @@ def make_step(optimizer, *, dropout: float = 0.0, l2: float = 0.0, m: int | None
         return _update_leafwise(update_leaves, grads, opt_state, params, treedef)
 
     def step(state: TrainState, batch) -> TrainState:
-        key = rng.fold_in(state.key, int(state.step)) if dropout or stochastic(state.params) else None
+        key = rng.fold_in(state.key, int(state.step)) if stochastic(state.params) else None
         loss, grads, correct, model_state = value_and_grads(
-            state.params, batch.x, batch.y, model_state=state.model_state, key=key,
-            dropout=dropout, l2=l2, m=m, quirks=quirks)
+            state.params, batch.x, batch.y, model_state=state.model_state, key=key, l2=l2, m=m)
         params, opt_state = apply(grads, state.opt_state, state.params)
         return TrainState(params, opt_state, np.int64(state.step + 1), state.key,
                           np.float64(loss), np.int64(correct), np.int64(len(batch.y)), model_state)

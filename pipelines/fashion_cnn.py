@@ -22,13 +22,12 @@ class Config(classify.CNNConfig):
     """classify.CNNConfig with the Fashion-MNIST data, "same" padding, batch norm, a dense layer of
     256, left-right flips and no shifts."""
 
-    dataset: str = classify.field("fashion-mnist", "dataset folder name under $FUNCNET_DATA")
+    dataset: str = classify.default(classify.CNNConfig, "dataset", "fashion-mnist")
     data: str | None = classify.field(
         None, "a folder with the IDX files (default $FUNCNET_DATA/fashion-mnist)")
-    padding: str = classify.field("same", "convolution padding: valid or same")
-    batch_norm: bool = classify.field(True, "batch normalisation between each convolution and its relu")
-    hidden: int = classify.field(256, "units of the hidden dense layer (0: none)", classify.NON_NEGATIVE)
-    shift: int = classify.field(0, "augmentation: translate training images by up to this many pixels",
-                                classify.NON_NEGATIVE)
-    flip: bool = classify.field(True, "augmentation: mirror training images left-right at random")
-    epochs: int = classify.field(15, "passes over the training set", classify.POSITIVE)
+    padding: str = classify.default(classify.CNNConfig, "padding", "same")
+    batch_norm: bool = classify.default(classify.CNNConfig, "batch_norm", True)
+    hidden: int = classify.default(classify.CNNConfig, "hidden", 256)
+    shift: int = classify.default(classify.CNNConfig, "shift", 0)
+    flip: bool = classify.default(classify.CNNConfig, "flip", True)
+    epochs: int = classify.default(classify.CNNConfig, "epochs", 15)

@@ -21,11 +21,9 @@ from funcnet.classify import evaluate, init_state, load, split, train  # the sta
 class Config(classify.MLPConfig):
     """classify.MLPConfig with the Fashion-MNIST data, more dropout, more epochs, no shifts."""
 
-    dataset: str = classify.field("fashion-mnist", "dataset folder name under $FUNCNET_DATA")
+    dataset: str = classify.default(classify.MLPConfig, "dataset", "fashion-mnist")
     data: str | None = classify.field(
         None, "a folder with the IDX files (default $FUNCNET_DATA/fashion-mnist)")
-    dropout: float = classify.field(0.4, "dropout rate on hidden layers (inverted dropout), in [0, 1)",
-                                    classify.RATE)
-    shift: int = classify.field(0, "augmentation: translate training images by up to this many pixels",
-                                classify.NON_NEGATIVE)
-    epochs: int = classify.field(30, "passes over the training set", classify.POSITIVE)
+    dropout: float = classify.default(classify.MLPConfig, "dropout", 0.4)
+    shift: int = classify.default(classify.MLPConfig, "shift", 0)
+    epochs: int = classify.default(classify.MLPConfig, "epochs", 30)

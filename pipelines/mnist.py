@@ -31,7 +31,8 @@ import numpy as np
 
 from funcnet import data as fdata
 from funcnet import evaluate as fevaluate
-from funcnet import chunked, classify, model, rng, train as ftrain
+from funcnet import classify, model, rng, train as ftrain
+from funcnet.model import _fused  # the fused dense kernel: the one place the tutorial's quirks live
 from funcnet.errors import ConfigError
 from funcnet.losses import cross_entropy
 
@@ -134,8 +135,8 @@ def gradient_descent_step(config: Config, total_rows: int):
     """The tutorial's iteration as a pure step: forward, backward, W = W − α·dW.
 
     Forward and backward run together over fixed chunks of rows (1,024 in float32; the layout
-    of :func:`funcnet.chunked.layout` for the BLAS kernel), on every
-    core (:func:`funcnet.chunked.grads`: the gradient of the whole batch is
+    of :func:`funcnet.model._fused.layout` for the BLAS kernel), on every
+    core (:func:`funcnet.model._fused.grads`: the gradient of the whole batch is
     the sum of the chunks', added in chunk order, so the same seed gives the
     same bits on any number of cores). Each quirk in force changes one line:
     ``softmax`` the output function, ``bias`` the bias gradient, ``m`` the
@@ -146,7 +147,7 @@ def gradient_descent_step(config: Config, total_rows: int):
     tutorial = [name for name in ("softmax", "bias") if name in q]
 
     def step(state: ftrain.TrainState, batch) -> ftrain.TrainState:
-        nll, grads, correct = chunked.grads(state.params, batch.x, batch.y, m=m, quirks=tutorial)
+        nll, grads, correct = _fused.grads(state.params, batch.x, batch.y, m=m, quirks=tutorial)
         return ftrain.TrainState(model.update(state.params, grads, lr), state.opt_state,
                                  np.int64(state.step + 1), state.key,
                                  np.float64(nll / len(batch.y)),
@@ -164,7 +165,7 @@ def train(config: Config, splits: dict, state: ftrain.TrainState | None = None):
                             evaluate=_evaluate_step(config, splits))
 
 
-def evaluate(config: Config, splits: dict, params: model.Params) -> dict:
+def evaluate(config: Config, splits: dict, params: model.Network) -> dict:
     """Final train/dev/test accuracy and the mean cross-entropy on the training set."""
     tr = splits["train"]
     metrics = {"train_accuracy": fevaluate.dataset_accuracy(params, tr),

@@ -36,8 +36,9 @@ True
 
 from .fileformat import FORMAT, FORMAT_VERSION
 from .loading import load, read_info
-from .networks import load_network, save_network, trained_on
+from .networks import is_legacy_mlp, legacy_names, load_network, save_network, trained_on
 from .saving import save
 
-__all__ = ["save", "load", "read_info", "save_network", "load_network", "trained_on", "FORMAT",
+__all__ = ["save", "load", "read_info", "save_network", "load_network", "trained_on",
+           "is_legacy_mlp", "legacy_names", "FORMAT",
            "FORMAT_VERSION"]

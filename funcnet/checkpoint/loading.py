@@ -165,7 +165,7 @@ def _read_tensors(path: Path, f: Any, names: list[str]) -> dict[str, np.ndarray]
                               f"{_one_line(err)}") from None
 
 
-def load(path: str | os.PathLike, like: Any) -> Any:
+def load(path: str | os.PathLike, like: Any, *, names: Any = None) -> Any:
     """Read the checkpoint at ``path`` into a tree shaped like the template ``like``.
 
     The file's tensor names must be exactly the template's leaf paths, and
@@ -178,6 +178,9 @@ def load(path: str | os.PathLike, like: Any) -> Any:
     Args:
       path: a file written by :func:`save`.
       like: a pytree of the saved kind, e.g. freshly initialised parameters.
+      names: a function from the template's leaf path to the tensor's name in
+        the file, for files that named their tensors otherwise (the
+        tutorial's MLP files before every network was a network of layers).
 
     Returns:
       A tree with the structure of ``like`` holding the saved leaves.
@@ -198,7 +201,8 @@ def load(path: str | os.PathLike, like: Any) -> Any:
     funcnet.errors.CheckpointError: .../c.safetensors: tensor 'w': expected shape (4,), got (3,)
     """
     path = Path(path)
-    pairs = _tree.flatten_with_path(like)
+    rename = names if names is not None else (lambda n: n)
+    pairs = [(rename(n), x) for n, x in _tree.flatten_with_path(like)]
     expected = {n: (np.asarray(x).dtype.name, np.shape(x)) for n, x in pairs}
     if len(expected) < len(pairs):
         raise CheckpointError(f"{path}: the template has leaves sharing one tensor name "

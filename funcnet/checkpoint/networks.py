@@ -10,6 +10,7 @@ a model was trained on.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ def trained_on(info: dict[str, Any]) -> str | None:
 
 
 def _network_tree(params: Any, model_state: Any) -> dict:
-    """What a model file holds: ``layers.<i>.<leaf>`` and ``model_state.<i>.<leaf>`` tensors."""
+    """What a model file holds: ``layers.<i>.<leaf>`` and ``model_state.<i>.<leaf>`` tensors
+    (``layers.3.layers.0.w`` for layer 0 of block 3)."""
     return {"layers": params.layers, "model_state": model_state}
 
 
@@ -45,12 +47,12 @@ def save_network(path: str | os.PathLike, params: Any, model_state: Any = None, 
                  config: dict | None = None, metadata: dict | None = None) -> Path:
     """Write a network, its model state and its architecture to ``path``, atomically.
 
-    The tensors are named ``layers.<i>.w``, ``layers.<i>.b``, ... (as the
-    MLP's model files have always been) and ``model_state.<i>.mean``, ... for
-    batch norm's running statistics; ``metadata["architecture"]`` is the
-    JSON spec of :func:`funcnet.model.architecture`, from which
-    :func:`load_network` rebuilds the network with the file alone (an MLP
-    also keeps its ``sizes`` and ``activation`` there, as before).
+    The tensors are named by their paths in the network, ``layers.<i>.w``,
+    ``layers.<i>.b``, ``layers.3.layers.0.w`` inside a block, and
+    ``model_state.<i>.mean``, ... for batch norm's running statistics;
+    ``metadata["architecture"]`` is the JSON spec of
+    :func:`funcnet.model.architecture`, from which :func:`load_network`
+    rebuilds the network with the file alone.
 
     >>> import tempfile
     >>> from funcnet import model, rng, tree
@@ -65,8 +67,6 @@ def save_network(path: str | os.PathLike, params: Any, model_state: Any = None, 
 
     meta = dict(metadata or {})
     meta["architecture"] = model.architecture(params)
-    if isinstance(params, model.Params):
-        meta.update(sizes=list(params.sizes), activation=params.activation)
     return save(path, _network_tree(params, model_state), config=config, metadata=meta)
 
 
@@ -89,14 +89,44 @@ def _architecture(path: Path, info: dict) -> dict:
             "activation": meta.get("activation") or cfg.get("activation") or "relu"}
 
 
+def is_legacy_mlp(info: dict) -> bool:
+    """Whether a file was written for the tutorial's MLP record before every network was a
+    network of layers: its architecture is ``{"kind": "mlp", ...}``, or it has none.
+
+    >>> is_legacy_mlp({"metadata": {"architecture": {"kind": "mlp"}}}), is_legacy_mlp({"metadata": {}})
+    (True, True)
+    """
+    arch = info.get("metadata", {}).get("architecture")
+    return arch is None or (isinstance(arch, dict) and arch.get("kind") == "mlp")
+
+
+def legacy_names(net: Any):
+    """The tensor names an MLP file of the old record used for ``net``'s leaves: its i-th
+    dense layer was ``layers.<i>`` (``layers.2.w`` of ``dense, relu, dense`` was ``layers.1.w``),
+    wherever such a path stands (``params.``, an optimizer state's ``mu.``, ...).
+
+    >>> from funcnet import model, rng
+    >>> rename = legacy_names(model.init(rng.key(0), (4, 3, 2)))
+    >>> rename("layers.2.w"), rename("opt_state.0.mu.layers.2.b"), rename("layers.0.w")
+    ('layers.1.w', 'opt_state.0.mu.layers.1.b', 'layers.0.w')
+    """
+    from funcnet.layers.dense import Dense
+
+    old = {str(p): str(j) for j, p in enumerate(i for i, l in enumerate(net.layers) if type(l) is Dense)}
+    pattern = re.compile(r"(^|\.)layers\.(\d+)(?=\.)")
+    return lambda name: pattern.sub(lambda m: f"{m.group(1)}layers.{old.get(m.group(2), m.group(2))}",
+                                    name)
+
+
 def load_network(path: str | os.PathLike) -> tuple[Any, Any, dict]:
     """``(params, model_state, info)``: a network rebuilt from its model file alone.
 
     The architecture comes from the metadata (:func:`save_network`); MLP files
-    written before it was stored are rebuilt from their ``sizes`` and
-    ``activation`` metadata, the run's config, or the shapes of their
-    ``layers.<i>.w`` tensors. The dtype is that of the first weight tensor.
-    ``info`` is :func:`read_info`'s dict.
+    written before every network was a network of layers (architecture
+    ``{"kind": "mlp"}``, or none: their ``sizes`` and ``activation``
+    metadata, the run's config, or the shapes of their ``layers.<i>.w``
+    tensors) load as the network ``dense, g, …, dense``. The dtype is that of
+    the first weight tensor. ``info`` is :func:`read_info`'s dict.
 
     Raises:
       CheckpointError: not a model file (e.g. a training state), an
@@ -117,5 +147,6 @@ def load_network(path: str | os.PathLike) -> tuple[Any, Any, dict]:
     except (ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild the model from its metadata: "
                               f"{_one_line(exc)}") from None
-    got = load(path, _network_tree(template, model.init_model_state(template)))
+    names = legacy_names(template) if is_legacy_mlp(info) else None
+    got = load(path, _network_tree(template, model.init_model_state(template)), names=names)
     return attrs.evolve(template, layers=got["layers"]), got["model_state"], info

@@ -18,6 +18,7 @@ import toolz
 
 from .. import rng
 from ..errors import DataError
+from ..pixels import scale  # the one scaling rule, below data/ and the engine
 from ..tree import pytree, static_field
 
 __all__ = ["Dataset", "require_labels", "scale", "split", "batches", "stream", "num_batches"]
@@ -65,22 +66,6 @@ def require_labels(dataset: Dataset) -> Dataset:
                         "training needs labelled data (Kaggle's train.csv: label,pixel0,...,"
                         "pixel783); an unlabelled file such as test.csv is for funcnet predict")
     return dataset
-
-
-def scale(x: np.ndarray, dtype=np.float32) -> np.ndarray:
-    """Pixels as floats in [0, 1]: X = X / 255 for integer input, else X unchanged.
-
-    >>> scale(np.array([[0, 51, 255]], np.uint8))
-    array([[0. , 0.2, 1. ]], dtype=float32)
-    >>> x = np.ones((1, 2), np.float32); scale(x) is x
-    True
-    """
-    if np.issubdtype(x.dtype, np.floating) and x.dtype == np.dtype(dtype):
-        return x
-    if np.issubdtype(x.dtype, np.integer):
-        out = x.astype(dtype)  # then scale in place: faster than a mixed-type multiply
-        return np.multiply(out, out.dtype.type(1 / 255), out=out)
-    return x.astype(dtype)
 
 
 def split(key, dataset: Dataset, *sizes: int) -> tuple[Dataset, ...]:

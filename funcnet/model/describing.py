@@ -1,43 +1,25 @@
-"""Describing a network: as a layer sequence, its layers' outputs, a summary, its architecture.
+"""Describing a network: its layers' outputs, a summary, its architecture as JSON.
 
 :func:`architecture` writes the JSON a checkpoint keeps and
-:func:`from_architecture` rebuilds a template network from it.
+:func:`from_architecture` rebuilds a template network from it (also from the
+``{"kind": "mlp", "sizes": ...}`` record that model files of the tutorial's
+MLP held before every network was a network of layers).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from .. import layers as _layers
-from .. import mlp, tree
-from ..layers import serial
-from ..layers.serial import Network
-from ..mlp import Params
-from .inference import _scaled
-from .training import init  # the examples below use it
+from .. import tree
+from ..layers import base, network
+from ..layers.network import Network
+from . import _fused
+from .training import init
 
 
-def as_network(params) -> Network:
-    """An MLP as the layer sequence ``dense, g, dense, …, dense`` (sharing its arrays).
-
-    >>> from funcnet import rng
-    >>> net = as_network(init(rng.key(0), (4, 3, 2)))
-    >>> [type(l).__name__ for l in net.layers], net.shapes
-    (['Dense', 'Activation', 'Dense'], ((3,), (3,), (2,)))
-    """
-    if isinstance(params, Network):
-        return params
-    g = _layers.activation(params.activation)
-    specs = tuple(s for n in params.sizes[1:-1] for s in (_layers.dense(n), g))
-    specs += (_layers.dense(params.sizes[-1]),)
-    act = _layers.Activation(params.activation)
-    layers = tuple(x for l in params.layers[:-1] for x in (l, act)) + (params.layers[-1],)
-    shapes = tuple((n,) for n in params.sizes[1:-1] for _ in range(2)) + ((params.sizes[-1],),)
-    return Network(layers, (params.sizes[0],), shapes, specs)
-
-
-def intermediates(params, x: np.ndarray, model_state=None) -> list:
-    """Every layer's output at evaluation, ``[x_1, …, x_L]`` (Z1, A1, Z2 for the tutorial's MLP).
+def intermediates(params: Network, x: np.ndarray, model_state=None, *, nested: bool = False):
+    """Every layer's output at evaluation, ``[x_1, …, x_L]`` (Z1, A1, Z2 for the tutorial's MLP);
+    with ``nested``, a dict ``{path: output}`` of every layer at every depth.
 
     For pictures of a few examples (the first hidden layer's activations,
     the first convolution's feature maps): not chunked.
@@ -46,64 +28,84 @@ def intermediates(params, x: np.ndarray, model_state=None) -> list:
     >>> [a.shape for a in intermediates(init(rng.key(0), (4, 3, 2)), np.ones((5, 4)))]
     [(5, 3), (5, 3), (5, 2)]
     """
-    net = as_network(params)
-    return serial.intermediates(net, _scaled(np.asarray(x), net.dtype), model_state)
+    return network.intermediates(params, x, model_state, nested=nested)
 
 
-def summary(params):
-    """One row per layer, as Keras' ``model.summary()``: layer, kind, output shape, params.
+def _kind(layer) -> str:
+    name = base.kind_of(layer)
+    return layer.name if name == "activation" else name
+
+
+def _shapes(layers: tuple, shapes: tuple, prefix: tuple) -> list:
+    """(path, layer, output shape) of every layer, a block before its layers."""
+    rows = []
+    for i, (layer, shape) in enumerate(zip(layers, shapes)):
+        path = (*prefix, i)
+        rows.append((path, layer, shape))
+        rows += _shapes(base.children(layer), getattr(layer, "shapes", ()), path)
+    return rows
+
+
+def summary(params: Network):
+    """One row per layer, as Keras' ``model.summary()``: kind, output shape, params; the index
+    is the layer's path (``3.0`` is layer 0 of block 3, listed after the block, whose row
+    counts the params of all its layers).
 
     >>> from funcnet import rng
     >>> summary(init(rng.key(0), (784, 10, 10)))
-         kind output_shape  params
-    0   dense        (10,)    7850
-    1    relu        (10,)       0
-    2   dense        (10,)     110
+        kind output_shape  params
+    0  dense        (10,)    7850
+    1   relu        (10,)       0
+    2  dense        (10,)     110
     """
     import pandas as pd
 
-    net = as_network(params)
-
-    def kind(layer) -> str:
-        name = _layers.kind_of(layer)
-        return layer.name if name == "activation" else name
-
-    return pd.DataFrame({"kind": [kind(l) for l in net.layers],
-                         "output_shape": [str(s) for s in net.shapes],
-                         "params": [tree.size(l) for l in net.layers]})
+    rows = _shapes(params.layers, params.shapes, ())
+    return pd.DataFrame({"kind": [_kind(layer) for _, layer, _ in rows],
+                         "output_shape": [str(s) for _, _, s in rows],
+                         "params": [tree.size(layer) for _, layer, _ in rows]},
+                        index=[".".join(map(str, p)) for p, _, _ in rows])
 
 
-def describe(params) -> str:
-    """A one-line name: ``784-10-10 relu`` for an MLP, the kinds in order for a network."""
-    if isinstance(params, Params):
-        return f"{'-'.join(map(str, params.sizes))} {params.activation}"
+def describe(params: Network) -> str:
+    """A one-line name: ``784-10-10 relu`` for an MLP of one activation (dropout or not), else
+    the kinds in order.
+
+    >>> from funcnet import rng
+    >>> describe(init(rng.key(0), (784, 10, 10)))
+    '784-10-10 relu'
+    """
+    stack = _fused.match(params)
+    if stack is not None and len(set(stack.acts)) <= 1:
+        sizes = [params.input_shape[0]] + [d.w.shape[1] for d in stack.dense]
+        return "-".join(map(str, sizes)) + (f" {stack.acts[0]}" if stack.acts else "")
     return " ".join(summary(params)["kind"]) + f" on {params.input_shape}"
 
 
-def architecture(params) -> dict:
+def architecture(params: Network) -> dict:
     """The architecture as JSON, enough to rebuild the network from a checkpoint.
 
     >>> from funcnet import rng
-    >>> architecture(init(rng.key(0), (4, 3, 2), activation="tanh"))
-    {'kind': 'mlp', 'sizes': [4, 3, 2], 'activation': 'tanh'}
+    >>> architecture(init(rng.key(0), (4, 3, 2), activation="tanh"))["layers"]
+    [{'kind': 'dense', 'units': 3}, {'kind': 'activation', 'name': 'tanh'}, {'kind': 'dense', 'units': 2}]
     """
-    if isinstance(params, Params):
-        return {"kind": "mlp", "sizes": list(params.sizes), "activation": params.activation}
-    return serial.to_json(params)
+    return network.to_json(params)
 
 
-def from_architecture(arch: dict, dtype=np.float32):
-    """A template network (fresh weights) of the architecture :func:`architecture` wrote.
+def from_architecture(arch: dict, dtype=np.float32) -> Network:
+    """A template network (fresh weights) of the architecture :func:`architecture` wrote, or of
+    an MLP record ``{"kind": "mlp", "sizes": [...], "activation": ...}`` of older model files.
 
-    >>> from funcnet import rng
     >>> p = from_architecture({"kind": "mlp", "sizes": [4, 3, 2], "activation": "relu"})
-    >>> p.sizes
-    (4, 3, 2)
+    >>> p.input_shape, p.shapes
+    ((4,), ((3,), (3,), (2,)))
     """
     from .. import rng
 
+    if not isinstance(arch, dict):
+        raise ValueError(f"an architecture must be a JSON object, got {type(arch).__name__}")
     if arch.get("kind") == "mlp":
-        return mlp.init(rng.key(0), tuple(arch["sizes"]), "he", arch.get("activation", "relu"), dtype)
+        return init(rng.key(0), tuple(arch["sizes"]), "he", arch.get("activation", "relu"), dtype)
     if arch.get("kind") == "serial":
-        return serial.from_json(arch, dtype)
-    raise ValueError(f"unknown architecture kind {arch.get('kind')!r}: expected 'mlp' or 'serial'")
+        return network.from_json(arch, dtype)
+    raise ValueError(f"unknown architecture kind {arch.get('kind')!r}: expected 'serial' (or 'mlp')")

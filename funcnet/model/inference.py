@@ -11,49 +11,41 @@ import operator
 
 import numpy as np
 
-from .. import mlp
 from .._kernels import default_threads, ordered_sum
-from ..layers import serial
+from ..layers import network
 from ..losses import cross_entropy, l2_penalty, softmax
-from ..mlp import CHUNK_ROWS, Params
+from . import _fused
 from .training import init  # the examples below use it
-from .training import weights
+from .training import check_labels, weights
 
 
 def dtype_of(params) -> np.dtype:
-    """The network's float dtype (that of its first weights)."""
-    return params.layers[0].w.dtype if isinstance(params, Params) else params.dtype
-
-
-def _scaled(x: np.ndarray, dtype) -> np.ndarray:
-    """Rows as floats of ``dtype``: integer pixels X / 255 (as ``data.scale``), floats cast."""
-    if np.issubdtype(x.dtype, np.integer):
-        out = x.astype(dtype)
-        return np.multiply(out, out.dtype.type(1 / 255), out=out)
-    return x if x.dtype == dtype else x.astype(dtype)
+    """The network's float dtype (that of its first array)."""
+    return params.dtype
 
 
 def num_outputs(params) -> int:
     """The number of classes (the last layer's width)."""
-    return params.sizes[-1] if isinstance(params, Params) else math.prod(params.shapes[-1])
+    return math.prod(params.shapes[-1])
 
 
 def input_shape(params) -> tuple:
     """One example's shape: ``(784,)`` for the tutorial's MLP, ``(28, 28, 1)`` for a CNN."""
-    return (params.sizes[0],) if isinstance(params, Params) else params.input_shape
+    return params.input_shape
 
 
+# Rows per inference chunk of a network that is not a dense stack, at most.
+CHUNK_ROWS = 4096
 # The largest layer output one inference chunk may hold: 4M floats, 16 MB in float32.
 CHUNK_FLOATS = 1 << 22
 
 
 def chunk_rows(params) -> int:
-    """Rows per inference chunk: for an MLP, the rows of a chunk of the chunked training
-    pass (:func:`funcnet.chunked.chunk_rows` of :func:`funcnet.chunked.layout`: about
-    4 MB of float X, 1,024 rows of 784 float32 pixels), so that each chunk's scaled
-    copy of X stays in the cache; for a network of layers :data:`CHUNK_ROWS`, fewer when
-    one example's largest layer output is big, so that no chunk's layer output passes
-    :data:`CHUNK_FLOATS` values.
+    """Rows per inference chunk: for a dense stack (an MLP), the rows of a chunk of the
+    fused training pass (:func:`funcnet.model._fused.inference_rows`: about 4 MB of float
+    X, 1,024 rows of 784 float32 pixels), so that each chunk's scaled copy of X stays in
+    the cache; for other networks :data:`CHUNK_ROWS`, fewer when one example's largest
+    layer output is big, so that no chunk's layer output passes :data:`CHUNK_FLOATS` values.
 
     Measured on a 2-core EPYC, logits of 41,000 MNIST digits (784-10-10, float32, both
     cores, no page faults either way): 8.3 ms (Haswell kernel) and 8.0 ms (SkylakeX) in
@@ -64,27 +56,40 @@ def chunk_rows(params) -> int:
     convolution, and its im2col matrices more): 4,096 digits at once would
     take GBs and a page fault for every fresh page.
 
-    >>> from funcnet import chunked, rng
+    >>> from funcnet import rng
     >>> from funcnet.layers import conv2d, dense, flatten
-    >>> plan = chunked.layout(np.float32)
-    >>> chunk_rows(init(rng.key(0), (784, 10, 10))) == chunked.chunk_rows(784, np.float32, plan.chunk_bytes)
+    >>> mlp = init(rng.key(0), (784, 10, 10))
+    >>> chunk_rows(mlp) == _fused.chunk_rows(784, np.float32, _fused.layout(np.float32).chunk_bytes)
     True
     >>> chunk_rows(init(rng.key(0), (conv2d(32, 3), flatten(), dense(10)), input_shape=(28, 28, 1)))
     193
     """
-    if isinstance(params, Params):
-        from .. import chunked
-
-        dtype = params.layers[0].w.dtype
-        return chunked.chunk_rows(params.sizes[0], dtype, chunked.layout(dtype).chunk_bytes)
-    widest = max(math.prod(s) for s in (params.input_shape, *params.shapes))
+    stack = _fused.match(params)
+    if stack is not None:
+        return _fused.inference_rows(stack)
+    widest = max(math.prod(s) for s in (params.input_shape, *_all_shapes(params)))
     return int(min(CHUNK_ROWS, max(1, CHUNK_FLOATS // widest)))
+
+
+def _all_shapes(params) -> list:
+    """Every layer's output shape, nested layers included."""
+    from ..layers import base
+    return list(params.shapes) + [s for _, layer in base.walk(params.layers)
+                                  for s in getattr(layer, "shapes", ())]
+
+
+def _rows(params, x) -> np.ndarray:
+    """``x`` as rows the network takes (shape checked, not yet scaled): ``(n, *input_shape)`` or flat."""
+    x = np.asarray(x)
+    if x.shape[1:] != params.input_shape and (x.ndim != 2 or x.shape[1] != math.prod(params.input_shape)):
+        raise network.DataError(network._shape_error(params, x))
+    return x
 
 
 def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None) -> np.ndarray:
     """Z_L for every row of ``x`` at evaluation, ``chunk`` rows at a time: THE inference path.
 
-    ``chunk`` defaults to :func:`chunk_rows`. An MLP's chunks are shared by one
+    ``chunk`` defaults to :func:`chunk_rows`. A dense stack's chunks are shared by one
     worker thread per core with single-threaded BLAS and put back in order
     (each row's logits do not depend on the others).
 
@@ -96,14 +101,15 @@ def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None)
     >>> logits(init(rng.key(0), (3, 2)), np.zeros((4, 3))).shape
     (4, 2)
     """
-    dtype = dtype_of(params)
-    if isinstance(params, Params):
-        one = lambda xc: mlp.logits_rows(params, _scaled(xc, dtype))
+    x = _rows(params, x)
+    stack = _fused.match(params)
+    if stack is not None:
+        one = lambda xc: _fused.logits_rows(stack, xc.reshape(len(xc), -1))
     else:
-        one = lambda xc: serial.forward(params, _scaled(xc, dtype), model_state=model_state)[0]
+        one = lambda xc: network.forward(params, xc, model_state=model_state)[0]
     chunk = chunk_rows(params) if chunk is None else chunk
     starts = range(0, len(x), chunk)
-    if isinstance(params, Params) and len(starts) > 0:  # rows apart: one thread per core
+    if stack is not None and len(starts) > 0:  # rows apart: one thread per core
         # Even a single chunk runs with single-threaded BLAS: a multithreaded BLAS call
         # leaves OpenBLAS's threads spinning for work for about 0.1 s after it, and a
         # chunked pass started meanwhile (the tutorial's next iterations, after its dev
@@ -112,7 +118,7 @@ def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None)
                             default_threads())
     else:
         parts = [one(x[i:i + chunk]) for i in starts]
-    return np.concatenate(parts) if parts else np.zeros((0, num_outputs(params)), dtype)
+    return np.concatenate(parts) if parts else np.zeros((0, num_outputs(params)), dtype_of(params))
 
 
 def predict_proba(params, x: np.ndarray, *, model_state=None) -> np.ndarray:
@@ -140,8 +146,10 @@ def loss(params, x: np.ndarray, y: np.ndarray, l2: float = 0.0, *, model_state=N
 
     >>> from funcnet import rng
     >>> p = init(rng.key(0), (784, 10, 10), scheme="tutorial")
-    >>> 0 < loss(p, np.zeros((3, 784)), np.array([1, 2, 3]))
-    True
+    >>> round(loss(p, np.zeros((3, 784)), np.array([1, 2, 3])), 4)
+    2.4813
     """
+    z = logits(params, x, model_state=model_state)
+    y = check_labels(y, len(z), num_outputs(params))
     penalty = l2_penalty(weights(params), l2) if l2 else 0.0
-    return cross_entropy(logits(params, x, model_state=model_state), y) + penalty
+    return cross_entropy(z, y) + penalty

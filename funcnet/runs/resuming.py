@@ -85,6 +85,14 @@ def check_resume(saved, config, folder=None) -> None:
                 "or train with schedule=constant to extend runs")
 
 
+def _names(info: dict, template) -> Any:
+    """The tensor names of a state file written for the tutorial's MLP record (see
+    :func:`funcnet.checkpoint.legacy_names`), or None for today's names."""
+    if "architecture" in info["metadata"] and checkpoint.is_legacy_mlp(info):
+        return checkpoint.legacy_names(template.params)
+    return None
+
+
 def load_state(folder, template) -> tuple[Any, tuple]:
     """``(state, window)``: the training state saved in ``folder`` and its partial window.
 
@@ -93,8 +101,9 @@ def load_state(folder, template) -> tuple[Any, tuple]:
     last history row (zeros when the state was saved at a row).
     """
     path = Path(folder) / STATE
-    state = checkpoint.load(path, like=template)
-    meta = checkpoint.read_info(path)["metadata"]
+    info = checkpoint.read_info(path)
+    state = checkpoint.load(path, like=template, names=_names(info, template))
+    meta = info["metadata"]
     window = meta.get("window") or NO_WINDOW
     if not (isinstance(window, list) and len(window) == 4):
         window = NO_WINDOW
@@ -117,7 +126,8 @@ def load_best(folder, template, state) -> tuple | None:
         return state, score, bad
     if not (out / BEST).is_file():
         return None
-    kept = checkpoint.load(out / BEST, like=template)
+    kept = checkpoint.load(out / BEST, like=template,
+                           names=_names(checkpoint.read_info(out / BEST), template))
     return (kept, score, bad) if int(kept.step) == step else None
 
 

@@ -16,13 +16,10 @@ from .resuming import join_history
 
 
 def _model_metadata(params) -> dict:
-    """What a state file records of its model: the architecture (and an MLP's sizes)."""
+    """What a state file records of its model: the architecture."""
     from .. import model
 
-    meta = {"architecture": model.architecture(params)}
-    if isinstance(params, model.Params):
-        meta.update(sizes=list(params.sizes), activation=params.activation)
-    return meta
+    return {"architecture": model.architecture(params)}
 
 
 def _window_of(snapshot) -> list:

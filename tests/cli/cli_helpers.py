@@ -46,6 +46,7 @@ import numpy as np
 from funcnet import data as fdata
 from funcnet import evaluate as fevaluate
 from funcnet import model, optim, rng, train as ftrain
+from funcnet.model import _fused
 from funcnet.losses import cross_entropy
 
 QUIRKS = {
@@ -102,15 +103,12 @@ def make_step(config, m_total):
     quirks, opt = active(config), optim.sgd(config.learning_rate)
 
     def step(state, batch):
-        acts = model.forward(state.params, batch.x, quirks="softmax" in quirks)
-        grads = model.backward(state.params, acts, batch.y,
-                               m=m_total if "m" in quirks else None, quirks="bias" in quirks)
+        nll, grads, correct = _fused.grads(state.params, batch.x, batch.y,
+                                           m=m_total if "m" in quirks else None,
+                                           quirks=[q for q in ("softmax", "bias") if q in quirks])
         updates, opt_state = opt.update(grads, state.opt_state, state.params)
-        with np.errstate(divide="ignore"):
-            loss = -np.log(acts.probs[np.arange(len(batch.y)), batch.y]).mean()
-        correct = np.count_nonzero(acts.probs.argmax(axis=1) == batch.y)
         return ftrain.TrainState(optim.apply_updates(state.params, updates), opt_state,
-                                 np.int64(state.step + 1), state.key, np.float64(loss),
+                                 np.int64(state.step + 1), state.key, np.float64(nll / len(batch.y)),
                                  np.int64(correct), np.int64(len(batch.y)))
 
     return step
@@ -174,6 +172,7 @@ import numpy as np
 
 from funcnet import data as fdata
 from funcnet import model, optim, rng, train as ftrain
+from funcnet.model import _fused
 
 QUIRKS = {"bias": "one bias gradient per unit"}
 
@@ -212,8 +211,16 @@ def _interrupting(snaps):
 
 def train(config, splits, state=None):
     state = init_state(config) if state is None else state
-    quirks = config.tutorial_quirks and "bias" not in config.fixes
-    step = ftrain.make_step(optim.sgd(config.learning_rate), quirks=quirks)
+    quirks = ["bias"] if config.tutorial_quirks and "bias" not in config.fixes else []
+    opt = optim.sgd(config.learning_rate)
+
+    def step(state, batch):
+        nll, grads, correct = _fused.grads(state.params, batch.x, batch.y, quirks=quirks)
+        updates, opt_state = opt.update(grads, state.opt_state, state.params)
+        return ftrain.TrainState(optim.apply_updates(state.params, updates), opt_state,
+                                 np.int64(state.step + 1), state.key, np.float64(nll / len(batch.y)),
+                                 np.int64(correct), np.int64(len(batch.y)))
+
     batches = (fdata.Dataset(fdata.scale(splits["train"].x), splits["train"].y) for _ in itertools.count())
     snaps = ftrain.snapshots(step, state, batches, steps=config.steps, per_epoch=1, log_every=2,
                              evaluate=lambda s, w: {"train_loss": float(s.loss)})

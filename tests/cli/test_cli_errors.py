@@ -123,7 +123,7 @@ def test_bad_config_values_are_exit_2_naming_the_field(pipeline, args, fragments
 
 @pytest.mark.parametrize("args, fragments", [
     (["--set", "padding=foo"], ["padding", "'foo'", "valid, same"]),
-    (["--set", "init=bar"], ["init", "'bar'", "he, xavier, tutorial"]),
+    (["--set", "init=bar"], ["init", "'bar'", "tutorial, he, xavier"]),
 ])
 def test_bad_cnn_config_values_are_exit_2_naming_the_field(args, fragments):
     CNN = str(REPO / "pipelines" / "mnist_cnn.py")

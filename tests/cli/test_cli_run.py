@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from funcnet import checkpoint, pipeline, plots, tree
+from funcnet import checkpoint, model, pipeline, plots, tree
 from funcnet.cli import load_model
 
 from .cli_helpers import MLP, MNIST, PNG_SIGNATURE, TINY, TINY_MLP, invoke, no_temp_files, png_size
@@ -84,7 +84,8 @@ def test_out_folder_holds_config_metrics_history_model_and_state(run_dir):
                                      "dev_accuracy", "learning_rate", "seconds", "elapsed"]
     assert history["step"].tolist() == [10, 20]
     params, info = load_model(run_dir)
-    assert params.sizes == (784, 10, 10) and info["metadata"]["activation"] == "relu"
+    assert model.describe(params) == "784-10-10 relu"
+    assert [s["kind"] for s in info["metadata"]["architecture"]["layers"]] == ["dense", "activation", "dense"]
     state = checkpoint.load(run_dir / "state.safetensors",
                             state_template(MNIST, "iterations=20", "rows=3000"))
     assert int(state.step) == 20 and tree.equal(state.params, params)

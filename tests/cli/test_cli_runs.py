@@ -171,8 +171,8 @@ def test_resume_mid_epoch_with_warmup_and_cosine_equals_one_long_run(tmp_path, m
 
 
 def test_resume_keeps_early_stopping_so_it_stops_and_delivers_as_the_uncut_run(tmp_path, monkeypatch):
-    # Uncut, this run's dev accuracy peaks at epoch 10 and early stopping (patience 2) ends it
-    # after epoch 12, delivering epoch 10's parameters. Cut in epoch 12 (one bad epoch behind
+    # Uncut, this run's dev accuracy peaks at epoch 6 and early stopping (patience 2) ends it
+    # after epoch 8, delivering epoch 6's parameters. Cut in epoch 8 (one bad epoch behind
     # it) and resumed, it must do the same, not start counting afresh.
     pipe = tmp_path / "stopping.py"
     pipe.write_text(STOPPING_PIPELINE, encoding="utf-8")
@@ -181,9 +181,9 @@ def test_resume_keeps_early_stopping_so_it_stops_and_delivers_as_the_uncut_run(t
               "--set", "learning_rate=0.05", *QUIET]
     assert invoke("run", pipe, *common, "--out", tmp_path / "straight").exit_code == 0
     straight = pd.read_csv(tmp_path / "straight" / "history.csv")
-    assert straight["epoch"].tolist() == list(range(1, 13))  # early-stopped: the premise holds
-    assert straight["dev_accuracy"].idxmax() == 9
-    monkeypatch.setenv("FUNCNET_TEST_STOP_AT", "460")  # epoch 12 is steps 441..480
+    assert straight["epoch"].tolist() == list(range(1, 9))  # early-stopped: the premise holds
+    assert straight["dev_accuracy"].idxmax() == 5
+    monkeypatch.setenv("FUNCNET_TEST_STOP_AT", "300")  # epoch 8 is steps 281..320
     assert invoke("run", pipe, *common, "--out", tmp_path / "halves").exit_code == 130
     monkeypatch.delenv("FUNCNET_TEST_STOP_AT")
     assert (tmp_path / "halves" / "best.safetensors").is_file()
@@ -194,9 +194,9 @@ def test_resume_keeps_early_stopping_so_it_stops_and_delivers_as_the_uncut_run(t
                                   halves.drop(columns=["seconds", "elapsed"]))
     a, b = (checkpoint.load_network(tmp_path / d / "model.safetensors")[0]
             for d in ("straight", "halves"))
-    assert tree.equal(a, b)  # epoch 10's parameters, delivered by both
+    assert tree.equal(a, b)  # epoch 6's parameters, delivered by both
     metrics = [json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("straight", "halves")]
-    assert metrics[0]["steps"] == metrics[1]["steps"] == 480
+    assert metrics[0]["steps"] == metrics[1]["steps"] == 320
     assert metrics[0]["dev_accuracy"] == metrics[1]["dev_accuracy"]
 
 

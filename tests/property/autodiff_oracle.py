@@ -28,7 +28,8 @@ __all__ = ["Node", "constant", "matmul", "add", "mul_const", "scale", "relu", "l
            "tanh", "sigmoid", "identity", "log_softmax", "nll_mean", "sum_of_squares",
            "grad", "ACTIVATIONS", "mlp_loss", "mlp_grads", "mul", "reshape", "mean_rows",
            "power", "pad_hw", "window", "maximum", "conv2d", "max_pool", "batch_norm",
-           "network_loss", "network_grads"]
+           "avg_pool", "global_avg_pool", "LAYERS", "BLOCKS", "network_loss", "network_grads",
+           "as_tree", "dropout_masks"]
 
 
 class Node:
@@ -299,42 +300,112 @@ def batch_norm(x: Node, gamma: Node, beta: Node, eps: float) -> Node:
     return add(mul(mul(d, inv), gamma), beta)
 
 
-def network_loss(net, x, y, masks: dict, l2: float = 0.0):
-    """The loss node of a funcnet ``Network`` in training mode (dropout masks given by layer
-    index), written again from the primitives above; returns ``(loss, {(l, name): node})``."""
+def avg_pool(x: Node, size: int, stride: int) -> Node:
+    """The mean of the size² strided windows."""
+    h, wd = x.value.shape[1:3]
+    oh, ow = (h - size) // stride + 1, (wd - size) // stride + 1
+    parts = [window(x, p, q, stride, oh, ow) for p in range(size) for q in range(size)]
+    return scale(_sum(parts), 1.0 / (size * size))
+
+
+def global_avg_pool(x: Node) -> Node:
+    """The mean over height and width: (n, h, w, c) -> (n, c), as a sum of every pixel's slice."""
+    n, h, wd, c = x.value.shape
+    parts = [reshape(take(x, (slice(None), i, j, slice(None))), (n, c))
+             for i in range(h) for j in range(wd)]
+    return scale(_sum(parts), 1.0 / (h * wd))
+
+
+def _arrays(layer) -> dict:
+    return {name: v for name, v in attrs.asdict(layer, recurse=False).items()
+            if isinstance(v, np.ndarray)}
+
+
+# One formula per layer kind, from the primitives above: (layer, input node, its parameter
+# nodes) -> output node. Blocks (serial, residual) are folds over their layers, below.
+LAYERS = {
+    "dense": lambda layer, a, n: add(matmul(a, n["w"]), n["b"]),
+    "conv2d": lambda layer, a, n: conv2d(a, n["w"], n["b"], layer.stride, layer.padding),
+    "max_pool": lambda layer, a, n: max_pool(a, layer.size, layer.stride),
+    "avg_pool": lambda layer, a, n: avg_pool(a, layer.size, layer.stride),
+    "global_avg_pool": lambda layer, a, n: global_avg_pool(a),
+    "flatten": lambda layer, a, n: reshape(a, (len(a.value), -1)),
+    "activation": lambda layer, a, n: ACTIVATIONS[layer.name](a),
+    "batch_norm": lambda layer, a, n: batch_norm(a, n["gamma"], n["beta"], layer.eps),
+}
+BLOCKS = ("serial", "residual", "dropout")
+
+
+def _fold(layers_, a: Node, prefix: tuple, masks: dict, params: dict) -> Node:
+    """The layers applied in order; each layer's parameters become nodes in ``params`` under
+    ``(path, name)``; a dropout at ``path`` multiplies by ``masks[path]`` (none: identity)."""
     from funcnet import layers
 
-    params, a = {}, constant(x)
-    for l, layer in enumerate(net.layers):
+    for i, layer in enumerate(layers_):
+        path = (*prefix, i)
         kind = layers.kind_of(layer)
-        nodes = {name: Node(v) for name, v in attrs.asdict(layer, recurse=False).items()
-                 if isinstance(v, np.ndarray)}
-        params.update({(l, k): v for k, v in nodes.items()})
-        if kind == "dense":
-            a = add(matmul(a, nodes["w"]), nodes["b"])
-        elif kind == "conv2d":
-            a = conv2d(a, nodes["w"], nodes["b"], layer.stride, layer.padding)
-        elif kind == "max_pool":
-            a = max_pool(a, layer.size, layer.stride)
-        elif kind == "flatten":
-            a = reshape(a, (len(a.value), -1))
-        elif kind == "activation":
-            a = ACTIVATIONS[layer.name](a)
+        nodes = {name: Node(v) for name, v in _arrays(layer).items()}
+        params.update({(path, k): v for k, v in nodes.items()})
+        if kind == "serial":
+            a = _fold(layer.layers, a, path, masks, params)
+        elif kind == "residual":
+            a = add(a, _fold(layer.layers, a, path, masks, params))
         elif kind == "dropout":
-            a = mul_const(a, masks[l]) if l in masks else a
-        elif kind == "batch_norm":
-            a = batch_norm(a, nodes["gamma"], nodes["beta"], layer.eps)
+            a = mul_const(a, masks[path]) if path in masks else a
+        elif kind in LAYERS:
+            a = LAYERS[kind](layer, a, nodes)
         else:
             raise ValueError(f"no oracle for {kind}")
+    return a
+
+
+def network_loss(net, x, y, masks: dict, l2: float = 0.0):
+    """The loss node of a funcnet ``Network`` in training mode (dropout masks given by layer
+    path, ``(3, 1)`` for layer 1 of block 3), written again from the primitives above;
+    returns ``(loss, {(path, name): node})``."""
+    params: dict = {}
+    a = _fold(net.layers, constant(x), (), masks, params)
     loss = nll_mean(log_softmax(a), np.asarray(y))
     if l2:
-        loss = add(loss, scale(_sum(sum_of_squares(v) for (l, k), v in params.items() if k == "w"),
+        loss = add(loss, scale(_sum(sum_of_squares(v) for (p, k), v in params.items() if k == "w"),
                                0.5 * l2))
     return loss, params
 
 
 def network_grads(net, x, y, masks: dict, l2: float = 0.0):
-    """``(loss value, {(l, name): gradient})`` of :func:`network_loss` by reverse-mode autodiff."""
+    """``(loss value, {(path, name): gradient})`` of :func:`network_loss` by reverse-mode autodiff."""
     loss, params = network_loss(net, x, y, masks, l2)
     keys = list(params)
     return float(loss.value), dict(zip(keys, grad(loss, [params[k] for k in keys])))
+
+
+def as_tree(net, grads: dict):
+    """The oracle's ``{(path, name): gradient}`` as a tree shaped like ``net``."""
+    from funcnet import layers
+
+    def rebuild(layers_, prefix):
+        out = []
+        for i, layer in enumerate(layers_):
+            path = (*prefix, i)
+            if layers.base.children(layer):
+                layer = attrs.evolve(layer, layers=rebuild(layer.layers, path))
+            out.append(attrs.evolve(layer, **{k: grads[(path, k)] for k in _arrays(layer)}))
+        return tuple(out)
+
+    return attrs.evolve(net, layers=rebuild(net.layers, ()))
+
+
+def dropout_masks(net, caches) -> dict:
+    """``{path: mask}`` of every dropout layer of a training-mode trace, nested ones included."""
+    from funcnet import layers
+
+    def walk(layers_, caches_, prefix):
+        for i, (layer, cache) in enumerate(zip(layers_, caches_)):
+            path = (*prefix, i)
+            kind = layers.kind_of(layer)
+            if kind == "dropout" and cache is not None:
+                yield path, cache
+            elif kind in ("serial", "residual"):
+                yield from walk(layer.layers, cache, path)
+
+    return dict(walk(net.layers, caches, ()))

@@ -10,7 +10,7 @@ import toolz
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra import numpy as hnp
 
-from funcnet import activations, losses, model, optim, rng, train, tree
+from funcnet import activations, layers, losses, model, optim, rng, train, tree
 from funcnet.data.dataset import Dataset, batches, num_batches, scale, split, stream
 
 PROPS = settings(deadline=None, max_examples=60)
@@ -88,17 +88,26 @@ def test_cross_entropy_grad_is_softmax_minus_one_hot_over_m(z, data):
 
 # --- networks for the purity and determinism properties -----------------------------
 
+def mlp(key, sizes, activation="relu", dropout=0.0, scheme="he", dtype=np.float64):
+    """dense(h), g, dropout(p) for each hidden size h, then dense(sizes[-1]) (no dropout at p = 0)."""
+    drop = (layers.dropout(dropout),) if dropout else ()
+    specs = tuple(s for h in sizes[1:-1] for s in (layers.dense(h), layers.activation(activation), *drop))
+    return model.init(key, specs + (layers.dense(sizes[-1]),), input_shape=(sizes[0],),
+                      scheme=scheme, dtype=dtype)
+
+
 @st.composite
-def networks(draw, dtype=np.float64):
+def networks(draw, dtype=np.float64, dropout=(0.0,)):
     sizes = (draw(st.integers(1, 5)),
              *draw(st.lists(st.integers(1, 6), min_size=0, max_size=3)),
              draw(st.integers(2, 4)))
     activation = draw(st.sampled_from(activations.NAMES))
     scheme = draw(st.sampled_from(model.SCHEMES))
+    p = draw(st.sampled_from(dropout))
     seed = draw(st.integers(0, 2 ** 31))
     batch = draw(st.integers(1, 6))
     k_init, k_x, k_y, k_drop = rng.split(rng.key(seed), 4)
-    params = model.init(k_init, sizes, scheme=scheme, activation=activation, dtype=dtype)
+    params = mlp(k_init, sizes, activation, p, scheme, dtype)
     x = rng.normal(k_x, (batch, sizes[0]), dtype)
     y = rng.generator(k_y).integers(0, sizes[-1], batch)
     return params, x, y, k_drop
@@ -115,24 +124,26 @@ def unchanged(f, *args, **kwargs):
 
 
 @FEW
-@given(networks(), st.sampled_from([0.0, 0.5]))
-def test_init_forward_backward_loss_update_are_pure(net, p_drop):
+@given(networks(dropout=(0.0, 0.5)))
+def test_init_forward_backward_loss_update_are_pure(net):
     params, x, y, key = net
-    unchanged(model.init, key, params.sizes, scheme="tutorial", activation=params.activation)
-    acts = unchanged(model.forward, params, x, key=key, dropout=p_drop)
+    unchanged(lambda k: model.init(k, params.specs, input_shape=params.input_shape,
+                                   scheme="tutorial"), key)
+    acts = unchanged(model.forward, params, x, key=key, train=True)
     grads = unchanged(model.backward, params, acts, y, l2=0.1)
     unchanged(model.loss, params, x, y, l2=0.1)
-    unchanged(model.loss_and_grads, params, x, y, key=key, dropout=p_drop, l2=0.1)
+    unchanged(model.loss_and_grads, params, x, y, key=key, l2=0.1)
+    unchanged(model.value_and_grads, params, x, y, key=key, l2=0.1)
     unchanged(model.update, params, grads, 0.1)
     unchanged(model.predict, params, x)
 
 
 @FEW
-@given(networks(dtype=np.float32), st.sampled_from(["sgd", "adam"]), st.sampled_from([0.0, 0.3]))
-def test_training_step_is_pure(net, opt_name, p_drop):
+@given(networks(dtype=np.float32, dropout=(0.0, 0.3)), st.sampled_from(["sgd", "adam"]))
+def test_training_step_is_pure(net, opt_name):
     params, x, y, key = net
     opt = {"sgd": optim.sgd(0.1), "adam": optim.adam(0.01)}[opt_name]
-    step = train.make_step(opt, dropout=p_drop, l2=0.01)
+    step = train.make_step(opt, l2=0.01)
     state = train.init_state(params, opt, key)
     batch = Dataset(x.astype(np.float32), y)
     state = unchanged(step, state, batch)
@@ -154,34 +165,33 @@ def test_split_and_batches_are_pure(n, seed, data):
 # --- determinism -----------------------------------------------------------------------
 
 @FEW
-@given(networks(), st.integers(0, 2 ** 31))
+@given(networks(dropout=(0.5,)), st.integers(0, 2 ** 31))
 def test_same_key_same_bits_other_key_other_bits(net, seed):
     params, x, y, _ = net
-    sizes, act = params.sizes, params.activation
     k, other = rng.key(seed), rng.key(seed + 1)
-    assert tree.equal(model.init(k, sizes, activation=act), model.init(k, sizes, activation=act))
-    assert not tree.equal(model.init(k, sizes, activation=act),
-                          model.init(other, sizes, activation=act))
+    build = lambda key: model.init(key, params.specs, input_shape=params.input_shape)
+    assert tree.equal(build(k), build(k)) and not tree.equal(build(k), build(other))
     assert tree.equal(model.forward(params, x), model.forward(params, x))
-    a = model.forward(params, x, key=k, dropout=0.5)
-    b = model.forward(params, x, key=k, dropout=0.5)
+    a = model.forward(params, x, key=k, train=True)
+    b = model.forward(params, x, key=k, train=True)
     assert tree.equal(a, b)
-    assert tree.equal(a.masks, b.masks)
 
 
 def test_different_dropout_keys_give_different_masks():
-    params = model.init(rng.key(0), (4, 8, 8, 3))
+    params = mlp(rng.key(0), (4, 8, 8, 3), dropout=0.5)
     x = rng.normal(rng.key(1), (8, 4))
-    a = model.forward(params, x, key=rng.key(2), dropout=0.5)
-    b = model.forward(params, x, key=rng.key(3), dropout=0.5)
-    assert all(not np.array_equal(m, n) for m, n in zip(a.masks, b.masks))
+    a = model.forward(params, x, key=rng.key(2), train=True)
+    b = model.forward(params, x, key=rng.key(3), train=True)
+    masks = [(a.caches[i], b.caches[i]) for i, l in enumerate(params.layers)
+             if layers.kind_of(l) == "dropout"]
+    assert len(masks) == 2 and all(not np.array_equal(m, n) for m, n in masks)
 
 
 def _run(train_seed, steps=12, dropout=0.3, opt=None):
     ds = Dataset(rng.normal(rng.key(7), (40, 5)), np.arange(40) % 3)
     opt = opt or optim.adam(0.01)
-    state = train.init_state(model.init(rng.key(8), (5, 6, 3)), opt, rng.key(train_seed))
-    step = train.make_step(opt, dropout=dropout)
+    state = train.init_state(mlp(rng.key(8), (5, 6, 3), dropout=dropout), opt, rng.key(train_seed))
+    step = train.make_step(opt)
     return train.fit(step, state, toolz.take(steps, stream(rng.key(9), ds, 16)))
 
 
@@ -317,26 +327,26 @@ def test_dicts_flatten_in_sorted_key_order(d):
 
 @pytest.mark.parametrize("p", [0.2, 0.5])
 def test_inverted_dropout_keeps_the_expectation(p):
-    params = model.init(rng.key(0), (4, 16, 3), dtype=np.float64)
+    params = mlp(rng.key(0), (4, 16, 3), dropout=p)
     x = rng.normal(rng.key(1), (8, 4), np.float64)
     keys = rng.split(rng.key(2), 400)
-    runs = [model.forward(params, x, key=k, dropout=p) for k in keys]
-    hidden = runs[0].hidden[0]
-    assert all(np.array_equal(r.hidden[0], hidden) for r in runs)  # A before dropout
-    masked = np.mean([r.inputs[1] for r in runs], axis=0)
+    runs = [model.forward(params, x, key=k, train=True) for k in keys]
+    hidden = runs[0].caches[1]  # relu's cache: A before dropout
+    assert all(np.array_equal(r.caches[1], hidden) for r in runs)
+    masked = np.mean([r.caches[3] for r in runs], axis=0)  # the last dense layer's input
     sigma = np.abs(hidden) * np.sqrt(p / ((1 - p) * len(keys)))
     assert np.all(np.abs(masked - hidden) <= 5 * sigma + 1e-12)
     assert abs(masked.sum() / hidden.sum() - 1) < 0.03
-    masks = np.stack([r.masks[0] for r in runs])
+    masks = np.stack([r.caches[2] for r in runs])
     assert set(np.unique(masks).tolist()) <= {0.0, 1 / (1 - p)}
     assert abs((masks > 0).mean() - (1 - p)) < 0.01
 
 
-def test_no_dropout_means_no_masks():
-    params = model.init(rng.key(0), (4, 5, 5, 3))
+def test_no_dropout_at_evaluation_or_at_rate_zero():
+    params = mlp(rng.key(0), (4, 5, 5, 3), dropout=0.5)
     x = rng.normal(rng.key(1), (6, 4))
     plain = model.forward(params, x)
-    keyed = model.forward(params, x, key=rng.key(2), dropout=0.0)
-    assert plain.masks == () and keyed.masks == ()
-    assert all(a is h for a, h in zip(plain.inputs[1:], plain.hidden))
-    assert tree.equal(plain, keyed)
+    assert [plain.caches[i] for i in (2, 5)] == [None, None]  # evaluation: no masks drawn
+    zero = mlp(rng.key(0), (4, 5, 5, 3), dropout=0.0)
+    assert not model.stochastic(zero) and tree.equal(model.forward(zero, x),
+                                                     model.forward(zero, x, key=rng.key(2), train=True))

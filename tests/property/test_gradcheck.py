@@ -1,141 +1,150 @@
-"""backward against central finite differences and an independent autodiff oracle (float64)."""
+"""backward against central finite differences and an independent autodiff oracle (float64):
+the layer-by-layer fold (loss_and_grads) and the fused dense kernel (value_and_grads) alike."""
 
 import attrs
 import numpy as np
 from hypothesis import assume, given, settings, strategies as st
 
 from autodiff_oracle import Node, add, grad, matmul, mlp_grads, sum_of_squares, tanh
-from funcnet import activations, model, rng, tree
+from finite_differences import EPS, OPS, STEP, assert_exact
+from funcnet import activations, layers, model, rng, tree
+from funcnet.layers import Dense
 
-TOL = 1e-6
-# Two exact methods differ only by float64 rounding, ~1e-16 of the O(1) terms summed: a leaf
-# whose gradient cancels down to ~1e-12 (seen with width-1 layers and dropout) is held to an
-# absolute error of TOL·TINY = 1e-14 instead of a relative one.
-TINY = 1e-8
-# Differences of a float64 loss of size ~1 carry a rounding error of ~1e-12 per entry, so
-# against finite differences a leaf whose gradient norm is below FD_TINY is held to an
-# absolute error of TOL·FD_TINY = 1e-11 instead of a relative one.
-FD_TINY = 1e-5
-STEP = 1e-4  # the five-point stencil's error is O(h⁴) in truncation, O(ε/h) in rounding
 KINKED = ("relu", "leaky_relu")
 
 GRADCHECK = settings(deadline=None, max_examples=300)
 
 
+def dense_layers(params):
+    return [l for l in params.layers if type(l) is Dense]
+
+
 @st.composite
 def problems(draw, dropout=False):
-    """A float64 network of depth 1-4, a batch, labels and an L2 weight."""
+    """A float64 network of depth 1-4 (dropout after each hidden activation, or none), a batch,
+    labels, an L2 weight, the dropout key and the hidden activation's name."""
     depth = draw(st.integers(1, 4))
     n_in = draw(st.integers(1, 6))
     hidden = draw(st.lists(st.integers(1, 8), min_size=depth - 1, max_size=depth - 1))
     classes = draw(st.integers(2, 5))
     batch = draw(st.integers(1, 7))
-    activation = draw(st.sampled_from(activations.NAMES))
+    act = draw(st.sampled_from(activations.NAMES))
     scheme = draw(st.sampled_from(model.SCHEMES))
     l2 = draw(st.sampled_from([0.0, 0.05, 0.7]))
+    p_drop = draw(st.sampled_from([0.0, 0.3, 0.5])) if dropout else 0.0
     seed = draw(st.integers(0, 2 ** 32 - 1))
     sizes = (n_in, *hidden, classes)
     k_init, k_bias, k_x, k_y, k_drop = rng.split(rng.key(seed), 5)
-    params = model.init(k_init, sizes, scheme=scheme, activation=activation, dtype=np.float64)
+    drop = (layers.dropout(p_drop),) if p_drop else ()
+    specs = tuple(s for h in hidden for s in (layers.dense(h), layers.activation(act), *drop))
+    params = model.init(k_init, specs + (layers.dense(classes),), input_shape=(n_in,),
+                        scheme=scheme, dtype=np.float64)
     # non-zero biases, so that their gradients and dead units are exercised too
-    bias_keys = rng.split(k_bias, depth)
+    bias_keys = iter(rng.split(k_bias, depth))
     params = attrs.evolve(params, layers=tuple(
-        model.Dense(l.w, l.b + 0.5 * rng.normal(k, l.b.shape, np.float64))
-        for k, l in zip(bias_keys, params.layers)))
+        Dense(l.w, l.b + 0.5 * rng.normal(next(bias_keys), l.b.shape, np.float64))
+        if type(l) is Dense else l for l in params.layers))
     x = rng.normal(k_x, (batch, n_in), np.float64)
     y = rng.generator(k_y).integers(0, classes, batch)
-    p_drop = draw(st.sampled_from([0.0, 0.3, 0.5])) if dropout else 0.0
-    return params, x, y, l2, p_drop, k_drop
+    return params, x, y, l2, k_drop, act
 
 
-def pre_activations(params, x):
+def pre_activations(params, x, act):
     """Every hidden layer's Z, by a plain forward pass written here."""
-    g = activations.get(params.activation).fn
+    g = activations.get(act).fn
     zs, a = [], x
-    for layer in params.layers[:-1]:
+    for layer in dense_layers(params)[:-1]:
         z = a @ layer.w + layer.b
         zs.append(z)
         a = g(z)
     return zs
 
 
-def pattern(params, x):
-    return tuple((z > 0).tobytes() for z in pre_activations(params, x))
+def pattern(params, x, act):
+    return tuple((z > 0).tobytes() for z in pre_activations(params, x, act))
 
 
 def numerical_grads(f, params, h=STEP, same_piece=lambda p: True):
-    """Five-point central differences of ``f`` at every scalar of ``params``.
-
-    df/dθ ≈ [8(f(θ+h) − f(θ−h)) − (f(θ+2h) − f(θ−2h))] / 12h. Returns the
-    gradient tree and whether every evaluation stayed on ``params``' piece
+    """Five-point central differences of ``f`` at every scalar of ``params``, with their error
+    bound (the truncation |D(h) − D(2h)| and the rounding of the values, as in
+    ``finite_differences``), and whether every evaluation stayed on ``params``' piece
     (``same_piece``), i.e. crossed no ReLU kink.
     """
     ls, treedef = tree.flatten(params)
-    out, smooth = [], True
+    out, bounds, smooth = [], [], True
     for i, leaf in enumerate(ls):
-        g = np.zeros_like(leaf)
+        g, bound = np.zeros_like(leaf), np.zeros_like(leaf)
         for idx in np.ndindex(leaf.shape):
             def at(d):
                 moved = leaf.copy()
                 moved[idx] += d
                 p = tree.unflatten(treedef, ls[:i] + [moved] + ls[i + 1:])
                 return f(p), same_piece(p)
-            (fp, s1), (fm, s2), (fp2, s3), (fm2, s4) = at(h), at(-h), at(2 * h), at(-2 * h)
-            smooth = smooth and s1 and s2 and s3 and s4
-            g[idx] = (8 * (fp - fm) - (fp2 - fm2)) / (12 * h)
+            v = {k: at(k * h) for k in (-4, -2, -1, 1, 2, 4)}
+            smooth = smooth and all(ok for _, ok in v.values())
+            f_ = {k: val for k, (val, _) in v.items()}
+            d1 = (8 * (f_[1] - f_[-1]) - (f_[2] - f_[-2])) / (12 * h)
+            d2 = (8 * (f_[2] - f_[-2]) - (f_[4] - f_[-4])) / (24 * h)
+            g[idx] = d1
+            bound[idx] = abs(d1 - d2) + 18 * OPS * EPS * max(abs(x) for x in f_.values()) / (12 * h)
         out.append(g)
-    return tree.unflatten(treedef, out), smooth
+        bounds.append(bound)
+    return tree.unflatten(treedef, out), tree.unflatten(treedef, bounds), smooth
 
 
-def relative_errors(a, b, tiny=TINY):
-    """{path: ‖a − b‖ / max(‖a‖, ‖b‖, tiny)} over the leaves of two trees."""
-    return {path: float(np.linalg.norm(x - y) / max(np.linalg.norm(x), np.linalg.norm(y), tiny))
-            for (path, x), y in zip(tree.flatten_with_path(a), tree.leaves(b))}
+def assert_within(numeric, bounds, got):
+    for (path, n), b, g in zip(tree.flatten_with_path(numeric), tree.leaves(bounds), tree.leaves(got)):
+        err = np.abs(g - n)
+        assert (err <= b + 1e-6 * np.abs(n)).all(), f"{path}: error {err.max():.3g}, bound {b.max():.3g}"
 
 
-def assert_close(expected, got, tiny=TINY):
-    errors = relative_errors(expected, got, tiny)
-    worst = max(errors, key=errors.get)
-    assert errors[worst] <= TOL, f"relative error {errors[worst]:.3g} at {worst}: {errors}"
+def assert_close(expected, got):
+    for (path, e), g in zip(tree.flatten_with_path(expected), tree.leaves(got)):
+        assert_exact(e, g, path)
 
 
-def away_from_kinks(params, x, margin=1e-4):
-    if params.activation not in KINKED:
+def away_from_kinks(params, x, act, margin=1e-3):
+    if act not in KINKED:
         return True
-    zs = pre_activations(params, x)
+    zs = pre_activations(params, x, act)
     return not zs or min(float(np.abs(z).min()) for z in zs) > margin
 
 
 @GRADCHECK
 @given(problems())
 def test_backward_equals_central_differences(problem):
-    params, x, y, l2, _, _ = problem
-    assume(away_from_kinks(params, x))
+    params, x, y, l2, _, act = problem
+    assume(away_from_kinks(params, x, act))
     grads = model.backward(params, model.forward(params, x), y, l2=l2)
-    base = pattern(params, x)
-    same_piece = (lambda p: pattern(p, x) == base) if params.activation in KINKED \
-        else (lambda p: True)
-    numeric, smooth = numerical_grads(lambda p: model.loss(p, x, y, l2), params,
-                                      same_piece=same_piece)
+    base = pattern(params, x, act)
+    same_piece = (lambda p: pattern(p, x, act) == base) if act in KINKED else (lambda p: True)
+    numeric, bounds, smooth = numerical_grads(lambda p: model.loss(p, x, y, l2), params,
+                                              same_piece=same_piece)
     assume(smooth)
     assert tree.structure(grads) == tree.structure(params)
-    assert_close(numeric, grads, tiny=FD_TINY)
+    assert_within(numeric, bounds, grads)
 
 
-def oracle_params(params, x, y, l2, masks=()):
-    loss, dws, dbs = mlp_grads([l.w for l in params.layers], [l.b for l in params.layers],
-                               x, y, params.activation, l2, masks)
-    return loss, attrs.evolve(params, layers=tuple(model.Dense(w, b) for w, b in zip(dws, dbs)))
+def oracle_params(params, x, y, l2, act, masks=()):
+    dense = dense_layers(params)
+    loss, dws, dbs = mlp_grads([l.w for l in dense], [l.b for l in dense], x, y, act, l2, masks)
+    new = iter(Dense(w, b) for w, b in zip(dws, dbs))
+    return loss, attrs.evolve(params, layers=tuple(next(new) if type(l) is Dense else l
+                                                   for l in params.layers))
 
 
 @settings(deadline=None, max_examples=300)
 @given(problems(dropout=True))
-def test_backward_equals_autodiff_oracle(problem):
-    params, x, y, l2, p_drop, k_drop = problem
-    loss, grads, acts = model.loss_and_grads(params, x, y, key=k_drop, dropout=p_drop, l2=l2)
-    oracle_loss, expected = oracle_params(params, x, y, l2, acts.masks)
+def test_backward_and_the_fused_kernel_equal_the_autodiff_oracle(problem):
+    params, x, y, l2, key, act = problem
+    loss, grads, acts = model.loss_and_grads(params, x, y, key=key, l2=l2)
+    masks = [c for l, c in zip(params.layers, acts.caches) if layers.kind_of(l) == "dropout"]
+    oracle_loss, expected = oracle_params(params, x, y, l2, act, masks)
     assert abs(loss - oracle_loss) <= 1e-12 * max(1.0, abs(loss))
     assert_close(expected, grads)
+    fused_loss, fused, _, _ = model.value_and_grads(params, x, y, key=key, l2=l2)
+    assert abs(fused_loss - oracle_loss) <= 1e-12 * max(1.0, abs(loss))
+    assert_close(expected, fused)
 
 
 @settings(deadline=None, max_examples=50)
@@ -146,7 +155,7 @@ def test_backward_with_m_scales_the_data_term(problem, m):
     acts = model.forward(params, x)
     ce_only = model.backward(params, acts, y)
     expected = attrs.evolve(params, layers=tuple(
-        model.Dense(g.w * (len(y) / m) + l2 * p.w, g.b * (len(y) / m))
+        Dense(g.w * (len(y) / m) + l2 * p.w, g.b * (len(y) / m)) if type(g) is Dense else g
         for g, p in zip(ce_only.layers, params.layers)))
     assert_close(expected, model.backward(params, acts, y, m=m, l2=l2))
 
@@ -181,6 +190,6 @@ def test_oracle_itself_equals_central_differences():
                         dtype=np.float64)
     x = rng.normal(rng.key(12), (5, 3), np.float64)
     y = np.array([0, 2, 1, 1, 0])
-    _, expected = oracle_params(params, x, y, 0.1)
-    numeric, _ = numerical_grads(lambda p: model.loss(p, x, y, 0.1), params)
-    assert_close(numeric, expected, tiny=FD_TINY)
+    _, expected = oracle_params(params, x, y, 0.1, "tanh")
+    numeric, bounds, _ = numerical_grads(lambda p: model.loss(p, x, y, 0.1), params)
+    assert_within(numeric, bounds, expected)

@@ -1,7 +1,16 @@
-"""Every layer kind and whole networks: backward against central finite differences and the
-autodiff oracle (float64), purity on read-only inputs, determinism."""
+"""Every registered layer kind and whole networks: backward against central finite differences
+(with a tolerance derived from the step and the values) and against the autodiff oracle
+(float64, 1e-10), purity on read-only inputs, determinism, and model files.
+
+The per-kind tests iterate over the registry (``funcnet.layers.base.KINDS``) and each kind's
+own examples: a new kind is checked by them without an edit here (its formula must be added
+to the oracle, ``autodiff_oracle.LAYERS``, which the first test demands).
+"""
 
 import copy
+import json
+import subprocess
+import sys
 
 import attrs
 import numpy as np
@@ -9,149 +18,186 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 import autodiff_oracle as oracle
-from funcnet import layers, model, rng, tree
-from funcnet.layers import base, serial
+from finite_differences import assert_exact, assert_matches
+from funcnet import checkpoint, layers, model, rng, tree
+from funcnet.layers import base
 from funcnet.layers.base import Ctx
 
-PROPS = settings(deadline=None, max_examples=25)
-STEP = 1e-4  # five-point stencil: truncation O(h⁴), rounding O(ε/h)
-TOL = 1e-6
+SHIPPED = sorted(name for name, kind in base.KINDS.items()
+                 if kind.layer.__module__.startswith("funcnet.layers."))
+CASES = [(name, i, spec, shape) for name in SHIPPED for i, (spec, shape) in enumerate(base.examples(name))]
+IDS = [f"{name}-{i}" for name, i, _, _ in CASES]
 
 
-def _arrays(layer) -> dict:
-    return {k: v for k, v in attrs.asdict(layer, recurse=False).items() if isinstance(v, np.ndarray)}
+def _perturbed(layer, key):
+    """``layer`` with every array (nested ones too) moved off its initial value, so that biases,
+    γ and β take part in every gradient."""
+    leaves, treedef = tree.flatten(layer)
+    keys = rng.split(key, max(len(leaves), 1))
+    return tree.unflatten(treedef, [v + 0.3 * rng.normal(k, v.shape, np.float64)
+                                    for k, v in zip(keys, leaves)])
 
 
-# A gradient that cancels to ~0 (a bias right before batch norm) is held to an absolute
-# error of TOL·TINY = 1e-11 instead of a relative one.
-TINY = 1e-5
-
-
-def _close(expected, got, what=""):
-    err = np.linalg.norm(expected - got) / max(np.linalg.norm(expected), np.linalg.norm(got), TINY)
-    assert err <= TOL, f"{what}: relative error {err:.3g}"
-
-
-def _numeric(f, a):
-    """Five-point central differences of the scalar f at every entry of a (copies perturbed):
-    df/da ≈ [8(f(a+h) − f(a−h)) − (f(a+2h) − f(a−2h))] / 12h."""
-    g = np.zeros_like(a)
-    for idx in np.ndindex(a.shape):
-        def at(d):
-            moved = a.copy()
-            moved[idx] += d
-            return f(moved)
-        g[idx] = (8 * (at(STEP) - at(-STEP)) - (at(2 * STEP) - at(-2 * STEP))) / (12 * STEP)
-    return g
-
-
-@st.composite
-def layer_problems(draw):
-    """A float64 layer of a random kind on a random input shape, its input, dy and context."""
-    kinds = ["dense", "tanh", "sigmoid", "leaky_relu", "flatten", "dropout", "batch_norm"]
-    kinds += ["conv2d", "max_pool"]
-    kind = draw(st.sampled_from(kinds))
-    n = draw(st.integers(1, 4))
-    image = kind in ("conv2d", "max_pool", "flatten") or draw(st.booleans())
-    shape = ((draw(st.integers(2, 6)), draw(st.integers(2, 6)), draw(st.integers(1, 3)))
-             if image else (draw(st.integers(1, 6)),))
-    if kind == "batch_norm":
-        n = max(n, 2)
-    spec = {"dense": lambda: layers.dense(draw(st.integers(1, 5))),
-            "tanh": layers.tanh, "sigmoid": layers.sigmoid, "leaky_relu": layers.leaky_relu,
-            "flatten": layers.flatten,
-            "dropout": lambda: layers.dropout(draw(st.sampled_from([0.0, 0.3, 0.5]))),
-            "batch_norm": layers.batch_norm,
-            "conv2d": lambda: layers.conv2d(draw(st.integers(1, 3)), draw(st.integers(1, 2)),
-                                            draw(st.integers(1, 2)),
-                                            draw(st.sampled_from(["valid", "same"]))),
-            "max_pool": lambda: layers.max_pool(2, draw(st.sampled_from([None, 1])))}[kind]()
-    if kind == "dense" and image:
-        shape = (int(np.prod(shape)),)
-    seed = draw(st.integers(0, 2 ** 32 - 1))
+def _layer_case(spec, shape, seed=0, n=3):
     k_init, k_x, k_dy, k_ctx, k_p = rng.split(rng.key(seed), 5)
     layer, out = base.init(k_init, spec, shape, "he", np.float64)
-    # non-trivial parameters (biases, γ, β away from 0/1) so every gradient is exercised
-    layer = attrs.evolve(layer, **{k: v + 0.3 * rng.normal(rng.fold_in(k_p, i), v.shape, np.float64)
-                                   for i, (k, v) in enumerate(_arrays(layer).items())})
+    layer = _perturbed(layer, k_p)
     x = rng.normal(k_x, (n, *shape), np.float64)
     dy = rng.normal(k_dy, (n, *out), np.float64)
-    state = base.initial_state(layer)
-    train = draw(st.booleans()) if kind == "batch_norm" else True
-    return layer, x, dy, Ctx(train=train, key=k_ctx, state=state)
+    return layer, x, dy, Ctx(train=True, key=k_ctx, state=base.initial_state(layer))
 
 
-@PROPS
-@given(layer_problems())
-def test_layer_backward_equals_central_differences(problem):
-    """For f = Σ forward(x) ⊙ dY: backward's dX and dθ equal ∂f/∂x, ∂f/∂θ."""
-    layer, x, dy, ctx = problem
-    y, cache = base.forward(layer, x, ctx)
+def test_every_kind_has_examples_and_an_oracle():
+    assert {"dense", "conv2d", "residual", "serial", "avg_pool", "global_avg_pool"} <= set(SHIPPED)
+    for name in SHIPPED:
+        assert base.examples(name), f"layer kind {name!r} lists no examples (Kind.examples)"
+        assert name in oracle.LAYERS or name in oracle.BLOCKS, \
+            f"layer kind {name!r} has no formula in the autodiff oracle (autodiff_oracle.LAYERS)"
+
+
+@pytest.mark.parametrize("name, i, spec, shape", CASES, ids=IDS)
+def test_each_kind_backward_equals_central_differences(name, i, spec, shape):
+    """For f = Σ forward(x) ⊙ dY: backward's dX and dθ equal ∂f/∂x and ∂f/∂θ."""
+    layer, x, dy, ctx = _layer_case(spec, shape)
+    y, cache, _ = base.forward(layer, x, ctx)
     dx, grads = base.backward(layer, cache, dy)
     assert y.shape == dy.shape and dx.shape == x.shape
     assert tree.structure(grads) == tree.structure(layer)
     f = lambda lay, xx: float(np.vdot(base.forward(lay, xx, ctx)[0], dy))
-    _close(_numeric(lambda xx: f(layer, xx), x), dx, "dx")
-    for name, value in _arrays(layer).items():
-        numeric = _numeric(lambda v: f(attrs.evolve(layer, **{name: v}), x), value)
-        _close(numeric, getattr(grads, name), name)
+    assert_matches(dx, lambda xx: f(layer, xx), x, f"{name} dx")
+    leaves, treedef = tree.flatten(layer)
+    for j, (path, g) in enumerate(tree.flatten_with_path(grads)):
+        moved = lambda v, j=j: f(tree.unflatten(treedef, leaves[:j] + [v] + leaves[j + 1:]), x)
+        assert_matches(g, moved, leaves[j], f"{name} {path}")
 
 
-@PROPS
-@given(layer_problems())
-def test_layer_is_pure_on_read_only_inputs_and_deterministic(problem):
-    layer, x, dy, ctx = problem
+def _one_kind_network(spec, shape, seed=0):
+    """The kind inside a network ending in a dense layer of 3 classes (flattened first)."""
+    out = base.init(rng.key(0), spec, shape, "he", np.float64)[1]
+    tail = (layers.flatten(),) if len(out) > 1 else ()
+    k_init, k_x, k_y, k_drop, k_p = rng.split(rng.key(seed), 5)
+    net = model.init(k_init, (spec, *tail, layers.dense(3)), input_shape=shape, dtype=np.float64)
+    net = attrs.evolve(net, layers=_perturbed(net.layers, k_p))
+    x = rng.normal(k_x, (4, *shape), np.float64)
+    return net, x, np.arange(4) % 3, k_drop
+
+
+@pytest.mark.parametrize("name, i, spec, shape", CASES, ids=IDS)
+def test_each_kind_equals_the_autodiff_oracle_in_a_network(name, i, spec, shape):
+    net, x, y, key = _one_kind_network(spec, shape)
+    state = model.init_model_state(net)
+    for l2 in (0.0, 0.1):
+        trace = model.forward(net, x, train=True, key=key, model_state=state)
+        loss, expected = oracle.network_grads(net, x, y, oracle.dropout_masks(net, trace.caches), l2)
+        got_loss, got, _, _ = model.value_and_grads(net, x, y, model_state=state, key=key, l2=l2)
+        assert abs(loss - got_loss) <= 1e-10 * max(1.0, abs(loss))
+        for (path, e), g in zip(tree.flatten_with_path(oracle.as_tree(net, expected)),
+                                tree.leaves(got)):
+            assert_exact(e, g, f"{name} {path}")
+
+
+@pytest.mark.parametrize("name, i, spec, shape", CASES, ids=IDS)
+def test_each_kind_is_pure_on_read_only_inputs_and_deterministic(name, i, spec, shape):
+    layer, x, dy, ctx = _layer_case(spec, shape)
     frozen = [layer, x, dy, ctx.state]
     for leaf in tree.leaves(frozen):
         if isinstance(leaf, np.ndarray):
             leaf.setflags(write=False)
     before = copy.deepcopy(frozen)
-    y1, cache = base.forward(layer, x, ctx)
+    y1, cache, s1 = base.forward(layer, x, ctx)
     dx1, g1 = base.backward(layer, cache, dy)
-    y2, cache2 = base.forward(layer, x, ctx)
+    y2, cache2, s2 = base.forward(layer, x, ctx)
     dx2, g2 = base.backward(layer, cache2, dy)
     assert tree.equal(before, frozen)
     assert np.array_equal(y1, y2) and np.array_equal(dx1, dx2) and tree.equal(g1, g2)
+    assert tree.equal(s1, s2)
+    eval_y = base.forward(layer, x, Ctx(state=ctx.state))[0]  # evaluation mode runs too
+    assert eval_y.shape == y1.shape
+
+
+@pytest.mark.parametrize("name, i, spec, shape", CASES, ids=IDS)
+def test_each_kind_spec_round_trips_through_json(name, i, spec, shape):
+    text = json.dumps(base.spec_to_json(spec))
+    assert base.spec_from_json(json.loads(text)) == spec
+
+
+def test_every_kind_round_trips_through_a_model_file_in_a_fresh_process(tmp_path):
+    expected = {}
+    for name, i, spec, shape in CASES:
+        net, x, _, _ = _one_kind_network(spec, shape, seed=i)
+        state = model.init_model_state(net)
+        if state is not None:  # running statistics away from their start
+            state = model.forward(net, x, train=True, key=rng.key(1), model_state=state).model_state
+        path = tmp_path / f"{name}-{i}.safetensors"
+        checkpoint.save_network(path, net, state)
+        np.save(tmp_path / f"{name}-{i}.npy", x)
+        expected[f"{name}-{i}"] = model.logits(net, x, model_state=state)
+    script = f"""
+import sys, numpy as np
+from pathlib import Path
+from funcnet import checkpoint, model
+out = {{}}
+for path in sorted(Path({str(tmp_path)!r}).glob("*.safetensors")):
+    params, state, _ = checkpoint.load_network(path)
+    out[path.stem] = model.logits(params, np.load(path.with_suffix(".npy")), model_state=state)
+np.savez({str(tmp_path / "fresh.npz")!r}, **out)
+"""
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
+    fresh = np.load(tmp_path / "fresh.npz")
+    assert sorted(fresh.files) == sorted(expected)
+    for key, logits in expected.items():
+        np.testing.assert_array_equal(fresh[key], logits, err_msg=key)
+
+
+def _net_spec(draw, image: bool, smooth: bool):
+    """A random stack of layer specs, blocks among them."""
+    acts = ["tanh", "sigmoid"] if smooth else ["relu", "tanh", "leaky_relu", "sigmoid"]
+    act = lambda: layers.activation(draw(st.sampled_from(acts)))
+    specs = []
+    if image:
+        c = draw(st.integers(1, 3))
+        specs += [layers.conv2d(c, draw(st.integers(1, 3)), padding="same")]
+        if draw(st.booleans()):
+            inner = [layers.conv2d(c, draw(st.integers(1, 3)), padding="same")]
+            inner += [layers.batch_norm()] if draw(st.booleans()) else []
+            inner += [act()]
+            inner += [layers.dropout(0.3)] if not smooth and draw(st.booleans()) else []
+            specs += [layers.residual(*inner)]
+        specs += [layers.batch_norm()] if draw(st.booleans()) else []
+        specs += [act()]
+        # max pooling is piecewise: finite differences may cross a tie, so smooth nets skip it
+        pools = [layers.avg_pool(2)] + ([] if smooth else [layers.max_pool(2)])
+        specs += [draw(st.sampled_from(pools))] if draw(st.booleans()) else []
+        specs += [draw(st.sampled_from([layers.flatten(), layers.global_avg_pool()]))]
+    for _ in range(draw(st.integers(0, 2))):
+        width = draw(st.integers(1, 5))
+        block = [layers.dense(width)]
+        block += [layers.batch_norm()] if draw(st.booleans()) else []
+        block += [act()]
+        block += [layers.dropout(0.3)] if not smooth and draw(st.booleans()) else []
+        specs += [layers.serial(*block)] if draw(st.booleans()) else block
+    return specs
 
 
 @st.composite
 def network_problems(draw, smooth=False):
-    """A random float64 network (an image branch with conv/pool, or a flat one), a batch, labels."""
-    acts = ["tanh", "sigmoid"] if smooth else ["relu", "tanh", "leaky_relu", "sigmoid"]
-    act = lambda: layers.activation(draw(st.sampled_from(acts)))
-    specs = []
-    if draw(st.booleans()):
-        shape = (draw(st.integers(4, 7)), draw(st.integers(4, 7)), draw(st.integers(1, 2)))
-        specs += [layers.conv2d(draw(st.integers(1, 3)), draw(st.integers(1, 3)),
-                                padding=draw(st.sampled_from(["valid", "same"])))]
-        specs += [layers.batch_norm()] if draw(st.booleans()) else []
-        specs += [act()]
-        # max pooling is piecewise: finite differences may cross a tie, so smooth nets skip it
-        specs += [layers.max_pool(2)] if not smooth and draw(st.booleans()) else []
-        specs += [layers.flatten()]
-    else:
-        shape = (draw(st.integers(1, 6)),)
-    for _ in range(draw(st.integers(0, 2))):
-        specs += [layers.dense(draw(st.integers(1, 6)))]
-        specs += [layers.batch_norm()] if draw(st.booleans()) else []
-        specs += [act()]
-        specs += [layers.dropout(0.3)] if not smooth and draw(st.booleans()) else []
+    """A random float64 network (an image branch with conv, residual, pooling, or a flat one),
+    a batch, labels, an L2 weight and a dropout key."""
+    image = draw(st.booleans())
+    shape = ((draw(st.integers(4, 6)), draw(st.integers(4, 6)), draw(st.integers(1, 2)))
+             if image else (draw(st.integers(1, 6)),))
+    specs = _net_spec(draw, image, smooth)
     classes = draw(st.integers(2, 4))
     specs += [layers.dense(classes)]
     batch = draw(st.integers(2, 5))
     seed = draw(st.integers(0, 2 ** 32 - 1))
-    k_init, k_x, k_y, k_drop = rng.split(rng.key(seed), 4)
+    k_init, k_x, k_y, k_drop, k_p = rng.split(rng.key(seed), 5)
     net = model.init(k_init, tuple(specs), input_shape=shape, dtype=np.float64)
+    net = attrs.evolve(net, layers=_perturbed(net.layers, k_p))
     x = rng.normal(k_x, (batch, *shape), np.float64)
     y = rng.generator(k_y).integers(0, classes, batch)
     l2 = draw(st.sampled_from([0.0, 0.1]))
     return net, x, y, l2, k_drop
-
-
-def _oracle_tree(net, grads: dict):
-    return attrs.evolve(net, layers=tuple(
-        attrs.evolve(layer, **{k: grads[(l, k)] for k in _arrays(layer)})
-        for l, layer in enumerate(net.layers)))
 
 
 @settings(deadline=None, max_examples=30)
@@ -161,16 +207,14 @@ def test_network_gradients_equal_the_autodiff_oracle(problem):
     state = model.init_model_state(net)
     trace = model.forward(net, x, train=True, key=key, model_state=state)
     grads = model.backward(net, trace, y, l2=l2)
-    masks = {l: c for l, (layer, c) in enumerate(zip(net.layers, trace.caches))
-             if layers.kind_of(layer) == "dropout" and c is not None}
-    loss, expected = oracle.network_grads(net, x, y, masks, l2)
+    loss, expected = oracle.network_grads(net, x, y, oracle.dropout_masks(net, trace.caches), l2)
     got_loss, got, _, _ = model.value_and_grads(net, x, y, model_state=state, key=key, l2=l2)
     assert abs(loss - got_loss) <= 1e-10 * max(1.0, abs(loss))
     assert tree.structure(grads) == tree.structure(net)
-    for (path, e), g, h in zip(tree.flatten_with_path(_oracle_tree(net, expected)),
+    for (path, e), g, h in zip(tree.flatten_with_path(oracle.as_tree(net, expected)),
                                tree.leaves(grads), tree.leaves(got)):
-        _close(e, g, path)
-        _close(e, h, path)
+        assert_exact(e, g, path)
+        assert_exact(e, h, path)
 
 
 @settings(deadline=None, max_examples=10)
@@ -185,8 +229,8 @@ def test_network_gradients_equal_central_differences(problem):
         p = tree.unflatten(treedef, leaves[:i] + [value] + leaves[i + 1:])
         return model.value_and_grads(p, x, y, model_state=state, l2=l2)[0]
 
-    for i, (leaf, g) in enumerate(zip(leaves, tree.leaves(grads))):
-        _close(_numeric(lambda v: loss_at(i, v), leaf), g, f"leaf {i}")
+    for i, ((path, leaf), g) in enumerate(zip(tree.flatten_with_path(net), tree.leaves(grads))):
+        assert_matches(g, lambda v: loss_at(i, v), leaf, path)
 
 
 @settings(deadline=None, max_examples=10)
@@ -202,22 +246,32 @@ def test_same_key_same_bits(problem, seed):
     assert a[0] == b[0] and tree.equal(a[1], b[1]) and tree.equal(a[3], b[3])
 
 
-def test_oracle_batch_norm_equals_funcnet_forward():
-    x = rng.normal(rng.key(0), (6, 3), np.float64) * 3 + 1
-    layer, _ = base.init(None, layers.batch_norm(), (3,), "he", np.float64)
-    y, _ = base.forward(layer, x, Ctx(train=True, state=base.initial_state(layer)))
-    node = oracle.batch_norm(oracle.constant(x), oracle.Node(layer.gamma), oracle.Node(layer.beta),
-                             layer.eps)
-    np.testing.assert_allclose(node.value, y, rtol=1e-12)
+def residual_network(dtype=np.float64):
+    """Residual blocks with batch norm and dropout inside, global average pooling, a dense head."""
+    L = layers
+    specs = (L.conv2d(4, 3, padding="same"), L.batch_norm(), L.relu(),
+             L.residual(L.conv2d(4, 3, padding="same"), L.batch_norm(), L.relu(), L.dropout(0.25),
+                        L.conv2d(4, 3, padding="same"), L.batch_norm()),
+             L.relu(),
+             L.residual(L.serial(L.conv2d(4, 1), L.batch_norm(), L.tanh()), L.dropout(0.5)),
+             L.avg_pool(2), L.global_avg_pool(), L.dense(8), L.relu(), L.dropout(0.2), L.dense(3))
+    return model.init(rng.key(7), specs, input_shape=(6, 6, 2), dtype=dtype)
 
 
-def test_oracle_conv_and_pool_equal_the_loop_oracle():
-    import conv_oracle
-    x = rng.normal(rng.key(1), (2, 5, 6, 2), np.float64)
-    w = rng.normal(rng.key(2), (3, 2, 2, 4), np.float64)
-    b = rng.normal(rng.key(3), (4,), np.float64)
-    for stride, padding in [(1, "valid"), (2, "same"), (1, "same")]:
-        got = oracle.conv2d(oracle.constant(x), oracle.Node(w), oracle.Node(b), stride, padding)
-        np.testing.assert_allclose(got.value, conv_oracle.conv2d(x, w, b, stride, padding), rtol=1e-12)
-    np.testing.assert_allclose(oracle.max_pool(oracle.constant(x), 2, 2).value,
-                               conv_oracle.max_pool(x, 2, 2)[0])
+def test_a_residual_network_with_batch_norm_and_dropout_inside_blocks_equals_the_oracle():
+    net = attrs.evolve(residual_network(), layers=_perturbed(residual_network().layers, rng.key(8)))
+    x = rng.normal(rng.key(9), (5, 6, 6, 2), np.float64)
+    y = np.array([0, 1, 2, 1, 0])
+    state = model.init_model_state(net)
+    key = rng.key(10)
+    assert model.stochastic(net) and len(model.weights(net)) == 6
+    trace = model.forward(net, x, train=True, key=key, model_state=state)
+    masks = oracle.dropout_masks(net, trace.caches)
+    assert sorted(masks) == [(3, 3), (5, 1), (10,)]  # the dropouts inside blocks drew masks
+    loss, expected = oracle.network_grads(net, x, y, masks, l2=0.05)
+    got_loss, got, _, moved = model.value_and_grads(net, x, y, model_state=state, key=key, l2=0.05)
+    assert abs(loss - got_loss) <= 1e-10 * abs(loss)
+    for (path, e), g in zip(tree.flatten_with_path(oracle.as_tree(net, expected)), tree.leaves(got)):
+        assert_exact(e, g, path, rtol=1e-10)
+    names = [p for p, _ in tree.flatten_with_path({"model_state": moved})]
+    assert "model_state.3.1.mean" in names and "model_state.5.0.1.var" in names

@@ -2,16 +2,23 @@
 
 import math
 
+import attrs
 import numpy as np
 import pytest
 
-from funcnet import evaluate, model
+from funcnet import evaluate, model, rng
 from funcnet.data.dataset import Dataset
+
+
+def one_layer(w, b):
+    """The network of one dense layer z = x·W + b."""
+    net = model.init(rng.key(0), (len(w), len(b)), dtype=np.float64)
+    return attrs.evolve(net, layers=(model.Dense(np.asarray(w, float), np.asarray(b, float)),))
 
 
 def eye_model(k=3, gain=5.0):
     """One layer with W = gain·I: the prediction is the largest input feature."""
-    return model.Params((model.Dense(np.eye(k) * gain, np.zeros(k)),), "relu")
+    return one_layer(np.eye(k) * gain, np.zeros(k))
 
 
 def test_accuracy_known_cases():
@@ -94,5 +101,5 @@ def test_dataset_accuracy_scales_pixel_data():
     ds = Dataset(x, np.array([0, 1, 2, 1]))
     assert evaluate.dataset_accuracy(eye_model(), ds) == 0.75
     # scaled to [0, 1] before predicting: a bias of 2 wins over a scaled pixel times 1
-    biased = model.Params((model.Dense(np.eye(3), np.array([0.0, 0.0, 2.0])),), "relu")
+    biased = one_layer(np.eye(3), np.array([0.0, 0.0, 2.0]))
     assert evaluate.dataset_accuracy(biased, ds) == 0.25

@@ -6,7 +6,21 @@ import attrs
 import numpy as np
 import pytest
 
-from funcnet import losses, model, rng, tree
+import hashlib
+import json
+from pathlib import Path
+
+from funcnet import data, losses, model, rng, tree
+from funcnet.errors import DataError
+from funcnet.layers import Activation, Dense, dense, dropout, relu
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+
+def with_dense(net, *dense_layers):
+    """``net`` with its dense layers replaced, in order, by ``dense_layers``."""
+    new = iter(dense_layers)
+    return attrs.evolve(net, layers=tuple(next(new) if type(l) is Dense else l for l in net.layers))
 
 
 def hand_params(activation="relu", dtype=np.float64):
@@ -15,19 +29,53 @@ def hand_params(activation="relu", dtype=np.float64):
     b1 = np.array([0.0, 0.5, -1.0], dtype)
     w2 = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, -1.0]], dtype)
     b2 = np.array([0.1, -0.1], dtype)
-    return model.Params((model.Dense(w1, b1), model.Dense(w2, b2)), activation)
+    net = model.init(rng.key(0), (2, 3, 2), activation=activation, dtype=dtype)
+    return with_dense(net, model.Dense(w1, b1), model.Dense(w2, b2))
+
+
+def dense_layers(net):
+    return [l for l in net.layers if type(l) is Dense]
 
 
 # --- init -----------------------------------------------------------------------------
 
-def test_init_shapes_dtype_sizes_and_activation():
+def test_init_from_sizes_is_the_network_dense_activation_dense():
     p = model.init(rng.key(0), (5, 4, 3, 2), activation="tanh")
-    assert [l.w.shape for l in p.layers] == [(5, 4), (4, 3), (3, 2)]
-    assert [l.b.shape for l in p.layers] == [(4,), (3,), (2,)]
-    assert p.sizes == (5, 4, 3, 2) and p.activation == "tanh"
-    assert all(l.w.dtype == np.float32 and l.b.dtype == np.float32 for l in p.layers)
+    assert isinstance(p, model.Network) and p.input_shape == (5,)
+    assert [type(l).__name__ for l in p.layers] == ["Dense", "Activation"] * 2 + ["Dense"]
+    assert p.specs == (dense(4), layers_activation("tanh"), dense(3), layers_activation("tanh"), dense(2))
+    assert [l.w.shape for l in dense_layers(p)] == [(5, 4), (4, 3), (3, 2)]
+    assert [l.b.shape for l in dense_layers(p)] == [(4,), (3,), (2,)]
+    assert p.shapes == ((4,), (4,), (3,), (3,), (2,)) and p.layers[1].name == "tanh"
+    assert all(l.dtype == np.float32 for l in tree.leaves(p))
     p64 = model.init(rng.key(0), [5, 2], dtype=np.float64)
-    assert p64.layers[0].w.dtype == np.float64 and p64.sizes == (5, 2)
+    assert p64.layers[0].w.dtype == np.float64 and len(p64.layers) == 1
+
+
+def layers_activation(name):
+    from funcnet.layers import activation
+    return activation(name)
+
+
+def test_init_from_sizes_gives_the_weights_it_always_gave():
+    """Every seed, size list, scheme, activation and dtype: the bits recorded from the code
+    that built the tutorial's MLP as a record of its own (tests/fixtures)."""
+    cases = json.loads((FIXTURES / "mlp_init_before_one_engine.json").read_text())["cases"]
+    assert len(cases) == 192
+    for c in cases:
+        p = model.init(rng.key(c["seed"]), tuple(c["sizes"]), scheme=c["scheme"],
+                       activation=c["activation"], dtype=np.dtype(c["dtype"]))
+        digest = hashlib.sha256()
+        for leaf in tree.leaves(p):
+            digest.update(np.ascontiguousarray(leaf).tobytes())
+        assert digest.hexdigest() == c["sha256"], c
+
+
+def test_init_from_specs_equals_the_same_network_built_by_hand():
+    from funcnet.layers import network
+    a = model.init(rng.key(3), (dense(4), relu(), dense(2)), input_shape=(3,))
+    b = network.init(rng.key(3), (dense(4), relu(), dense(2)), (3,))
+    assert tree.equal(a, b) and tree.structure(a) == tree.structure(b)
 
 
 def test_tutorial_init_is_uniform_in_minus_half_to_half():
@@ -41,7 +89,7 @@ def test_tutorial_init_is_uniform_in_minus_half_to_half():
 
 def test_he_init_has_std_sqrt_2_over_n_in_and_zero_bias():
     p = model.init(rng.key(2), (200, 600, 10), scheme="he")
-    for layer, n_in in zip(p.layers, (200, 600)):
+    for layer, n_in in zip(dense_layers(p), (200, 600)):
         assert layer.w.std() == pytest.approx(math.sqrt(2 / n_in), rel=0.03)
         assert abs(layer.w.mean()) < 0.1 * math.sqrt(2 / n_in)
         assert not layer.b.any()
@@ -58,8 +106,8 @@ def test_xavier_init_is_uniform_within_its_bound_and_zero_bias():
 
 def test_each_layer_draws_from_its_own_key():
     p = model.init(rng.key(4), (6, 6, 6), scheme="tutorial")
-    assert not np.array_equal(p.layers[0].w, p.layers[1].w)
-    assert not np.array_equal(p.layers[0].b, p.layers[1].b)
+    assert not np.array_equal(p.layers[0].w, p.layers[2].w)
+    assert not np.array_equal(p.layers[0].b, p.layers[2].b)
 
 
 def test_unknown_init_scheme_names_the_choices():
@@ -93,21 +141,19 @@ def test_forward_by_hand():
     acts = model.forward(p, x)
     z1 = x @ p.layers[0].w + p.layers[0].b
     a1 = np.maximum(z1, 0)
-    z2 = a1 @ p.layers[1].w + p.layers[1].b
-    assert acts.inputs[0] is x or np.array_equal(acts.inputs[0], x)
-    np.testing.assert_allclose(acts.hidden[0], a1)
+    z2 = a1 @ p.layers[2].w + p.layers[2].b
+    assert isinstance(acts, model.Trace) and len(acts.caches) == 3
+    np.testing.assert_allclose(acts.caches[1], a1)  # relu's cache: its output A1
     np.testing.assert_allclose(acts.logits, z2)
     np.testing.assert_allclose(acts.probs, losses.softmax(z2))
-    assert acts.masks == ()
 
 
 def test_forward_shapes_for_any_depth_and_casts_inputs_to_the_weights_dtype():
     p = model.init(rng.key(0), (7, 5, 4, 3, 2))
     acts = model.forward(p, np.ones((6, 7), np.float64))
-    assert [a.shape for a in acts.inputs] == [(6, 7), (6, 5), (6, 4), (6, 3)]
-    assert [h.shape for h in acts.hidden] == [(6, 5), (6, 4), (6, 3)]
+    assert [c.shape for c in acts.caches[::2]] == [(6, 7), (6, 5), (6, 4), (6, 3)]
     assert acts.logits.shape == acts.probs.shape == (6, 2)
-    assert acts.probs.dtype == np.float32 and acts.inputs[0].dtype == np.float32
+    assert acts.probs.dtype == np.float32 and acts.caches[0].dtype == np.float32
     np.testing.assert_allclose(acts.probs.sum(axis=1), 1, rtol=1e-6)
 
 
@@ -115,37 +161,86 @@ def test_forward_without_hidden_layers_is_softmax_regression():
     p = model.init(rng.key(0), (3, 4), dtype=np.float64, scheme="tutorial")
     x = rng.normal(rng.key(1), (5, 3), np.float64)
     acts = model.forward(p, x)
-    assert acts.hidden == () and len(acts.inputs) == 1
+    assert len(acts.caches) == 1
     np.testing.assert_allclose(acts.probs, losses.softmax(x @ p.layers[0].w + p.layers[0].b))
 
 
-def test_forward_with_dropout_needs_a_key():
-    p = model.init(rng.key(0), (3, 4, 2))
-    with pytest.raises(TypeError, match="expected a key"):
-        model.forward(p, np.ones((2, 3)), dropout=0.5)
+def test_integer_pixels_are_scaled_the_same_way_at_every_entry_point():
+    p = model.init(rng.key(0), (784, 16, 10), dtype=np.float64)
+    pixels = (np.arange(5 * 784) % 256).astype(np.uint8).reshape(5, 784)
+    scaled = data.scale(pixels, np.float64)  # the one rule, X·(1/255)
+    y = np.arange(5) % 10
+    assert tree.equal(model.forward(p, pixels), model.forward(p, scaled))
+    np.testing.assert_array_equal(model.logits(p, pixels), model.logits(p, scaled))
+    assert model.loss(p, pixels, y) == model.loss(p, scaled, y)
+    a, b = model.value_and_grads(p, pixels, y), model.value_and_grads(p, scaled, y)
+    assert a[0] == b[0] and tree.equal(a[1], b[1])
+    cnn = model.init(rng.key(0), (layers_flatten(), dense(10)), input_shape=(28, 28, 1))
+    np.testing.assert_array_equal(model.logits(cnn, pixels), model.logits(cnn, data.scale(pixels)))
+
+
+def layers_flatten():
+    from funcnet.layers import flatten
+    return flatten()
+
+
+def test_training_a_network_with_dropout_needs_a_key():
+    p = model.init(rng.key(0), (dense(4), relu(), dropout(0.5), dense(2)), input_shape=(3,))
+    with pytest.raises(ValueError, match="this network has dropout: training it needs a key"):
+        model.forward(p, np.ones((2, 3)), train=True)
+    with pytest.raises(ValueError, match="needs a key"):
+        model.value_and_grads(p, np.ones((2, 3)), np.array([0, 1]))
+    model.forward(p, np.ones((2, 3)))  # at evaluation dropout draws nothing
 
 
 def test_forward_dropout_masks_and_scaling():
-    p = model.init(rng.key(0), (3, 50, 40, 2))
-    acts = model.forward(p, np.ones((20, 3), np.float32), key=rng.key(1), dropout=0.25)
-    assert len(acts.masks) == 2
-    for mask, h, a in zip(acts.masks, acts.hidden, acts.inputs[1:]):
-        assert mask.shape == h.shape
-        assert set(np.unique(mask).tolist()) <= {0.0, np.float32(1 / 0.75)}
-        np.testing.assert_allclose(a, h * mask)
+    p = model.init(rng.key(0), (dense(50), relu(), dropout(0.25), dense(2)), input_shape=(3,))
+    acts = model.forward(p, np.ones((20, 3), np.float32), key=rng.key(1), train=True)
+    mask = acts.caches[2]
+    assert mask.shape == (20, 50)
+    assert set(np.unique(mask).tolist()) <= {0.0, np.float32(1 / 0.75)}
+    np.testing.assert_allclose(acts.caches[3], acts.caches[1] * mask)  # the next dense's input
 
 
 @pytest.mark.parametrize("p", [1.0, 1.5, -0.5])
-def test_forward_refuses_a_dropout_rate_outside_0_1(p):
-    params = model.init(rng.key(0), (3, 4, 2))
+def test_a_dropout_rate_outside_0_1_is_refused(p):
     with pytest.raises(ValueError, match="dropout"):
-        model.forward(params, np.ones((2, 3)), key=rng.key(1), dropout=p)
+        dropout(p)
 
 
-def test_quirks_forward_uses_the_naive_softmax():
-    p = model.init(rng.key(0), (3, 2), dtype=np.float64)
-    x = np.ones((2, 3))
-    np.testing.assert_allclose(model.forward(p, x, quirks=True).probs, model.forward(p, x).probs)
+@pytest.mark.parametrize("x, fragment", [
+    (np.zeros((784, 5)), r"expected one example per row, \(n, 784\); got \(784, 5\) — the tutorial's X is transposed"),
+    (np.zeros((5, 785)), r"expected one example per row, \(n, 784\); got \(5, 785\)"),
+    (np.zeros((5, 28, 28)), r"got \(5, 28, 28\)"),
+])
+def test_inputs_of_the_wrong_shape_are_one_line_naming_both_shapes(x, fragment):
+    p = model.init(rng.key(0), (784, 10, 10))
+    for call in (lambda: model.forward(p, x), lambda: model.logits(p, x),
+                 lambda: model.value_and_grads(p, x, np.zeros(len(x), int))):
+        with pytest.raises(DataError, match=fragment):
+            call()
+
+
+@pytest.mark.parametrize("y, fragment", [
+    (np.eye(10)[[0, 1, 2]], r"one-hot labels of shape \(3, 10\): pass y.argmax\(axis=1\)"),
+    (np.eye(10)[[0, 1, 2]].T, r"the tutorial's one-hot Y of shape \(10, 3\): pass Y.argmax\(axis=0\)"),
+    (np.array([0, 1]), r"one integer class id per example, shape \(3,\); got shape \(2,\)"),
+    (np.array([0, 10, 1]), r"class ids 0..9, got 10 at row 1"),
+    (np.array([0.0, 1.0, 2.0]), r"integer class ids, got dtype float64"),
+])
+def test_labels_that_are_not_class_ids_are_one_line_naming_the_fix(y, fragment):
+    p = model.init(rng.key(0), (4, 6, 10))
+    x = np.zeros((3, 4))
+    for call in (lambda: model.backward(p, model.forward(p, x), y),
+                 lambda: model.value_and_grads(p, x, y), lambda: model.loss(p, x, y)):
+        with pytest.raises(DataError, match=fragment):
+            call()
+
+
+def test_backward_given_the_inputs_instead_of_the_forward_pass_says_so():
+    p = model.init(rng.key(0), (4, 6, 10))
+    with pytest.raises(TypeError, match=r"takes the forward pass's result \(acts = funcnet.forward"):
+        model.backward(p, np.zeros((3, 4)), np.zeros(3, int))
 
 
 # --- backward ---------------------------------------------------------------------
@@ -157,16 +252,16 @@ def test_backward_by_hand_for_a_two_layer_relu_net():
     acts = model.forward(p, x)
     m = 2
     dz2 = (acts.probs - losses.one_hot(y, 2, np.float64)) / m
-    a1 = acts.hidden[0]
+    a1 = acts.caches[1]
     dw2, db2 = a1.T @ dz2, dz2.sum(axis=0)
-    dz1 = (dz2 @ p.layers[1].w.T) * (a1 > 0)
+    dz1 = (dz2 @ p.layers[2].w.T) * (a1 > 0)
     dw1, db1 = x.T @ dz1, dz1.sum(axis=0)
     g = model.backward(p, acts, y)
-    np.testing.assert_allclose(g.layers[1].w, dw2, rtol=1e-14)
-    np.testing.assert_allclose(g.layers[1].b, db2, rtol=1e-14)
+    np.testing.assert_allclose(g.layers[2].w, dw2, rtol=1e-14)
+    np.testing.assert_allclose(g.layers[2].b, db2, rtol=1e-14)
     np.testing.assert_allclose(g.layers[0].w, dw1, rtol=1e-14)
     np.testing.assert_allclose(g.layers[0].b, db1, rtol=1e-14)
-    assert g.activation == "relu"
+    assert g.layers[1].name == "relu" and tree.structure(g) == tree.structure(p)
 
 
 def test_backward_l2_adds_lambda_w_to_weights_only():
@@ -175,20 +270,9 @@ def test_backward_l2_adds_lambda_w_to_weights_only():
     acts = model.forward(p, x)
     g0 = model.backward(p, acts, np.array([0]))
     g1 = model.backward(p, acts, np.array([0]), l2=0.3)
-    for a, b, layer in zip(g0.layers, g1.layers, p.layers):
+    for a, b, layer in zip(dense_layers(g0), dense_layers(g1), dense_layers(p)):
         np.testing.assert_allclose(b.w, a.w + 0.3 * layer.w, rtol=1e-14)
         np.testing.assert_array_equal(b.b, a.b)
-
-
-def test_backward_quirks_gives_one_bias_scalar_per_layer():
-    p = hand_params()
-    x = np.array([[1.0, 1.0], [0.0, -1.0]])
-    y = np.array([1, 0])
-    acts = model.forward(p, x)
-    exact, quirky = model.backward(p, acts, y), model.backward(p, acts, y, quirks=True)
-    for e, q in zip(exact.layers, quirky.layers):
-        np.testing.assert_allclose(q.b, np.full_like(e.b, e.b.sum()), atol=1e-15)
-        np.testing.assert_array_equal(q.w, e.w)
 
 
 def test_backward_keeps_float32():
@@ -200,7 +284,7 @@ def test_backward_keeps_float32():
 # --- predict, loss, loss_and_grads, update -------------------------------------------------
 
 def test_predict_is_argmax_of_the_logits():
-    p = model.Params((model.Dense(np.eye(3) * 5, np.zeros(3)),), "relu")
+    p = with_dense(model.init(rng.key(0), (3, 3), dtype=np.float64), model.Dense(np.eye(3) * 5, np.zeros(3)))
     x = np.array([[0.1, 0.9, 0.0], [1.0, 0.0, 0.2], [0.0, 0.1, 0.3]])
     assert model.predict(p, x).tolist() == [1, 0, 2]
     q = model.init(rng.key(0), (4, 6, 3))
@@ -218,7 +302,8 @@ def test_logits_in_chunks_equal_one_pass():
 
 
 def test_loss_of_a_zero_network_is_log_classes():
-    p = model.Params((model.Dense.zeros(3, 4, np.float64), model.Dense.zeros(4, 5, np.float64)))
+    p = with_dense(model.init(rng.key(0), (3, 4, 5), dtype=np.float64),
+                   model.Dense.zeros(3, 4, np.float64), model.Dense.zeros(4, 5, np.float64))
     x = rng.normal(rng.key(0), (6, 3), np.float64)
     assert model.loss(p, x, np.arange(6) % 5) == pytest.approx(math.log(5), rel=1e-14)
 
@@ -226,7 +311,7 @@ def test_loss_of_a_zero_network_is_log_classes():
 def test_loss_adds_the_l2_penalty():
     p = hand_params()
     x, y = np.array([[1.0, 0.0]]), np.array([1])
-    penalty = 0.5 * 0.2 * sum(float((l.w ** 2).sum()) for l in p.layers)
+    penalty = 0.5 * 0.2 * sum(float((l.w ** 2).sum()) for l in dense_layers(p))
     assert model.loss(p, x, y, l2=0.2) == pytest.approx(model.loss(p, x, y) + penalty, rel=1e-14)
     assert model.loss(p, x, y) == pytest.approx(
         losses.cross_entropy(model.forward(p, x).logits, y), rel=1e-14)
@@ -256,5 +341,7 @@ def test_update_is_p_minus_lr_g():
 def test_params_are_frozen_records():
     p = hand_params()
     with pytest.raises(attrs.exceptions.FrozenInstanceError):
-        p.activation = "tanh"
-    assert attrs.evolve(p, activation="tanh").activation == "tanh"
+        p.layers = ()
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        p.layers[1].name = "tanh"
+    assert attrs.evolve(p, layers=p.layers[:1]).layers == p.layers[:1]

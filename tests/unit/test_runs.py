@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from funcnet import ConfigError, pipeline, runs, tree
+from funcnet import ConfigError, model, pipeline, runs, tree
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO / "pipelines" / "mnist.py"
@@ -30,7 +30,7 @@ def test_a_saved_run_is_complete_and_its_model_and_state_load_back(saved):
     pipe, folder, result = saved
     assert runs.is_complete(folder) and runs.describe(folder).startswith("a run (")
     params, info = runs.load_model(folder)
-    assert tree.equal(params, result.params) and info["metadata"]["sizes"] == [784, 10, 10]
+    assert tree.equal(params, result.params) and model.describe(params) == "784-10-10 relu"
     state, window = runs.load_state(folder, pipe.init_state(result.config))
     assert tree.equal(state, result.state) and window == runs.NO_WINDOW
     assert runs.history(folder)["step"].tolist() == [10, 20]

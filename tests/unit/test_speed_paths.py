@@ -1,12 +1,13 @@
-"""The fast paths agree with the plain ones: train_grads vs loss_and_grads (bit for bit
-up to a chunk, to rounding across chunks), the fused softmax/loss, BLAS row and column
-sums, the leafwise optimizer application in make_step, and the batches' layout."""
+"""The fast paths agree with the plain ones: make_step on big batches, the fused softmax/loss,
+BLAS row and column sums, the leafwise optimizer application in make_step, and the batches'
+layout. (The fused dense kernel against the layer-by-layer fold: test_fused.py.)"""
 
 import copy
 
 import numpy as np
-from funcnet import _kernels
 import pytest
+
+from funcnet import _kernels
 
 from funcnet import data, losses, model, optim, rng, train, tree
 from funcnet.data.dataset import Dataset
@@ -23,54 +24,8 @@ def correct_of(acts, y):
     return int(np.count_nonzero(acts.probs.argmax(axis=1) == y))
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("kw", [{}, {"l2": 0.05}, {"m": 100}, {"quirks": True},
-                                {"dropout": 0.3, "key": rng.key(9)}])
-def test_train_grads_is_loss_and_grads_bit_for_bit_within_a_chunk(dtype, kw):
-    params, x, y = problem(dtype=dtype)
-    value, grads, acts = model.loss_and_grads(params, x, y, **kw)
-    value2, grads2, correct = model.train_grads(params, x, y, **kw)
-    assert tree.equal(grads, grads2)
-    assert value == value2
-    assert correct == correct_of(acts, y)
-
-
-@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "leaky_relu"])
-@pytest.mark.parametrize("kw", [{}, {"l2": 0.05, "m": 90}, {"quirks": True},
-                                {"dropout": 0.3, "key": rng.key(9)}])
-def test_train_grads_in_chunks_equals_one_pass(activation, kw):
-    params, x, y = problem(n=37, activation=activation)
-    whole = model.train_grads(params, x, y, **kw)
-    for chunk in (1, 5, 16, 36):
-        part = model.train_grads(params, x, y, chunk=chunk, **kw)
-        assert part[0] == pytest.approx(whole[0], rel=1e-12)
-        assert tree.allclose(part[1], whole[1], rtol=1e-10, atol=1e-14)
-        assert part[2] == whole[2]
-
-
-def test_train_grads_chunks_by_default_above_chunk_rows():
-    params, x, y = problem(n=model.CHUNK_ROWS + 300, sizes=(5, 4, 3), dtype=np.float32)
-    value, grads, acts = model.loss_and_grads(params, x, y)
-    value2, grads2, correct = model.train_grads(params, x, y)
-    assert value2 == pytest.approx(value, rel=1e-5)
-    assert tree.allclose(grads2, grads, rtol=1e-4, atol=1e-7)
-    assert correct == correct_of(acts, y)
-    assert all(g.dtype == np.float32 for g in tree.leaves(grads2))
-
-
-def test_train_grads_writes_into_nothing_it_is_given():
-    params, x, y = problem(n=30)
-    frozen = (params, x, y)
-    for leaf in tree.leaves(frozen):
-        leaf.flags.writeable = False
-    before = copy.deepcopy(frozen)
-    model.train_grads(params, x, y, chunk=7, l2=0.1, dropout=0.2, key=rng.key(1))
-    model.train_grads(params, x, y, quirks=True)
-    assert tree.equal(frozen, before)
-
-
 def test_make_step_on_a_big_full_batch_is_gradient_descent():
-    params, x, y = problem(n=model.CHUNK_ROWS + 100, sizes=(4, 6, 3))
+    params, x, y = problem(n=5000, sizes=(4, 6, 3))
     batch = Dataset(x, y)
     step = train.make_step(optim.sgd(0.5))
     state = step(train.init_state(params, optim.sgd(0.5), rng.key(0)), batch)
@@ -141,14 +96,3 @@ def test_scale_divides_by_255_in_the_requested_dtype():
     x = np.array([[0, 1, 128, 255]], np.uint8)
     np.testing.assert_array_equal(data.scale(x), x.astype(np.float32) * np.float32(1 / 255))
     assert data.scale(x, np.float64).dtype == np.float64
-
-
-@pytest.mark.parametrize("names", [(), ("softmax",), ("bias",), ("softmax", "bias")])
-def test_train_grads_takes_the_quirks_one_by_one(names):
-    params, x, y = problem(n=20)
-    acts = model.forward(params, x, quirks="softmax" in names)
-    grads = model.backward(params, acts, y, m=50, quirks="bias" in names)
-    _, grads2, correct = model.train_grads(params, x, y, m=50, quirks=set(names))
-    assert tree.equal(grads, grads2) and correct == correct_of(acts, y)
-    with pytest.raises(ValueError, match="unknown quirks"):
-        model.train_grads(params, x, y, quirks={"float64"})

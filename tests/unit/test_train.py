@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import toolz
 
-from funcnet import model, optim, rng, train, tree
+from funcnet import layers, model, optim, rng, train, tree
+from funcnet.layers import dropout
 from funcnet.data.dataset import Dataset, stream
 from funcnet.errors import TrainingError
 
@@ -70,23 +71,35 @@ def test_adam_step_equals_the_optimizer_by_hand():
     assert tree.allclose(state.params, p, rtol=1e-14) and tree.allclose(state.opt_state, s)
 
 
+def with_dropout(params, rate):
+    """``params`` with dropout(rate) after each hidden activation (the same arrays)."""
+    from funcnet.layers import network
+    spec = params.specs
+    specs = tuple(s for i, x in enumerate(spec)
+                  for s in ((x, dropout(rate)) if layers.kind_of(x) == "activation" else (x,)))
+    net = network.init(rng.key(0), specs, params.input_shape, dtype=params.dtype)
+    arrays = iter(l for l in params.layers if hasattr(l, "w"))
+    return attrs.evolve(net, layers=tuple(next(arrays) if hasattr(l, "w") else l for l in net.layers))
+
+
 def test_dropout_step_draws_its_mask_from_fold_in_key_step():
     ds, params = problem()
+    params = with_dropout(params, 0.5)
     b1, b2 = batch_list(ds, 2)
     opt = optim.sgd(0.1)
-    step = train.make_step(opt, dropout=0.5)
+    step = train.make_step(opt)
     s1 = step(train.init_state(params, opt, rng.key(7)), b1)
     s2 = step(s1, b2)
-    _, g, _ = model.loss_and_grads(s1.params, b2.x, b2.y, key=rng.fold_in(rng.key(7), 1),
-                                   dropout=0.5)
+    _, g, _ = model.loss_and_grads(s1.params, b2.x, b2.y, key=rng.fold_in(rng.key(7), 1))
     assert tree.allclose(s2.params, model.update(s1.params, g, 0.1), rtol=1e-14)
 
 
 def test_fit_over_n_batches_equals_n_manual_steps():
     ds, params = problem()
     batches = batch_list(ds, 9)
+    params = with_dropout(params, 0.2)
     opt = optim.sgd(0.2, momentum=0.9)
-    step = train.make_step(opt, dropout=0.2)
+    step = train.make_step(opt)
     start = train.init_state(params, opt, rng.key(4))
     by_hand = start
     for b in batches:
@@ -196,10 +209,10 @@ def test_a_non_finite_parameter_is_named():
 
     def bad_step(s, b):
         new = step(s, b)
-        layers = (new.params.layers[0],
-                  model.Dense(new.params.layers[1].w, new.params.layers[1].b * np.inf))
+        *rest, last = new.params.layers
+        layers = (*rest, model.Dense(last.w, last.b * np.inf))
         return attrs.evolve(new, params=attrs.evolve(new.params, layers=layers))
-    with pytest.raises(TrainingError, match=r"step 2 \(first non-finite parameter: layers\.1\.b\); "
+    with pytest.raises(TrainingError, match=r"step 2 \(first non-finite parameter: layers\.2\.b\); "
                                             r"kept the state of step 0") as info:
         list(train.snapshots(bad_step, state, batches, steps=3, per_epoch=3))
     assert info.value.state is state  # the parameters of step 1 were already bad

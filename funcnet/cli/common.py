@@ -11,13 +11,11 @@ shows the traceback instead.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
 import math
 import os
 import sys
-import warnings
 
 import click
 import numpy as np
@@ -130,19 +128,6 @@ def _silence_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):  # not a real file (e.g. under CliRunner)
         pass
-
-
-@contextlib.contextmanager
-def _quiet_numpy(debug: bool):
-    """Silence NumPy's overflow warnings (the non-finite guard reports them) unless debugging."""
-    if debug:
-        yield
-        return
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
-
-
 
 
 def _json_default(value):

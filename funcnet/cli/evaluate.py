@@ -6,7 +6,8 @@ import click
 
 from .. import report as freport
 from ..errors import DataError
-from .common import _accuracy_lines, _debug, _echo_lines, _quiet_numpy, handle_errors
+from ..runtime import quiet_numpy
+from .common import _accuracy_lines, _debug, _echo_lines, handle_errors
 from ..model import num_outputs
 from .models import _check_inputs, _warn_other_data, _model_line, load_examples, load_model, probabilities
 
@@ -32,7 +33,7 @@ def evaluate(model_path, data, split):
     if ds.y is None:
         raise DataError(f"{ds.source or data}: no labels to evaluate against "
                         "(use funcnet predict for unlabelled data)")
-    with _quiet_numpy(_debug()):
+    with quiet_numpy(not _debug()):
         pred = probabilities(params, ds.x, info["model_state"]).argmax(axis=1)
     k = num_outputs(params)
     names = freport.class_names(info["config"].get("dataset"))

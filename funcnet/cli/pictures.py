@@ -18,7 +18,8 @@ from .. import report as freport
 from .. import terminal
 from ..data import images as fimages
 from ..errors import DataError
-from .common import _debug, _echo_lines, _plural, _quiet_numpy, write_atomic
+from ..runtime import quiet_numpy
+from .common import _debug, _echo_lines, _plural, write_atomic
 from .models import _model_line, load_model
 
 EXIT_SOME_FAILED = DataError.exit_code
@@ -44,7 +45,7 @@ def predict_pictures(model_path, paths, out, show: int) -> None:
     files, problems = fimages.image_files(paths)
     read, fields, failed = fimages.read_fields(files, functools.partial(images.preprocess, side=side))
     problems += failed
-    with _quiet_numpy(_debug()):
+    with quiet_numpy(not _debug()):
         probs = images.probabilities(params, fields, info["model_state"]) if read else None
     to_stdout = out == "-"
     names = [str(f) for f in read]

@@ -11,7 +11,8 @@ import numpy as np
 
 from .. import report as freport
 from .. import terminal
-from .common import (_accuracy_lines, _debug, _echo_lines, _plural, _quiet_numpy,
+from ..runtime import quiet_numpy
+from .common import (_accuracy_lines, _debug, _echo_lines, _plural,
                      handle_errors, write_atomic)
 from .models import (_check_inputs, _model_line, _warn_other_data, load_examples, load_model,
                      probabilities)
@@ -110,7 +111,7 @@ def predict(model_path, paths, pictures, data, out, split, show, show_mistakes):
     if show_mistakes and ds.y is None:
         raise click.UsageError(
             f"--show-mistakes needs labelled data; {ds.source or data} has no labels")
-    with _quiet_numpy(_debug()):
+    with quiet_numpy(not _debug()):
         probs = probabilities(params, ds.x, info["model_state"])
     pred = probs.argmax(axis=1)
     to_stdout = out == "-"

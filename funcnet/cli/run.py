@@ -14,7 +14,8 @@ from .. import experiments
 from .. import pipeline as fpipeline
 from .. import report as freport
 from .. import runs
-from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt, _quiet_numpy,
+from ..runtime import quiet_numpy
+from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt,
                      _warn, _warn_diverged, final_lines, handle_errors, write_atomic)
 from .training import _execute, _finish, _Interrupt, _Options, _plot_hint
 from .workers import client_for, where_options
@@ -233,7 +234,7 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
     claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
     with claim, client_for(workers, scheduler, local_dask) as client, \
-            _quiet_numpy(_debug()), _Interrupt() as interrupt:
+            quiet_numpy(not _debug()), _Interrupt() as interrupt:
         shared = [i for i in items if not i.startswith("seed=")]  # each task has its own seed
         if seeds or ablation:  # bad data or a bad split stop here, with their own exit code
             fpipeline.check(pipe, fpipeline.resolve_seed(config))

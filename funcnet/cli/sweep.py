@@ -11,7 +11,8 @@ import click
 from .. import experiments
 from .. import pipeline as fpipeline
 from .. import report as freport
-from .common import _debug, _echo_lines, _fail, _fmt, _quiet_numpy, handle_errors
+from ..runtime import quiet_numpy
+from .common import _debug, _echo_lines, _fail, _fmt, handle_errors
 from .run import _parse_seeds
 from .training import _Interrupt
 from .workers import client_for, where_options
@@ -97,7 +98,7 @@ def sweep(pipeline_file, grid_items, overrides, seeds, out, workers, scheduler, 
     fixed = experiments.parse_sets(pipe.Config, overrides)
     total = len(seeds) * math.prod(len(v) for v in grid.values())
     on_row, close = _reporter(total, list(grid))
-    with client_for(workers, scheduler, local_dask) as client, _quiet_numpy(_debug()), \
+    with client_for(workers, scheduler, local_dask) as client, quiet_numpy(not _debug()), \
             _Interrupt() as interrupt:
         try:
             frame = experiments.sweep(pipeline_file, grid, seeds, fixed, client=client,

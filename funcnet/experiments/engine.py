@@ -6,6 +6,8 @@ import itertools
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
+from . import workers as _workers
+from .folders import finished_metrics
 from .task import _row
 from .tasks import Task
 
@@ -23,8 +25,6 @@ def execute(tasks: Sequence[Task], *, workers: int | None = None, client=None, t
     After a stop (``stop()`` true, Ctrl-C, or a task interrupted) no task
     starts; those never started get ``status="interrupted"``, error "not started".
     """
-    from . import workers as _workers
-
     folders = list(folders) if folders is not None else [None] * len(tasks)
     done = {}
     if skip_complete:
@@ -64,8 +64,6 @@ def _in_order(pairs: Iterable[tuple[int, dict]], count: int) -> Iterator[tuple[i
 
 def _complete_row(task: Task, folder: Path | None) -> dict | None:
     """The row of a finished run saved in ``folder`` (None if there is none to reuse)."""
-    from .folders import finished_metrics
-
     metrics = finished_metrics(folder) if folder is not None else None
     if metrics is None:
         return None

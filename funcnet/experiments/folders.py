@@ -14,7 +14,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from .. import runs
+from .. import report, runs
 from ..errors import ConfigError
 from ..runs import to_json_text as _json, write_atomic
 
@@ -24,8 +24,6 @@ RUN_FILES = (runs.MODEL, runs.STATE, runs.METRICS)
 def save_run(folder: Path, result, plots: bool = False, history=None) -> None:
     """Write a finished (or stopped) run into ``folder`` (:func:`funcnet.runs.save`);
     ``history`` is the whole history of a continued run (default ``result.history``)."""
-    from .. import report
-
     names = report.class_names(getattr(result.config, "dataset", None))
     runs.save(folder, result, history=history, pictures=plots, names=names)
 

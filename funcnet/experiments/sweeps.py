@@ -11,6 +11,7 @@ import pandas as pd
 from .. import report as freport
 from .. import runs
 from .engine import execute
+from .folders import prepare_sweep, write_results
 from .task import METRICS
 from .tasks import Task, folder_name, grid as _grid_tasks
 
@@ -30,8 +31,6 @@ def sweep(pipeline: str | Path, grid: Mapping[str, Sequence] | None = None,
     and a folder holding another sweep is refused unless ``overwrite``.
     ``on_row(i, task, row)`` is called as each task finishes.
     """
-    from .folders import prepare_sweep, write_results
-
     grid = dict(grid or {})
     tasks = _grid_tasks(pipeline, grid, seeds, overrides)
     keys = list(grid)

@@ -9,8 +9,9 @@ from typing import Callable, Mapping
 import attrs
 
 from .. import pipeline as fpipeline
-from .. import runs
+from .. import runs, runtime
 from ..errors import ConfigError, FuncnetError
+from .folders import save_run
 from .tasks import Task, value_text
 
 METRICS = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
@@ -110,12 +111,9 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
     its last record; a folder holding an :func:`unfinished` run of the
     same config is continued from it, else its old files are removed first.
     """
-    from .folders import save_run
-    from .workers import blas_threads, quiet_numpy
-
     start = time.perf_counter()
     try:
-        with blas_threads(threads), quiet_numpy():
+        with runtime.blas_threads(threads), runtime.quiet_numpy():
             pipe = fpipeline.load_pipeline(task.pipeline)
             config = _config(pipe, task)
             data = _load_data(pipe, config, cache)
@@ -145,14 +143,12 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
 def _stopper(stop: Callable[[], bool] | None, folder: Path | None = None, config=None,
              earlier: runs.Resumed | None = None):
     """The task's watcher: the run saved in ``folder`` at every record, then a Stop if asked."""
-    from .workers import stop_requested
-
     record = (runs.recorder(folder, config, earlier.history if earlier else None)
               if folder is not None else None)
 
     def observe(snap) -> None:
         if record is not None:
             record(snap)
-        if stop_requested() or (stop is not None and stop()):
+        if runtime.stop_requested() or (stop is not None and stop()):
             raise fpipeline.Stop()
     return observe

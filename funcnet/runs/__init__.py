@@ -71,7 +71,7 @@ from pathlib import Path  # the example above uses it
 
 # Every name the run-folder module has held, re-exported so that runs.<name> keeps working.
 from .files import (BEST, CONFIG, DECAYING, EXTENDING, HISTORY, LENGTH, LOCK, METRICS, MODEL,
-                    NO_WINDOW, PICTURES, REQUIRED, RUN_FILES, STATE, SUMMARIES, _json_default,
+                    NO_WINDOW, PICTURES, REQUIRED, RUN_FILES, STATE, SUMMARIES, SEEDS_TABLE, ABLATION_TABLE, _json_default,
                     to_json_text, write_atomic)
 from .folders import (_listed, check_writable, claim, clean_temp, clear, contents, describe,
                       is_complete, lock, refuse_to_clobber)

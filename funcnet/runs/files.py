@@ -13,7 +13,8 @@ from .._atomic import write_atomic  # noqa: F401 -- runs.write_atomic
 CONFIG, MODEL, STATE = "config.json", "model.safetensors", "state.safetensors"
 METRICS, HISTORY, BEST = "metrics.json", "history.csv", "best.safetensors"
 PICTURES = tuple(f"{name}.png" for name in fplots.SIZES)
-SUMMARIES = ("seeds.csv", "ablation.csv")
+SEEDS_TABLE, ABLATION_TABLE = "seeds.csv", "ablation.csv"  # experiments.run_seeds, run_ablation
+SUMMARIES = (SEEDS_TABLE, ABLATION_TABLE)
 RUN_FILES = (CONFIG, MODEL, STATE, METRICS, HISTORY, BEST, *PICTURES)
 REQUIRED = (CONFIG, MODEL, STATE)
 LOCK = ".funcnet.lock"

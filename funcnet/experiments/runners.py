@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 from .. import runtime
 from ..errors import ClusterError, ConfigError
-from .task import _row, run_task
+from .rows import make_row, run_task
 
 _CACHE: dict = {}  # a worker process's last loaded data, for its next task
 DIED = "the worker process running it died"
@@ -97,7 +97,7 @@ def _processes(workers: int):
                             running[future] = i  # struck below with the others in flight
                             continue
                         except Exception as exc:  # the task or its row could not be pickled
-                            row = _row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
+                            row = make_row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
                         suspects.discard(i)
                         halted = halted or row["status"] == "interrupted"
                         yield i, row
@@ -110,7 +110,7 @@ def _processes(workers: int):
                         running.clear()
                         for i in dead:
                             suspects.discard(i)
-                            yield i, _row(tasks[i], {}, "error", f"{DIED} (twice)", 0.0)
+                            yield i, make_row(tasks[i], {}, "error", f"{DIED} (twice)", 0.0)
                         break
             except KeyboardInterrupt:  # Ctrl-C here: the workers got it too; collect their rows
                 halted = True
@@ -185,9 +185,9 @@ def _on_dask(client):
                     try:
                         row = future.result()
                     except distributed.KilledWorker:
-                        row = _row(tasks[i], {}, "error", DIED, 0.0)
+                        row = make_row(tasks[i], {}, "error", DIED, 0.0)
                     except Exception as exc:
-                        row = _row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
+                        row = make_row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
                     yield i, row
                     if row["status"] == "interrupted":
                         return

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -26,7 +25,13 @@ NO_WINDOW = (0.0, 0, 0, 0)
 
 
 
-def _json_default(value):
+def json_default(value):
+    """``value`` as JSON can hold it (``json.dumps(..., default=json_default)``): NumPy scalars
+    as numbers, arrays as lists.
+
+    >>> json_default(np.float32(0.5)), json_default(np.arange(2))
+    (0.5, [0, 1])
+    """
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
@@ -42,4 +47,4 @@ def to_json_text(obj) -> str:
     >>> to_json_text({"a": np.int64(1)})
     '{\\n  "a": 1\\n}\\n'
     """
-    return json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n"
+    return json.dumps(obj, indent=2, default=json_default, allow_nan=True) + "\n"

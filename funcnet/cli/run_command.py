@@ -2,21 +2,93 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
+import attrs
 import click
 
 from .. import experiments
 from .. import pipeline as fpipeline
+from .. import plots as fplots
+from .. import report as freport
 from .. import runs
 from ..runtime import quiet_numpy
-from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt,
-                     _warn, _warn_diverged, final_lines, handle_errors)
-from .training import _execute, _finish, _Interrupt, _Options, _plot_hint
-from .workers import client_for, where_options
+from .exits import EXIT_NONFINITE, Interrupt, debugging, fail, handle_errors
+from .lines import echo_lines, figure_text, final_lines, progress_line, warn, warn_diverged
+from .options import client_for, parse_seeds, where_options
+
+@attrs.frozen
+class _Options:
+    """How a run reports: metrics lines, the progress bar, records, pictures."""
+
+    lines: bool = True
+    bar: bool = True
+    verbose: bool = False
+    plots: bool = True
+
+
+def _observer(out, config, opts: _Options, interrupt: Interrupt, earlier=None):
+    """The training stream's watcher: bar, lines, and the run saved at every record."""
+    from tqdm import tqdm
+
+    bar = [None]
+    record = runs.recorder(out, config, earlier) if out is not None else (lambda snap: None)
+
+    def observe(snap):
+        if bar[0] is None and opts.bar:
+            bar[0] = tqdm(total=snap.total, initial=int(snap.state.step) - 1, file=sys.stderr,
+                          disable=not sys.stderr.isatty(), leave=False, unit="step",
+                          dynamic_ncols=True)
+        if bar[0] is not None:
+            bar[0].update(1)
+        if snap.record is not None:
+            record(snap)  # keep the last good state (and the history) on disk as we go
+            if opts.lines:
+                line = progress_line(snap)
+                (bar[0].write(line, file=sys.stdout) if bar[0] is not None else click.echo(line))
+                if opts.verbose:
+                    click.echo(f"  {json.dumps(snap.record, default=runs.json_default)}")
+        if interrupt.requested:
+            raise fpipeline.Stop()
+
+    def close():
+        if bar[0] is not None:
+            bar[0].close()
+
+    return observe, close
+
+
+def _execute(pipe, config, out_dir, resumed, opts: _Options, interrupt: Interrupt, data=None):
+    """One pipeline run with progress, saving the run to ``out_dir`` as it goes.
+
+    ``resumed`` (a :class:`funcnet.runs.Resumed` or None) is the run to
+    continue; ``data`` (the pipeline's ``load`` output) is read here when not given.
+    """
+    earlier = resumed.history if resumed is not None else None
+    observe, close = _observer(out_dir, config, opts, interrupt, earlier)
+    try:
+        return fpipeline.run(pipe, config, observe, data=data,
+                             state=resumed.state if resumed is not None else None,
+                             window=resumed.window if resumed is not None else None,
+                             best=resumed.best if resumed is not None else None)
+    finally:
+        close()
+
+
+def _finish(out_dir: Path, result, config, opts: _Options, history=None) -> None:
+    """Write a finished (or stopped) run's files and, unless interrupted, its pictures."""
+    names = freport.class_names(getattr(config, "dataset", None))
+    runs.save(out_dir, result, config, history=history, pictures=opts.plots, names=names)
+
+
+def _plot_hint(out_dir, opts: _Options) -> None:
+    if out_dir is not None and opts.plots and not fplots.available():
+        click.echo(f"funcnet: hint: {fplots.HINT} (pip install 'funcnet[plot]')", err=True)
+
 
 def _nothing_left(resumed, result) -> bool:
     """Whether a resumed run made no step (it had already made as many as asked)."""
@@ -31,8 +103,8 @@ def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
         click.echo(f"funcnet: nothing left to train: the run has made {int(resumed.state.step)} "
                    "steps, all that its config asks for; the folder is left as it was", err=True)
         return
-    _echo_lines(final_lines(result))  # the figures first: a failed save still shows them
-    _warn_diverged(result)
+    echo_lines(final_lines(result))  # the figures first: a failed save still shows them
+    warn_diverged(result)
     if out_dir is not None:
         history = runs.join_history(resumed.history if resumed else None, result.history)
         _finish(out_dir, result, config, opts, history)
@@ -42,7 +114,7 @@ def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
                    + (f" in {out_dir}" if out_dir else ""), err=True)
         sys.exit(interrupt.exit_code())
     if result.stopped:
-        _fail(result.stopped + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
+        fail(result.stopped + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
 
 
 def _failures(rows, name) -> None:
@@ -50,7 +122,7 @@ def _failures(rows, name) -> None:
     failed = [f"{name(r)}: {r['error']}" for r in rows if r["status"] == "error" and not experiments.trained(r)]
     if failed:
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        _fail(failed[0] + more, 1)
+        fail(failed[0] + more, 1)
 
 
 def _collecting(rows: list, show):
@@ -72,9 +144,9 @@ def _run_seeds(pipeline_file, items, seeds, out_dir, overwrite, opts, interrupt,
             click.echo(f"seed {row['seed']} ({len(rows)}/{len(seeds)})")
             figures = (final_lines(SimpleNamespace(metrics=row)) if experiments.trained(row)
                        else [row["error"]])
-            _echo_lines(f"  {line}" for line in figures)
+            echo_lines(f"  {line}" for line in figures)
         if row.get("warning"):
-            _warn(f"seed {row['seed']}: {row['warning']}")
+            warn(f"seed {row['seed']}: {row['warning']}")
 
     frame = experiments.run_seeds(pipeline_file, seeds, items, out=out_dir, overwrite=overwrite,
                                   client=client, workers=workers, plots=opts.plots,
@@ -84,7 +156,7 @@ def _run_seeds(pipeline_file, items, seeds, out_dir, overwrite, opts, interrupt,
     if opts.lines:
         click.echo()
     if len(table):
-        _echo_lines(experiments.seeds_lines(table))
+        echo_lines(experiments.seeds_lines(table))
     if len(rows) < len(seeds):
         click.echo(f"funcnet: {interrupt.what()} after {len(rows)} of {len(seeds)} seeds"
                    + (f"; runs kept in {out_dir}" if out_dir else ""), err=True)
@@ -93,11 +165,11 @@ def _run_seeds(pipeline_file, items, seeds, out_dir, overwrite, opts, interrupt,
     stops = [f"seed {r.seed}: {r.stopped}" for r in table.itertuples() if r.stopped]
     if stops:
         more = f" (and {len(stops) - 1} more)" if len(stops) > 1 else ""
-        _fail(stops[0] + more + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
+        fail(stops[0] + more + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
 
 
 def _ablation_line(row, width: int) -> str:
-    figs = "  ".join(f"{k.split('_')[0]} {_fmt(row.get(k))}" for k in experiments.METRICS[:3]
+    figs = "  ".join(f"{k.split('_')[0]} {figure_text(row.get(k))}" for k in experiments.METRICS[:3]
                      if row.get(k) is not None)
     flag = "  (stopped: non-finite loss)" if row.get("stopped") else ""
     body = (f"{figs}  {row['seconds']:.1f}s{flag}" if experiments.trained(row)
@@ -120,25 +192,11 @@ def _run_ablation(pipe, pipeline_file, items, seeds, out_dir, overwrite, opts, i
     if opts.lines:
         click.echo()
     if len(table):
-        _echo_lines(experiments.ablation_lines(table, None if note else pipe.QUIRKS))
+        echo_lines(experiments.ablation_lines(table, None if note else pipe.QUIRKS))
     if len(rows) < len(frame):
         click.echo(f"funcnet: {interrupt.what()} after {len(rows)} of {len(frame)} runs", err=True)
         sys.exit(interrupt.exit_code())
     _failures(rows, lambda r: f"{r['variant']}, seed {r['seed']}")
-
-
-def _parse_seeds(ctx, param, value):
-    """``--seeds 1,2,3`` as a tuple of distinct non-negative ints."""
-    if value is None:
-        return None
-    try:
-        seeds = tuple(int(s) for s in value.split(",") if s.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers such as 0,1,2; got {value!r}")
-    if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
-        raise click.BadParameter(
-            f"expected distinct non-negative integers such as 0,1,2; got {value!r}")
-    return seeds
 
 
 def _override_items(overrides, seed, data) -> list[str]:
@@ -154,7 +212,7 @@ def _override_items(overrides, seed, data) -> list[str]:
 @click.command()
 @click.argument("pipeline_file", metavar="PIPELINE", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int, default=None, help="Random seed (the pipeline's default if omitted).")
-@click.option("--seeds", callback=_parse_seeds, default=None, metavar="S1,S2,...",
+@click.option("--seeds", callback=parse_seeds, default=None, metavar="S1,S2,...",
               help="Run once per seed and print each run's figures and their mean ± sd; "
                    "with --out, DIR/seeds.csv and each run in DIR/seed-<S>/.")
 @click.option("--ablation", is_flag=True,
@@ -216,12 +274,12 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     if not (seeds or ablation):
         here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
         claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
-        with claim, quiet_numpy(not _debug()), _Interrupt() as interrupt:
+        with claim, quiet_numpy(not debugging()), Interrupt() as interrupt:
             _run_single(pipe, config, out_dir, resumed, opts, interrupt)
         return
     shared = [i for i in items if not i.startswith("seed=")]  # each task has its own seed
-    with client_for(workers, scheduler, local_dask) as client, quiet_numpy(not _debug()), \
-            _Interrupt() as interrupt:
+    with client_for(workers, scheduler, local_dask) as client, quiet_numpy(not debugging()), \
+            Interrupt() as interrupt:
         if ablation:
             chosen = seeds or ((seed,) if seed is not None else experiments.ABLATION_SEEDS)
             _run_ablation(pipe, pipeline_file, shared, chosen, out_dir, overwrite, opts, interrupt,

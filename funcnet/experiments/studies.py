@@ -25,7 +25,7 @@ OnRow = Callable[[int, Task, dict], None]
 def sweep(pipeline: str | Path, grid: Mapping[str, Sequence] | None = None,
           seeds: Sequence[int] = (0,), overrides=None, *, client=None, workers: int | None = None,
           threads: int = 1, out: str | Path | None = None, overwrite: bool = False,
-          plots: bool = False, on_row: Callable[[int, Task, dict], None] | None = None,
+          plots: bool = False, on_row: OnRow | None = None,
           stop: Callable[[], bool] | None = None) -> pd.DataFrame:
     """Run every point of ``grid`` × ``seeds`` and return one row per task.
 

@@ -299,7 +299,7 @@ def _record(config, splits: dict, lr):
         dev_logits = model.logits(state.params, dev.x, model_state=state.model_state)
         return {"train_loss": lsum / max(count, 1), "train_accuracy": correct / max(count, 1),
                 "dev_loss": cross_entropy(dev_logits, dev.y),
-                "dev_accuracy": fevaluate.accuracy(dev_logits.argmax(axis=1), dev.y),
+                "dev_accuracy": fevaluate.accuracy(dev.y, dev_logits.argmax(axis=1)),
                 "learning_rate": float(lr(int(state.step))) if callable(lr) else float(lr)}
     return evaluate
 
@@ -344,7 +344,7 @@ def evaluate(config, splits: dict, params, model_state=None) -> dict:
     """Final figures: train/dev/test accuracy and the training set's mean cross-entropy."""
     tr = splits["train"]
     tr_logits = model.logits(params, tr.x, model_state=model_state)
-    metrics = {"train_accuracy": fevaluate.accuracy(tr_logits.argmax(axis=1), tr.y),
+    metrics = {"train_accuracy": fevaluate.accuracy(tr.y, tr_logits.argmax(axis=1)),
                "dev_accuracy": fevaluate.dataset_accuracy(params, splits["dev"], model_state),
                "test_accuracy": None, "loss": cross_entropy(tr_logits, tr.y)}
     if "test" in splits:

@@ -1,7 +1,10 @@
 """Judging a model: accuracy, confusion matrix, per-class report, mistakes.
 
 These take integer labels and predictions (or a model and a dataset) and
-return numbers or pandas DataFrames; they print nothing.
+return numbers or pandas DataFrames; they print nothing. Labels come first,
+then predictions, in every one of them (``accuracy(y_true, y_pred)``,
+``confusion_matrix(y_true, y_pred)``, ``report(y_true, y_pred)``), as in
+scikit-learn's ``sklearn.metrics``.
 """
 
 from __future__ import annotations
@@ -15,15 +18,18 @@ from .model import predict, predict_proba
 __all__ = ["accuracy", "confusion_matrix", "report", "misclassified", "dataset_accuracy"]
 
 
-def accuracy(y_pred: np.ndarray, y_true: np.ndarray) -> float:
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     """The fraction of right predictions: (1/m) Σ [ŷ_i = y_i] (the tutorial's ``get_accuracy``).
 
-    >>> accuracy(np.array([1, 2, 3, 0]), np.array([1, 2, 0, 0]))
+    Labels first, then predictions, as :func:`confusion_matrix` (and
+    scikit-learn's ``accuracy_score``) take them.
+
+    >>> accuracy(np.array([1, 2, 0, 0]), np.array([1, 2, 3, 0]))
     0.75
     """
-    y_pred, y_true = np.asarray(y_pred), np.asarray(y_true)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_pred.shape != y_true.shape:
-        raise ValueError(f"predictions {y_pred.shape} and labels {y_true.shape} differ in shape")
+        raise ValueError(f"labels {y_true.shape} and predictions {y_pred.shape} differ in shape")
     return float(np.mean(y_pred == y_true)) if y_true.size else float("nan")
 
 
@@ -31,15 +37,17 @@ def dataset_accuracy(params, ds: Dataset, model_state=None) -> float:
     """Accuracy of ``params`` on a labelled dataset, by the one inference path :func:`funcnet.model.logits`.
 
     >>> from funcnet import model, rng
-    >>> ds = Dataset(np.zeros((4, 3), np.uint8), np.array([0, 0, 0, 0]))
-    >>> 0.0 <= dataset_accuracy(model.init(rng.key(0), (3, 2)), ds) <= 1.0
-    True
+    >>> params, x = model.init(rng.key(0), (3, 2)), np.eye(3, dtype=np.uint8)
+    >>> pred = predict(params, x)
+    >>> dataset_accuracy(params, Dataset(x, pred)), dataset_accuracy(params, Dataset(x, 1 - pred))
+    (1.0, 0.0)
     """
-    return accuracy(predict(params, ds.x, model_state=model_state), ds.y)
+    return accuracy(ds.y, predict(params, ds.x, model_state=model_state))
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, classes: int = 10) -> pd.DataFrame:
-    """C[i, j] = number of examples of true class i predicted as j.
+    """C[i, j] = number of examples of true class i predicted as j (labels first, as in
+    :func:`accuracy`).
 
     >>> confusion_matrix(np.array([0, 1, 1]), np.array([0, 0, 1]), classes=2)
     predicted  0  1

@@ -37,7 +37,8 @@ MAX_UNITS = 64
 def available() -> bool:
     """Whether matplotlib can be imported (the ``plot`` extra is installed).
 
-    >>> isinstance(available(), bool)
+    >>> import importlib.util
+    >>> available() == (importlib.util.find_spec("matplotlib") is not None)
     True
     """
     try:

@@ -1,9 +1,11 @@
-"""Process-wide settings, opt-in, for the edges only (a script's or a REPL's first lines).
+"""Process-wide settings and helpers: the ground floor the edges (the CLI, the experiments'
+worker processes, a script's first lines) stand on.
 
-Nothing in funcnet calls these: the pure functions never change the state
-of the process they run in, and no command calls them behind the user's back.
+The pure functions never change the state of the process they run in; only
+the edges call what is here.
 
-:func:`keep_freed_memory` sets glibc's malloc thresholds. A pure training
+:func:`keep_freed_memory` sets glibc's malloc thresholds, opt-in: nothing in
+funcnet calls it, and no command calls it behind the user's back. A pure training
 step allocates its new parameters and optimizer state and frees the old
 ones, the same sizes every step; glibc's own dynamic rule already keeps such
 blocks on the heap once one of them (or any block up to 32 MB, such as a
@@ -17,14 +19,28 @@ faulted in anew; this setting makes that case behave like the others.
 threads the fused dense kernel's chunked passes (:mod:`funcnet.model._fused`) share their
 chunks among, inside its block, as experiments do for each task so that
 workers × threads = cores. Their results are the same bits for any number.
+:func:`blas_threads` limits the BLAS libraries too (threadpoolctl), for a block.
+
+:func:`cpu_count` is the cores this process may use; :func:`quiet_numpy`
+silences NumPy's overflow warnings for a block (the non-finite guard reports
+them); :func:`request_stop` and :func:`stop_requested` are the stop flag that
+Ctrl-C sets in an experiment's worker process, asking its task to stop after
+the current step.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import os
+import threading
+import warnings
 
-__all__ = ["keep_freed_memory", "threads"]
+__all__ = ["keep_freed_memory", "threads", "blas_threads", "cpu_count", "quiet_numpy",
+           "request_stop", "stop_requested"]
+
+_STOP = threading.Event()  # set by Ctrl-C in an experiment's worker process
 
 
 @functools.cache
@@ -39,7 +55,8 @@ def keep_freed_memory() -> bool:
     setting that lasts until the process ends; elsewhere (no ``mallopt``)
     nothing changes and this returns False.
 
-    >>> keep_freed_memory() in (True, False)
+    >>> import platform
+    >>> keep_freed_memory() == (platform.libc_ver()[0] == "glibc")
     True
     """
     try:
@@ -61,3 +78,69 @@ def threads(n: int):
     from ._kernels import limit_threads
 
     return limit_threads(n)
+
+
+@contextlib.contextmanager
+def blas_threads(n: int | None):
+    """Inside the block, the BLAS libraries of this process and the chunked passes
+    (:func:`threads`) use ``n`` threads; ``None`` leaves both as they are.
+
+    >>> from threadpoolctl import threadpool_info
+    >>> with blas_threads(1):
+    ...     {d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"}
+    {1}
+    """
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=int(n), user_api="blas"), threads(n):
+        yield
+
+
+def cpu_count() -> int:
+    """The cores this process may use (its CPU affinity, else every core).
+
+    >>> 1 <= cpu_count() <= (os.cpu_count() or 1)
+    True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@contextlib.contextmanager
+def quiet_numpy(quiet: bool = True):
+    """Inside the block, no floating-point warnings from NumPy (when ``quiet``): a run's
+    non-finite guard reports an overflow in one line of its own.
+
+    >>> import numpy as np
+    >>> with quiet_numpy(), warnings.catch_warnings():
+    ...     warnings.simplefilter("error")
+    ...     float(np.float32(1e38) * np.float32(10))
+    inf
+    """
+    if not quiet:
+        yield
+        return
+    import numpy as np
+
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        yield
+
+
+def request_stop() -> None:
+    """Ask this process's running task to stop after its current step (Ctrl-C in a worker)."""
+    _STOP.set()
+
+
+def stop_requested() -> bool:
+    """Whether :func:`request_stop` was called in this process.
+
+    >>> stop_requested()
+    False
+    """
+    return _STOP.is_set()

@@ -1,35 +1,36 @@
 """The ``funcnet`` command: the edge where printing, files and signals live.
 
-Commands, one module each: ``run`` (train a pipeline; also over several
-seeds, or the tutorial's ablation), ``sweep`` (a grid of Config values ×
-seeds, in parallel), ``predict`` (Kaggle submission CSV,
-digits drawn in the terminal), ``evaluate`` (accuracy, per-class report,
-confusion matrix), ``show`` (a pipeline's Config fields) and ``serve``
-(a page to draw a digit on and watch the network decide). The shared
-error handling (one line on stderr and an exit code) is in
-:mod:`funcnet.cli.common`.
+Commands, one module each, named ``<command>_command.py``: ``run`` (train a
+pipeline; also over several seeds, or the tutorial's ablation), ``sweep`` (a
+grid of Config values × seeds, in parallel), ``predict`` (Kaggle submission
+CSV, digits drawn in the terminal; one's own pictures in
+``predict_pictures.py``), ``evaluate`` (accuracy, per-class report,
+confusion matrix), ``show`` (a pipeline's Config fields) and ``serve`` (a
+page to draw a digit on and watch the network decide). What they share:
+``exits`` (one line on stderr and an exit code; Ctrl-C and SIGTERM),
+``lines`` (what they print), ``options`` (``--seeds``, ``--workers``,
+``--scheduler``, ``--dask``) and ``model_data`` (a model and its examples).
 
 The exit codes (0, 1, 2 bad config, 3 bad data, 4 bad checkpoint, 5 failed
 download, 6 non-finite loss, 130 Ctrl-C, 143 SIGTERM) are listed once, in
-:mod:`funcnet.cli.common`.
+:mod:`funcnet.cli.exits`.
 """
 
 from __future__ import annotations
 
 import click
 
-from .common import FuncnetGroup, handle_errors
-from .evaluate import evaluate
-from .models import load_examples, load_model, model_file, probabilities, _check_inputs
-from .predict import predict, submission_csv
-from ..experiments import ablation_variants
-from .run import run
-from .serve import serve
-from .show import show
-from .sweep import sweep
+from .evaluate_command import evaluate
+from .exits import FuncnetGroup, handle_errors
+from .model_data import load_examples, load_model, model_file, probabilities
+from .predict_command import predict, submission_csv
+from .run_command import run
+from .serve_command import serve
+from .show_command import show
+from .sweep_command import sweep
 
 __all__ = ["cli", "main", "handle_errors", "load_model", "load_examples", "model_file",
-           "probabilities", "submission_csv", "ablation_variants", "_check_inputs"]
+           "probabilities", "submission_csv"]
 
 
 @click.group(cls=FuncnetGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -4,10 +4,19 @@ A :class:`Task` is a small picklable record: a pipeline file, config
 overrides (a dict of typed values) and a seed. :func:`seeds`,
 :func:`ablation` and :func:`grid` build lists of tasks; :func:`execute`
 runs them (here, in local worker processes, or on a Dask cluster) and
-yields one row per task as each finishes; :func:`sweep` runs a grid and
-returns the rows as a DataFrame (and, with ``out``, keeps ``results.csv``
-and every task's run folder); :func:`summarize` gives mean ± sd per grid
-point.
+yields one row per task as each finishes. Three studies run such a list
+into a folder they own and return the rows as a DataFrame: :func:`sweep`
+(a grid × seeds; ``results.csv`` and every task's run folder; :func:`summarize`
+gives mean ± sd per grid point), :func:`run_seeds` (``seeds.csv`` and
+``seed-S/``) and :func:`run_ablation` (``ablation.csv``);
+:func:`trained_runs`, :func:`seeds_lines` and :func:`ablation_lines` are
+the tables of the last two and their text.
+
+The modules, each importing only those above it: ``tasks`` (Task and the
+lists), ``layout`` (where the files go), ``rows`` (one task run into its
+row), ``runners`` (this process, worker processes, Dask), ``engine``
+(:func:`execute`), ``studies``. Process-wide settings (BLAS threads, the
+stop flag, quiet NumPy) are :mod:`funcnet.runtime`'s.
 
 Results are a pure function of the tasks: a task's row holds the same
 numbers, bit for bit, wherever it runs. BLAS sums depend on the number of
@@ -22,13 +31,16 @@ local workers default to one per core, so that workers × threads = cores.
 ({'learning_rate': 0.05}, 1, 'learning_rate=0.05_seed-1')
 """
 
+from .tasks import (ABLATION_SEEDS, BASELINE, Task, ablation, ablation_variants, folder_name,
+                    grid, parse_grid, parse_sets, seeds, value_text)
+from .rows import METRICS, STATUSES, make_row, run_task, task_config, trained
+from .runners import close, connect, local_cluster
 from .engine import execute
-from .sweeps import read_results, summarize, sweep
-from .task import METRICS, STATUSES, run_task, trained
-from .tasks import (Task, ablation, ablation_variants, folder_name, grid, parse_grid, parse_sets,
-                    seeds, value_text)
-from .workers import close, connect, local_cluster
+from .studies import (ablation_lines, read_results, run_ablation, run_seeds, seeds_lines,
+                      summarize, sweep, trained_runs)
 
-__all__ = ["Task", "METRICS", "STATUSES", "seeds", "ablation", "ablation_variants", "grid",
-           "parse_grid", "parse_sets", "value_text", "folder_name", "run_task", "trained",
-           "execute", "sweep", "summarize", "read_results", "connect", "local_cluster", "close"]
+__all__ = ["Task", "METRICS", "STATUSES", "ABLATION_SEEDS", "BASELINE", "seeds", "ablation",
+           "ablation_variants", "grid", "parse_grid", "parse_sets", "value_text", "folder_name",
+           "task_config", "make_row", "run_task", "trained", "execute", "sweep", "run_seeds",
+           "run_ablation", "trained_runs", "seeds_lines", "ablation_lines", "summarize",
+           "read_results", "connect", "local_cluster", "close"]

@@ -6,7 +6,9 @@ import itertools
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-from .task import _row
+from . import runners
+from .layout import finished_metrics
+from .rows import make_row
 from .tasks import Task
 
 
@@ -23,15 +25,13 @@ def execute(tasks: Sequence[Task], *, workers: int | None = None, client=None, t
     After a stop (``stop()`` true, Ctrl-C, or a task interrupted) no task
     starts; those never started get ``status="interrupted"``, error "not started".
     """
-    from . import workers as _workers
-
     folders = list(folders) if folders is not None else [None] * len(tasks)
     done = {}
     if skip_complete:
         done = {i: row for i, row in ((i, _complete_row(t, f)) for i, (t, f)
                                        in enumerate(zip(tasks, folders))) if row is not None}
     todo = [i for i in range(len(tasks)) if i not in done]
-    runner = _workers.where(len(todo), workers, client)
+    runner = runners.where(len(todo), workers, client)
     rows = itertools.chain(((i, done[i]) for i in sorted(done)),
                            runner(tasks, todo, folders, threads=threads, plots=plots, stop=stop))
     seen = set()
@@ -40,7 +40,7 @@ def execute(tasks: Sequence[Task], *, workers: int | None = None, client=None, t
         yield i, row
     for i in range(len(tasks)):
         if i not in seen:
-            yield i, _row(tasks[i], {}, "interrupted", "not started", 0.0)
+            yield i, make_row(tasks[i], {}, "interrupted", "not started", 0.0)
 
 
 def _in_order(pairs: Iterable[tuple[int, dict]], count: int) -> Iterator[tuple[int, dict]]:
@@ -64,10 +64,8 @@ def _in_order(pairs: Iterable[tuple[int, dict]], count: int) -> Iterator[tuple[i
 
 def _complete_row(task: Task, folder: Path | None) -> dict | None:
     """The row of a finished run saved in ``folder`` (None if there is none to reuse)."""
-    from .folders import finished_metrics
-
     metrics = finished_metrics(folder) if folder is not None else None
     if metrics is None:
         return None
     stopped = metrics.get("stopped") or ""
-    return _row(task, {**metrics, "stopped": stopped}, "error" if stopped else "ok", stopped, 0.0)
+    return make_row(task, {**metrics, "stopped": stopped}, "error" if stopped else "ok", stopped, 0.0)

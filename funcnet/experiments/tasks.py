@@ -111,6 +111,10 @@ def grid(pipeline: str | Path, grid: Mapping[str, Sequence], seeds: Sequence[int
 
 
 
+ABLATION_SEEDS = (0, 1, 2)  # the seeds an ablation runs unless told otherwise
+BASELINE = "tutorial (all quirks)"  # the ablation's first variant, which the others are compared with
+
+
 def ablation_variants(pipe, path: str) -> tuple[list[tuple[str, dict]], str | None]:
     """The runs of the tutorial's ablation: ``[(name, Config changes)]`` and a note.
 
@@ -126,16 +130,16 @@ def ablation_variants(pipe, path: str) -> tuple[list[tuple[str, dict]], str | No
                           "(such as pipelines/mnist.py)")
     quirks = getattr(pipe, "QUIRKS", None)
     if not (quirks and "fixes" in names):
-        return ([("tutorial (all quirks)", {"tutorial_quirks": True}),
+        return ([(BASELINE, {"tutorial_quirks": True}),
                  ("all fixes", {"tutorial_quirks": False})],
                 f"{path} cannot toggle single fixes (it defines no QUIRKS dict and Config "
                 "field fixes): comparing all quirks with all fixes only")
-    return ([("tutorial (all quirks)", {"tutorial_quirks": True, "fixes": ()})]
+    return ([(BASELINE, {"tutorial_quirks": True, "fixes": ()})]
             + [(f"fix {q}", {"tutorial_quirks": True, "fixes": (q,)}) for q in quirks]
             + [("all fixes", {"tutorial_quirks": False, "fixes": ()})], None)
 
 
-def ablation(pipeline: str | Path, seeds: Sequence[int] = (0, 1, 2), overrides=None) -> list[Task]:
+def ablation(pipeline: str | Path, seeds: Sequence[int] = ABLATION_SEEDS, overrides=None) -> list[Task]:
     """The ablation's tasks: each variant (:func:`ablation_variants`) over each seed."""
     pipe, path = _load(pipeline)
     fixed = parse_sets(pipe.Config, overrides or {})

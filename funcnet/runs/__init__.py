@@ -57,6 +57,10 @@ The API, for the command line and for experiments alike:
 - ``is_complete(folder)`` (resumable), ``is_finished(folder)`` (ran to its
   end), ``describe(folder)``, ``contents(folder)``, ``read_metrics(folder)``.
 
+The modules: ``files`` (the files' names and the rules), ``folders`` (what a
+folder holds; claiming one), ``writing`` (saving as it goes and at the end),
+``resuming`` and ``reading`` (a run read back).
+
 >>> import tempfile
 >>> folder = Path(tempfile.mkdtemp())
 >>> is_complete(folder), describe(folder)
@@ -67,23 +71,23 @@ The API, for the command line and for experiments alike:
 
 from __future__ import annotations
 
-from pathlib import Path  # the example above uses it
+from pathlib import Path  # noqa: F401 -- the example above uses it
 
-# Every name the run-folder module has held, re-exported so that runs.<name> keeps working.
-from .files import (BEST, CONFIG, DECAYING, EXTENDING, HISTORY, LENGTH, LOCK, METRICS, MODEL,
-                    NO_WINDOW, PICTURES, REQUIRED, RUN_FILES, STATE, SUMMARIES, _json_default,
-                    to_json_text, write_atomic)
-from .folders import (_listed, check_writable, claim, clean_temp, clear, contents, describe,
-                      is_complete, lock, refuse_to_clobber)
-from .loading import Saved, is_finished, load, load_model, model_file, read_metrics
-from .resuming import (Resumed, _text, check_resume, history, join_history, load_best,
-                       load_state, read_config, resume)
-from .saving import (_best_of, _draw, _judge_set, _model_metadata, _window_of, recorder, save,
-                     save_progress)
+from .files import (ABLATION_TABLE, BEST, CONFIG, DECAYING, EXTENDING, HISTORY, LENGTH, LOCK,
+                    METRICS, MODEL, NO_WINDOW, PICTURES, REQUIRED, RUN_FILES, SEEDS_TABLE, STATE,
+                    SUMMARIES, json_default, to_json_text, write_atomic)
+from .folders import (check_writable, claim, clean_temp, clear, contents, describe, is_complete,
+                      lock, refuse_to_clobber)
+from .reading import Saved, is_finished, load, load_model, model_file, read_metrics
+from .resuming import (Resumed, check_resume, history, join_history, load_best, load_state,
+                       read_config, resume)
+from .writing import recorder, save, save_progress
 
 __all__ = ["CONFIG", "MODEL", "STATE", "METRICS", "HISTORY", "BEST", "PICTURES", "SUMMARIES",
-           "LOCK", "EXTENDING", "DECAYING", "Resumed", "model_file", "load_model", "is_complete",
-           "contents", "describe", "check_writable", "lock", "claim", "refuse_to_clobber", "clean_temp",
-           "clear", "read_config", "check_resume", "load_state", "load_best", "history", "join_history",
-           "save_progress", "save", "resume", "read_metrics", "is_finished", "Saved", "load",
-           "write_atomic", "to_json_text"]
+           "SEEDS_TABLE", "ABLATION_TABLE", "RUN_FILES", "REQUIRED", "LOCK", "EXTENDING",
+           "DECAYING", "LENGTH", "NO_WINDOW", "Resumed", "model_file", "load_model", "is_complete",
+           "contents", "describe", "check_writable", "lock", "claim", "refuse_to_clobber",
+           "clean_temp", "clear", "read_config", "check_resume", "load_state", "load_best",
+           "history", "join_history", "recorder", "save_progress", "save", "resume",
+           "read_metrics", "is_finished", "Saved", "load", "write_atomic", "to_json_text",
+           "json_default"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -13,7 +12,8 @@ from .._atomic import write_atomic  # noqa: F401 -- runs.write_atomic
 CONFIG, MODEL, STATE = "config.json", "model.safetensors", "state.safetensors"
 METRICS, HISTORY, BEST = "metrics.json", "history.csv", "best.safetensors"
 PICTURES = tuple(f"{name}.png" for name in fplots.SIZES)
-SUMMARIES = ("seeds.csv", "ablation.csv")
+SEEDS_TABLE, ABLATION_TABLE = "seeds.csv", "ablation.csv"  # experiments.run_seeds, run_ablation
+SUMMARIES = (SEEDS_TABLE, ABLATION_TABLE)
 RUN_FILES = (CONFIG, MODEL, STATE, METRICS, HISTORY, BEST, *PICTURES)
 REQUIRED = (CONFIG, MODEL, STATE)
 LOCK = ".funcnet.lock"
@@ -25,7 +25,13 @@ NO_WINDOW = (0.0, 0, 0, 0)
 
 
 
-def _json_default(value):
+def json_default(value):
+    """``value`` as JSON can hold it (``json.dumps(..., default=json_default)``): NumPy scalars
+    as numbers, arrays as lists.
+
+    >>> json_default(np.float32(0.5)), json_default(np.arange(2))
+    (0.5, [0, 1])
+    """
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating):
@@ -41,4 +47,4 @@ def to_json_text(obj) -> str:
     >>> to_json_text({"a": np.int64(1)})
     '{\\n  "a": 1\\n}\\n'
     """
-    return json.dumps(obj, indent=2, default=_json_default, allow_nan=True) + "\n"
+    return json.dumps(obj, indent=2, default=json_default, allow_nan=True) + "\n"

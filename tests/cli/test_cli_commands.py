@@ -19,7 +19,7 @@ def test_evaluate_prints_accuracy_report_and_confusion_matrix(run_dir, mnist_tes
     lines = result.stdout.splitlines()
     params, _ = load_model(run_dir)
     pred = probabilities(params, mnist_test.x).argmax(axis=1)
-    acc = fevaluate.accuracy(pred, mnist_test.y)
+    acc = fevaluate.accuracy(mnist_test.y, pred)
     assert f"accuracy {acc:.4f} ({int(round(acc * 10000))} of 10000 right)" in lines
     report_at = lines.index("per-class report")
     assert lines[report_at + 1].split() == ["class", "precision", "recall", "f1", "support"]

@@ -6,7 +6,7 @@ import re
 
 import pandas as pd
 
-from funcnet.cli import ablation_variants
+from funcnet.experiments import ablation_variants
 from funcnet.pipeline import load_pipeline
 
 from .cli_helpers import MLP, MNIST, TINY, TINY_MLP, invoke

@@ -13,7 +13,8 @@ import pytest
 
 from funcnet import data as fdata
 from funcnet import terminal
-from funcnet.cli import _check_inputs, load_model, probabilities
+from funcnet.cli import load_model, probabilities
+from funcnet.cli.model_data import check_inputs
 from funcnet.errors import DataError
 
 from .cli_helpers import invoke, no_temp_files
@@ -145,7 +146,7 @@ def test_images_of_the_wrong_size_are_a_data_error(run_dir):
     params, _ = load_model(run_dir)
     small = fdata.Dataset(np.zeros((2, 16), np.uint8), np.array([1, 2]))
     with pytest.raises(DataError, match="16 pixels per image, but the model expects 784"):
-        _check_inputs(params, small, "small")
+        check_inputs(params, small, "small")
 
 
 def test_digits_fall_back_to_ascii_when_stdout_cannot_show_blocks(run_dir, kaggle_test_csv):

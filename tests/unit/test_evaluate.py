@@ -22,7 +22,7 @@ def eye_model(k=3, gain=5.0):
 
 
 def test_accuracy_known_cases():
-    assert evaluate.accuracy(np.array([1, 2, 3, 0]), np.array([1, 2, 0, 0])) == 0.75
+    assert evaluate.accuracy(np.array([1, 2, 0, 0]), np.array([1, 2, 3, 0])) == 0.75
     assert evaluate.accuracy([0, 1], [0, 1]) == 1.0
     assert evaluate.accuracy(np.array([1]), np.array([0])) == 0.0
     assert math.isnan(evaluate.accuracy(np.array([], int), np.array([], int)))
@@ -30,7 +30,7 @@ def test_accuracy_known_cases():
 
 
 def test_accuracy_refuses_mismatched_shapes():
-    with pytest.raises(ValueError, match=r"predictions \(3,\) and labels \(2,\) differ in shape"):
+    with pytest.raises(ValueError, match=r"labels \(3,\) and predictions \(2,\) differ in shape"):
         evaluate.accuracy(np.zeros(3, int), np.zeros(2, int))
 
 
@@ -42,7 +42,7 @@ def test_confusion_matrix_known_case():
     assert c.index.name == "true" and c.columns.name == "predicted"
     assert list(c.index) == [0, 1, 2] and list(c.columns) == [0, 1, 2]
     assert c.to_numpy().sum() == 6
-    assert np.diag(c.to_numpy()).sum() / 6 == evaluate.accuracy(y_pred, y_true)
+    assert np.diag(c.to_numpy()).sum() / 6 == evaluate.accuracy(y_true, y_pred)
 
 
 def test_confusion_matrix_has_rows_for_absent_classes():

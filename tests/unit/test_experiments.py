@@ -219,6 +219,45 @@ def test_summarize_mean_sd_per_point_best_dev_first():
     assert s["dev_accuracy"].tolist() == pytest.approx([0.96, 0.85])
 
 
+# ---------------------------------------------------------------- seeds and the ablation
+
+
+def test_run_seeds_keeps_a_run_folder_per_seed_and_the_table_of_the_runs_that_trained(toy, tmp_path):
+    out = tmp_path / "seeds"
+    order = []
+    frame = experiments.run_seeds(toy, [2, 0], {"steps": 4}, out=out, workers=1,
+                                  on_row=lambda i, task, row: order.append((i, task.seed)))
+    assert order == [(0, 2), (1, 0)] and frame["seed"].tolist() == [2, 0]
+    assert (frame["status"] == "ok").all() and frame["steps"].tolist() == [4, 4]
+    assert runs.is_complete(out / "seed-2") and runs.is_complete(out / "seed-0")
+    table = experiments.trained_runs(frame, "seed")
+    assert list(table.columns) == ["seed", *experiments.METRICS, "steps", "stopped"]
+    assert (out / "seeds.csv").read_text() == table.to_csv(index=False)
+    assert experiments.seeds_lines(table)[-1].startswith("mean ± sd")
+    with pytest.raises(ConfigError, match="holds the runs of several seeds"):
+        experiments.run_seeds(toy, [1], {"steps": 4}, out=out, workers=1)
+    again = experiments.run_seeds(toy, [1], {"steps": 4}, out=out, workers=1, overwrite=True)
+    assert again["seed"].tolist() == [1] and not (out / "seed-2").exists()
+
+
+def test_run_seeds_refuses_bad_data_before_any_seed_runs(tmp_path):
+    with pytest.raises(ConfigError, match="dev_size=100000"):
+        experiments.run_seeds(MNIST, [0, 1], {**TINY, "dev_size": 100000}, out=tmp_path / "s")
+    assert not (tmp_path / "s" / "seed-0").exists()
+
+
+def test_run_ablation_runs_each_variant_over_each_seed_and_writes_its_table(tmp_path):
+    frame = experiments.run_ablation(MNIST, [0], {"iterations": 5, "rows": 3000},
+                                     out=tmp_path / "a", workers=1)
+    assert frame["variant"].tolist()[0] == experiments.BASELINE
+    assert frame["variant"].tolist()[-1] == "all fixes" and (frame["status"] == "ok").all()
+    table = experiments.trained_runs(frame, "variant")
+    assert (tmp_path / "a" / "ablation.csv").read_text() == table.to_csv(index=False)
+    assert not [p for p in (tmp_path / "a").iterdir() if p.is_dir()]  # no run folders
+    lines = experiments.ablation_lines(table, {"m": "divide by the rows trained on"})
+    assert lines[0].split()[:2] == ["variant", "train_accuracy"] and lines[-1].startswith("fix m: ")
+
+
 # ---------------------------------------------------------------- a task's folder as it goes
 
 

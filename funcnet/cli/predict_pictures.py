@@ -18,8 +18,11 @@ from .. import report as freport
 from .. import terminal
 from ..data import images as fimages
 from ..errors import DataError
-from .common import _debug, _echo_lines, _plural, _quiet_numpy, write_atomic
-from .models import _model_line, load_model
+from .._atomic import write_atomic
+from ..runtime import quiet_numpy
+from .exits import debugging
+from .lines import echo_lines, plural
+from .model_data import load_model, model_line
 
 EXIT_SOME_FAILED = DataError.exit_code
 
@@ -32,7 +35,7 @@ def _draw(files, fields, probs, n: int) -> list[str]:
                            ascii=ascii_only)
              for f, field, p in list(zip(files, fields, probs))[:n]]
     width = shutil.get_terminal_size((80, 24)).columns
-    return ["", f"what the network saw ({_plural(len(cards), 'picture')}):", "",
+    return ["", f"what the network saw ({plural(len(cards), 'picture')}):", "",
             *terminal.grid(cards, width)]
 
 
@@ -44,7 +47,7 @@ def predict_pictures(model_path, paths, out, show: int) -> None:
     files, problems = fimages.image_files(paths)
     read, fields, failed = fimages.read_fields(files, functools.partial(images.preprocess, side=side))
     problems += failed
-    with _quiet_numpy(_debug()):
+    with quiet_numpy(not debugging()):
         probs = images.probabilities(params, fields, info["model_state"]) if read else None
     to_stdout = out == "-"
     names = [str(f) for f in read]
@@ -57,12 +60,12 @@ def predict_pictures(model_path, paths, out, show: int) -> None:
     classes = freport.class_names(info["config"].get("dataset"))
     wrote = f"; wrote {out}" if read and out and not to_stdout else ""
     tried = len(read) + len(failed)
-    lines = [_model_line(model_path, params),
+    lines = [model_line(model_path, params),
              *(images.prediction_line(n, p, classes) for n, p in zip(names, probs if read else [])),
-             f"predicted {len(read)} of {_plural(tried, 'file')}{wrote}"]
+             f"predicted {len(read)} of {plural(tried, 'file')}{wrote}"]
     if show and read:
         lines += _draw(names, fields, probs, show)
-    _echo_lines(lines, err=to_stdout)
+    echo_lines(lines, err=to_stdout)
     for problem in problems:
         click.echo(f"funcnet: error: {' '.join(problem.split())}", err=True)
     if problems:

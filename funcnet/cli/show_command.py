@@ -7,7 +7,8 @@ import click
 
 from .. import pipeline as fpipeline
 from .. import report as freport
-from .common import _echo_lines, handle_errors
+from .exits import handle_errors
+from .lines import echo_lines
 
 def type_text(tp) -> str:
     """A Config field's type as written in the pipeline file.
@@ -78,5 +79,5 @@ def show(pipeline_file):
     if quirks:
         lines += ["", "quirks (with tutorial_quirks=true; fix one with --set fixes=NAME):",
                   *(f"  {q}: {d}" for q, d in quirks.items())]
-    _echo_lines(lines)
+    echo_lines(lines)
 

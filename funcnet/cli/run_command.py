@@ -2,32 +2,92 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
+import attrs
 import click
-import pandas as pd
 
 from .. import experiments
 from .. import pipeline as fpipeline
+from .. import plots as fplots
 from .. import report as freport
 from .. import runs
-from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt, _quiet_numpy,
-                     _warn, _warn_diverged, final_lines, handle_errors, write_atomic)
-from .training import _execute, _finish, _Interrupt, _Options, _plot_hint
-from .workers import client_for, where_options
+from ..runtime import quiet_numpy
+from .exits import EXIT_NONFINITE, Interrupt, debugging, fail, handle_errors
+from .lines import echo_lines, figure_text, final_lines, progress_line, warn, warn_diverged
+from .options import client_for, parse_seeds, where_options
 
-FIGURES = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
+@attrs.frozen
+class _Options:
+    """How a run reports: metrics lines, the progress bar, records, pictures."""
+
+    lines: bool = True
+    bar: bool = True
+    verbose: bool = False
+    plots: bool = True
 
 
-ABLATION_SEEDS = (0, 1, 2)
+def _observer(out, config, opts: _Options, interrupt: Interrupt, earlier=None):
+    """The training stream's watcher: bar, lines, and the run saved at every record."""
+    from tqdm import tqdm
+
+    bar = [None]
+    record = runs.recorder(out, config, earlier) if out is not None else (lambda snap: None)
+
+    def observe(snap):
+        if bar[0] is None and opts.bar:
+            bar[0] = tqdm(total=snap.total, initial=int(snap.state.step) - 1, file=sys.stderr,
+                          disable=not sys.stderr.isatty(), leave=False, unit="step",
+                          dynamic_ncols=True)
+        if bar[0] is not None:
+            bar[0].update(1)
+        if snap.record is not None:
+            record(snap)  # keep the last good state (and the history) on disk as we go
+            if opts.lines:
+                line = progress_line(snap)
+                (bar[0].write(line, file=sys.stdout) if bar[0] is not None else click.echo(line))
+                if opts.verbose:
+                    click.echo(f"  {json.dumps(snap.record, default=runs.json_default)}")
+        if interrupt.requested:
+            raise fpipeline.Stop()
+
+    def close():
+        if bar[0] is not None:
+            bar[0].close()
+
+    return observe, close
 
 
-def _present(frame: pd.DataFrame, columns) -> list[str]:
-    """The columns of ``frame`` that hold at least one figure."""
-    return [c for c in columns if c in frame and pd.to_numeric(frame[c], errors="coerce").notna().any()]
+def _execute(pipe, config, out_dir, resumed, opts: _Options, interrupt: Interrupt, data=None):
+    """One pipeline run with progress, saving the run to ``out_dir`` as it goes.
+
+    ``resumed`` (a :class:`funcnet.runs.Resumed` or None) is the run to
+    continue; ``data`` (the pipeline's ``load`` output) is read here when not given.
+    """
+    earlier = resumed.history if resumed is not None else None
+    observe, close = _observer(out_dir, config, opts, interrupt, earlier)
+    try:
+        return fpipeline.run(pipe, config, observe, data=data,
+                             state=resumed.state if resumed is not None else None,
+                             window=resumed.window if resumed is not None else None,
+                             best=resumed.best if resumed is not None else None)
+    finally:
+        close()
+
+
+def _finish(out_dir: Path, result, config, opts: _Options, history=None) -> None:
+    """Write a finished (or stopped) run's files and, unless interrupted, its pictures."""
+    names = freport.class_names(getattr(config, "dataset", None))
+    runs.save(out_dir, result, config, history=history, pictures=opts.plots, names=names)
+
+
+def _plot_hint(out_dir, opts: _Options) -> None:
+    if out_dir is not None and opts.plots and not fplots.available():
+        click.echo(f"funcnet: hint: {fplots.HINT} (pip install 'funcnet[plot]')", err=True)
 
 
 def _nothing_left(resumed, result) -> bool:
@@ -43,8 +103,8 @@ def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
         click.echo(f"funcnet: nothing left to train: the run has made {int(resumed.state.step)} "
                    "steps, all that its config asks for; the folder is left as it was", err=True)
         return
-    _echo_lines(final_lines(result))  # the figures first: a failed save still shows them
-    _warn_diverged(result)
+    echo_lines(final_lines(result))  # the figures first: a failed save still shows them
+    warn_diverged(result)
     if out_dir is not None:
         history = runs.join_history(resumed.history if resumed else None, result.history)
         _finish(out_dir, result, config, opts, history)
@@ -54,14 +114,7 @@ def _run_single(pipe, config, out_dir, resumed, opts, interrupt) -> None:
                    + (f" in {out_dir}" if out_dir else ""), err=True)
         sys.exit(interrupt.exit_code())
     if result.stopped:
-        _fail(result.stopped + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
-
-
-def _rows(tasks, folders, opts, interrupt, client, workers):
-    """The tasks' rows in task order, run by the experiments engine; no row for a run cut short."""
-    rows = experiments.execute(tasks, workers=workers, client=client, folders=folders,
-                               plots=opts.plots, stop=lambda: interrupt.requested, ordered=True)
-    return [row for _, row in rows if row["status"] != "interrupted"]
+        fail(result.stopped + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
 
 
 def _failures(rows, name) -> None:
@@ -69,49 +122,54 @@ def _failures(rows, name) -> None:
     failed = [f"{name(r)}: {r['error']}" for r in rows if r["status"] == "error" and not experiments.trained(r)]
     if failed:
         more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-        _fail(failed[0] + more, 1)
+        fail(failed[0] + more, 1)
 
 
-def _frame(rows, first: str) -> pd.DataFrame:
-    """The table of the runs that trained: ``first``, seed, the figures, steps, stopped."""
-    columns = [*dict.fromkeys([first, "seed"]), *FIGURES, "steps", "stopped"]
-    return pd.DataFrame([{c: r.get(c) for c in columns} for r in rows if experiments.trained(r)],
-                        columns=columns)
+def _collecting(rows: list, show):
+    """``on_row`` for ``--seeds`` and ``--ablation``: each row not cut short is kept in ``rows``,
+    then shown."""
+    def on_row(i, task, row) -> None:
+        if row["status"] != "interrupted":
+            rows.append(row)
+            show(row)
+    return on_row
 
 
-def _run_seeds(pipeline_file, items, seeds, out_dir, opts, interrupt, client, workers) -> None:
-    tasks = experiments.seeds(pipeline_file, seeds, items)
-    folders = [out_dir / f"seed-{t.seed}" if out_dir is not None else None for t in tasks]
-    rows = _rows(tasks, folders, opts, interrupt, client, workers)
-    for i, row in enumerate(rows, 1):
+def _run_seeds(pipeline_file, items, seeds, out_dir, overwrite, opts, interrupt, client,
+               workers) -> None:
+    rows: list = []  # the rows of the seeds that were not cut short
+
+    def show(row) -> None:
         if opts.lines:
-            click.echo(f"seed {row['seed']} ({i}/{len(seeds)})")
+            click.echo(f"seed {row['seed']} ({len(rows)}/{len(seeds)})")
             figures = (final_lines(SimpleNamespace(metrics=row)) if experiments.trained(row)
                        else [row["error"]])
-            _echo_lines(f"  {line}" for line in figures)
+            echo_lines(f"  {line}" for line in figures)
         if row.get("warning"):
-            _warn(f"seed {row['seed']}: {row['warning']}")
-    frame = _frame(rows, "seed")
-    if out_dir is not None:
-        write_atomic(out_dir / "seeds.csv", frame.to_csv(index=False))
-        _plot_hint(out_dir, opts)
+            warn(f"seed {row['seed']}: {row['warning']}")
+
+    frame = experiments.run_seeds(pipeline_file, seeds, items, out=out_dir, overwrite=overwrite,
+                                  client=client, workers=workers, plots=opts.plots,
+                                  on_row=_collecting(rows, show), stop=lambda: interrupt.requested)
+    table = experiments.trained_runs(frame, "seed")
+    _plot_hint(out_dir, opts)
     if opts.lines:
         click.echo()
-    if len(frame):
-        _echo_lines(freport.seeds_table(frame, _present(frame, FIGURES)))
+    if len(table):
+        echo_lines(experiments.seeds_lines(table))
     if len(rows) < len(seeds):
         click.echo(f"funcnet: {interrupt.what()} after {len(rows)} of {len(seeds)} seeds"
                    + (f"; runs kept in {out_dir}" if out_dir else ""), err=True)
         sys.exit(interrupt.exit_code())
     _failures(rows, lambda r: f"seed {r['seed']}")
-    stops = [f"seed {r.seed}: {r.stopped}" for r in frame.itertuples() if r.stopped]
+    stops = [f"seed {r.seed}: {r.stopped}" for r in table.itertuples() if r.stopped]
     if stops:
         more = f" (and {len(stops) - 1} more)" if len(stops) > 1 else ""
-        _fail(stops[0] + more + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
+        fail(stops[0] + more + (f"; saved in {out_dir}" if out_dir else ""), EXIT_NONFINITE)
 
 
 def _ablation_line(row, width: int) -> str:
-    figs = "  ".join(f"{k.split('_')[0]} {_fmt(row.get(k))}" for k in FIGURES[:3]
+    figs = "  ".join(f"{k.split('_')[0]} {figure_text(row.get(k))}" for k in experiments.METRICS[:3]
                      if row.get(k) is not None)
     flag = "  (stopped: non-finite loss)" if row.get("stopped") else ""
     body = (f"{figs}  {row['seconds']:.1f}s{flag}" if experiments.trained(row)
@@ -119,43 +177,26 @@ def _ablation_line(row, width: int) -> str:
     return f"{row['variant']:<{width}}  seed {row['seed']}: {body}"
 
 
-def _run_ablation(pipe, pipeline_file, items, seeds, out_dir, opts, interrupt, client,
+def _run_ablation(pipe, pipeline_file, items, seeds, out_dir, overwrite, opts, interrupt, client,
                   workers) -> None:
     variants, note = experiments.ablation_variants(pipe, pipeline_file)
     if note:
         click.echo(f"funcnet: note: {note}", err=True)
-    tasks = experiments.ablation(pipeline_file, seeds, items)
-    rows = _rows(tasks, [None] * len(tasks), opts, interrupt, client, workers)
-    if opts.lines:
-        _echo_lines(_ablation_line(r, max(len(n) for n, _ in variants)) for r in rows)
-    frame = _frame(rows, "variant")
-    if out_dir is not None:
-        write_atomic(out_dir / "ablation.csv", frame.to_csv(index=False))
+    width = max(len(n) for n, _ in variants)
+    rows: list = []  # the rows of the runs that were not cut short
+    show = (lambda row: click.echo(_ablation_line(row, width))) if opts.lines else (lambda row: None)
+    frame = experiments.run_ablation(pipeline_file, seeds, items, out=out_dir, overwrite=overwrite,
+                                     client=client, workers=workers, on_row=_collecting(rows, show),
+                                     stop=lambda: interrupt.requested)
+    table = experiments.trained_runs(frame, "variant")
     if opts.lines:
         click.echo()
-    if len(frame):
-        accs = _present(frame, FIGURES[:3])
-        _echo_lines(freport.ablation_table(frame, accs, variants[0][0], accs[-1] if accs else None))
-        if not note:
-            _echo_lines([""] + [f"fix {q}: {d}" for q, d in pipe.QUIRKS.items()])
-    if len(rows) < len(tasks):
-        click.echo(f"funcnet: {interrupt.what()} after {len(rows)} of {len(tasks)} runs", err=True)
+    if len(table):
+        echo_lines(experiments.ablation_lines(table, None if note else pipe.QUIRKS))
+    if len(rows) < len(frame):
+        click.echo(f"funcnet: {interrupt.what()} after {len(rows)} of {len(frame)} runs", err=True)
         sys.exit(interrupt.exit_code())
     _failures(rows, lambda r: f"{r['variant']}, seed {r['seed']}")
-
-
-def _parse_seeds(ctx, param, value):
-    """``--seeds 1,2,3`` as a tuple of distinct non-negative ints."""
-    if value is None:
-        return None
-    try:
-        seeds = tuple(int(s) for s in value.split(",") if s.strip())
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers such as 0,1,2; got {value!r}")
-    if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
-        raise click.BadParameter(
-            f"expected distinct non-negative integers such as 0,1,2; got {value!r}")
-    return seeds
 
 
 def _override_items(overrides, seed, data) -> list[str]:
@@ -171,7 +212,7 @@ def _override_items(overrides, seed, data) -> list[str]:
 @click.command()
 @click.argument("pipeline_file", metavar="PIPELINE", type=click.Path(dir_okay=False))
 @click.option("--seed", type=int, default=None, help="Random seed (the pipeline's default if omitted).")
-@click.option("--seeds", callback=_parse_seeds, default=None, metavar="S1,S2,...",
+@click.option("--seeds", callback=parse_seeds, default=None, metavar="S1,S2,...",
               help="Run once per seed and print each run's figures and their mean ± sd; "
                    "with --out, DIR/seeds.csv and each run in DIR/seed-<S>/.")
 @click.option("--ablation", is_flag=True,
@@ -229,20 +270,20 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     resumed = runs.resume(resume, pipe, items) if resume else None
     config = resumed.config if resume else fpipeline.apply_overrides(pipe.Config(), items)
     out_dir = Path(out) if out else (Path(resume) if resume else None)
-    here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
-    claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
-    with claim, client_for(workers, scheduler, local_dask) as client, \
-            _quiet_numpy(_debug()), _Interrupt() as interrupt:
-        shared = [i for i in items if not i.startswith("seed=")]  # each task has its own seed
-        if seeds or ablation:  # bad data or a bad split stop here, with their own exit code
-            fpipeline.check(pipe, fpipeline.resolve_seed(config))
-        if ablation:
-            chosen = seeds or ((seed,) if seed is not None else ABLATION_SEEDS)
-            _run_ablation(pipe, pipeline_file, shared, chosen, out_dir, opts, interrupt, client,
-                          workers)
-        elif seeds:
-            _run_seeds(pipeline_file, shared, seeds, out_dir, opts, interrupt, client, workers)
-        else:
+    if not (seeds or ablation):
+        here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
+        claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
+        with claim, quiet_numpy(not debugging()), Interrupt() as interrupt:
             _run_single(pipe, config, out_dir, resumed, opts, interrupt)
-
+        return
+    shared = [i for i in items if not i.startswith("seed=")]  # each task has its own seed
+    with client_for(workers, scheduler, local_dask) as client, quiet_numpy(not debugging()), \
+            Interrupt() as interrupt:
+        if ablation:
+            chosen = seeds or ((seed,) if seed is not None else experiments.ABLATION_SEEDS)
+            _run_ablation(pipe, pipeline_file, shared, chosen, out_dir, overwrite, opts, interrupt,
+                          client, workers)
+        else:
+            _run_seeds(pipeline_file, shared, seeds, out_dir, overwrite, opts, interrupt, client,
+                       workers)

@@ -11,11 +11,13 @@ import numpy as np
 
 from .. import report as freport
 from .. import terminal
-from .common import (_accuracy_lines, _debug, _echo_lines, _plural, _quiet_numpy,
-                     handle_errors, write_atomic)
-from .models import (_check_inputs, _model_line, _warn_other_data, load_examples, load_model,
-                     probabilities)
-from .pictures import predict_pictures
+from .._atomic import write_atomic
+from ..runtime import quiet_numpy
+from .exits import debugging, handle_errors
+from .lines import accuracy_lines, echo_lines, plural
+from .model_data import (check_inputs, load_examples, load_model, model_line, probabilities,
+                         warn_other_data)
+from .predict_pictures import predict_pictures
 
 def submission_csv(predictions: np.ndarray) -> str:
     """Kaggle's submission format: ``ImageId,Label`` with ImageId counted from 1.
@@ -105,12 +107,12 @@ def predict(model_path, paths, pictures, data, out, split, show, show_mistakes):
         return predict_pictures(model_path, paths, out, show)
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
-    _check_inputs(params, ds, description)
-    _warn_other_data(info, ds)
+    check_inputs(params, ds, description)
+    warn_other_data(info, ds)
     if show_mistakes and ds.y is None:
         raise click.UsageError(
             f"--show-mistakes needs labelled data; {ds.source or data} has no labels")
-    with _quiet_numpy(_debug()):
+    with quiet_numpy(not debugging()):
         probs = probabilities(params, ds.x, info["model_state"])
     pred = probs.argmax(axis=1)
     to_stdout = out == "-"
@@ -119,15 +121,15 @@ def predict(model_path, paths, pictures, data, out, split, show, show_mistakes):
     if to_stdout:
         click.echo(submission_csv(pred), nl=False)
     wrote = f"; wrote {out}" if out and not to_stdout else ""
-    lines = [_model_line(model_path, params), f"data: {description}",
-             f"predicted {_plural(len(pred), 'image')}{wrote}", *_accuracy_lines(pred, ds.y)]
+    lines = [model_line(model_path, params), f"data: {description}",
+             f"predicted {plural(len(pred), 'image')}{wrote}", *accuracy_lines(ds.y, pred)]
     names = freport.class_names(info["config"].get("dataset"))
     if show:
         rows = np.arange(min(show, len(ds)))
-        lines += ["", *_draw(ds, rows, probs, names, f"the first {_plural(len(rows), 'image')}:")]
+        lines += ["", *_draw(ds, rows, probs, names, f"the first {plural(len(rows), 'image')}:")]
     if show_mistakes:
         rows, total = _mistake_rows(ds, probs, show_mistakes)
-        title = f"the {_plural(len(rows), 'most confident mistake')} (of {total}):"
+        title = f"the {plural(len(rows), 'most confident mistake')} (of {total}):"
         lines += ["", *_draw(ds, rows, probs, names, title)]
-    _echo_lines(lines, err=to_stdout)
+    echo_lines(lines, err=to_stdout)
 

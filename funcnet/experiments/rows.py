@@ -1,4 +1,6 @@
-"""One task: its config, its data (kept for the next task of the same kind), its row."""
+"""A task's row: :func:`run_task` runs one task (its config, its data kept for the next
+task of the same kind) and returns the row :func:`make_row` builds, whose figures are
+:data:`METRICS` and whose status is one of :data:`STATUSES`."""
 
 from __future__ import annotations
 
@@ -9,16 +11,27 @@ from typing import Callable, Mapping
 import attrs
 
 from .. import pipeline as fpipeline
-from .. import runs
+from .. import runs, runtime
 from ..errors import ConfigError, FuncnetError
+from .layout import save_run
 from .tasks import Task, value_text
 
 METRICS = ("train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds")
 STATUSES = ("ok", "error", "interrupted")
 
 
-def _config(pipe, task: Task):
-    """The pipeline's Config with the task's overrides and seed (ConfigError if refused)."""
+def task_config(pipe, task: Task):
+    """The pipeline's Config with the task's overrides and seed (ConfigError if refused).
+
+    >>> import types
+    >>> C = attrs.make_class("C", {"seed": attrs.field(default=None), "lr": attrs.field(default=0.1)})
+    >>> task_config(types.SimpleNamespace(Config=C), Task("p.py", {"lr": 0.5}, seed=3))
+    C(seed=3, lr=0.5)
+    >>> task_config(types.SimpleNamespace(Config=C), Task("p.py", {"depth": 2}, seed=3))
+    Traceback (most recent call last):
+    ...
+    funcnet.errors.ConfigError: bad config value: ...
+    """
     changes = dict(task.overrides)
     if task.seed is not None:
         changes["seed"] = task.seed
@@ -45,13 +58,17 @@ def _load_data(pipe, config, cache: dict | None):
     return cache[key]
 
 
-def _row(task: Task, metrics: Mapping, status: str, error: str, seconds: float,
-         warning: str = "") -> dict:
+def make_row(task: Task, metrics: Mapping, status: str, error: str, seconds: float,
+             warning: str = "") -> dict:
     """One result row: overrides (as text for tuples), variant, seed, metrics, status, error,
     and a warning (the run diverged: :func:`funcnet.pipeline.diverged`), empty if none.
 
     A metric named like an overridden field (a Config field ``steps``) is
     kept as ``metric_<name>``.
+
+    >>> make_row(Task("p.py", {"sizes": (784, 10), "steps": 5}, 1), {"steps": 5, "loss": 0.5},
+    ...          "ok", "", 1.23456)
+    {'sizes': '784,10', 'steps': 5, 'seed': 1, 'metric_steps': 5, 'loss': 0.5, 'seconds': 1.235, 'status': 'ok', 'error': '', 'warning': ''}
     """
     cells = {k: (value_text(v) if isinstance(v, (tuple, list)) else v) for k, v in task.overrides.items()}
     variant = {"variant": task.variant} if task.variant else {}
@@ -110,14 +127,11 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
     its last record; a folder holding an :func:`unfinished` run of the
     same config is continued from it, else its old files are removed first.
     """
-    from .folders import save_run
-    from .workers import blas_threads, quiet_numpy
-
     start = time.perf_counter()
     try:
-        with blas_threads(threads), quiet_numpy():
+        with runtime.blas_threads(threads), runtime.quiet_numpy():
             pipe = fpipeline.load_pipeline(task.pipeline)
-            config = _config(pipe, task)
+            config = task_config(pipe, task)
             data = _load_data(pipe, config, cache)
             folder = Path(folder) if folder is not None else None
             earlier = unfinished(folder, pipe, config)
@@ -133,26 +147,24 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
                          history=runs.join_history(earlier.history if earlier else None,
                                                    result.history))
     except KeyboardInterrupt:
-        return _row(task, {}, "interrupted", "interrupted before training", time.perf_counter() - start)
+        return make_row(task, {}, "interrupted", "interrupted before training", time.perf_counter() - start)
     except Exception as exc:  # a failing task is a row, never the end of the experiment
-        return _row(task, {}, "error", _one_line(exc), time.perf_counter() - start)
+        return make_row(task, {}, "error", _one_line(exc), time.perf_counter() - start)
     metrics = {**result.metrics, "stopped": result.stopped or ""}
     status = "ok" if not result.stopped else "interrupted" if result.stopped == "interrupted" else "error"
-    return _row(task, metrics, status, "" if status == "ok" else result.stopped,
+    return make_row(task, metrics, status, "" if status == "ok" else result.stopped,
                 time.perf_counter() - start, fpipeline.diverged(result) or "")
 
 
 def _stopper(stop: Callable[[], bool] | None, folder: Path | None = None, config=None,
              earlier: runs.Resumed | None = None):
     """The task's watcher: the run saved in ``folder`` at every record, then a Stop if asked."""
-    from .workers import stop_requested
-
     record = (runs.recorder(folder, config, earlier.history if earlier else None)
               if folder is not None else None)
 
     def observe(snap) -> None:
         if record is not None:
             record(snap)
-        if stop_requested() or (stop is not None and stop()):
+        if runtime.stop_requested() or (stop is not None and stop()):
             raise fpipeline.Stop()
     return observe

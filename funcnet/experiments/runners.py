@@ -19,54 +19,15 @@ import contextlib
 import multiprocessing
 import os
 import signal
-import threading
-import warnings
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterator
 
+from .. import runtime
 from ..errors import ClusterError, ConfigError
+from .rows import make_row, run_task
 
-_STOP = threading.Event()  # set in a worker process by Ctrl-C
 _CACHE: dict = {}  # a worker process's last loaded data, for its next task
 DIED = "the worker process running it died"
 INSTALL = "pip install 'funcnet[dask]'"
-
-
-def cpu_count() -> int:
-    """The cores this process may use."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-def stop_requested() -> bool:
-    """Whether this (worker) process was asked to stop by Ctrl-C."""
-    return _STOP.is_set()
-
-
-@contextlib.contextmanager
-def blas_threads(threads: int | None):
-    """Limit the BLAS libraries of this process, and funcnet's chunked passes, to ``threads``
-    threads inside the block."""
-    if threads is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    from ..runtime import threads as compute_threads
-
-    with threadpool_limits(limits=int(threads), user_api="blas"), compute_threads(threads):
-        yield
-
-
-@contextlib.contextmanager
-def quiet_numpy():
-    """No overflow warnings from a task (its non-finite guard reports them)."""
-    import numpy as np
-
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        yield
 
 
 # ---------------------------------------------------------------- this process
@@ -74,8 +35,6 @@ def quiet_numpy():
 
 def _serial(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[int, dict]]:
     """Each task in turn in this process (the data kept between tasks of the same kind)."""
-    from .task import run_task
-
     cache: dict = {}
     for i in indices:
         if stop is not None and stop():
@@ -91,13 +50,11 @@ def _serial(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[
 
 def _init_worker() -> None:
     """A worker's set-up: Ctrl-C asks its task to stop after the current step."""
-    signal.signal(signal.SIGINT, lambda signum, frame: _STOP.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: runtime.request_stop())
 
 
 def _in_worker(task, folder, threads, plots) -> dict:
     """run_task in a worker process, keeping its data for the next task."""
-    from .task import run_task
-
     return run_task(task, folder, threads=threads, plots=plots, cache=_CACHE)
 
 
@@ -111,8 +68,6 @@ def _interrupt(pool: cf.ProcessPoolExecutor) -> None:
 def _processes(workers: int):
     def run(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[int, dict]]:
         """The tasks on ``workers`` spawned processes, at most one queued per idle worker."""
-        from .task import _row
-
         pending = collections.deque(indices)
         strikes: collections.Counter = collections.Counter()
         suspects: set = set()
@@ -142,7 +97,7 @@ def _processes(workers: int):
                             running[future] = i  # struck below with the others in flight
                             continue
                         except Exception as exc:  # the task or its row could not be pickled
-                            row = _row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
+                            row = make_row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
                         suspects.discard(i)
                         halted = halted or row["status"] == "interrupted"
                         yield i, row
@@ -155,7 +110,7 @@ def _processes(workers: int):
                         running.clear()
                         for i in dead:
                             suspects.discard(i)
-                            yield i, _row(tasks[i], {}, "error", f"{DIED} (twice)", 0.0)
+                            yield i, make_row(tasks[i], {}, "error", f"{DIED} (twice)", 0.0)
                         break
             except KeyboardInterrupt:  # Ctrl-C here: the workers got it too; collect their rows
                 halted = True
@@ -194,7 +149,7 @@ def connect(address: str, timeout: float = 5.0):
 def local_cluster(workers: int | None = None):
     """A Client of a new LocalCluster on 127.0.0.1: ``workers`` processes of one thread each."""
     distributed = _dask()
-    cluster = distributed.LocalCluster(n_workers=workers or cpu_count(), threads_per_worker=1,
+    cluster = distributed.LocalCluster(n_workers=workers or runtime.cpu_count(), threads_per_worker=1,
                                        processes=True, host="127.0.0.1", dashboard_address=None)
     client = distributed.Client(cluster)
     client.funcnet_owns_cluster = True
@@ -214,8 +169,6 @@ def close(client) -> None:
 def _on_dask(client):
     def run(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[int, dict]]:
         """The tasks as futures on ``client``'s cluster; a task whose workers keep dying is an error row."""
-        from .task import _row
-
         distributed = _dask()
         futures = {client.submit(_in_worker, tasks[i], folders[i], threads, plots, pure=False,
                                  key=f"funcnet-task-{i}-{os.urandom(4).hex()}"): i for i in indices}
@@ -232,9 +185,9 @@ def _on_dask(client):
                     try:
                         row = future.result()
                     except distributed.KilledWorker:
-                        row = _row(tasks[i], {}, "error", DIED, 0.0)
+                        row = make_row(tasks[i], {}, "error", DIED, 0.0)
                     except Exception as exc:
-                        row = _row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
+                        row = make_row(tasks[i], {}, "error", f"unexpected {type(exc).__name__}: {exc}", 0.0)
                     yield i, row
                     if row["status"] == "interrupted":
                         return
@@ -250,15 +203,8 @@ def where(count: int, workers: int | None, client) -> Callable:
     """The runner for ``count`` tasks: Dask, this process, or local worker processes."""
     if client is not None:
         return _on_dask(client)
-    workers = cpu_count() if workers is None else workers
+    workers = runtime.cpu_count() if workers is None else workers
     if workers < 1:
         raise ConfigError(f"workers={workers}: expected at least 1")
     return _serial if count <= 1 or workers == 1 else _processes(workers)
 
-
-def blas_lines() -> Sequence[str]:
-    """The BLAS libraries of this process, their kernel and thread count (threadpoolctl)."""
-    from threadpoolctl import threadpool_info
-
-    return [f"{d.get('internal_api')} {d.get('version')} kernel={d.get('architecture')} "
-            f"threads={d.get('num_threads')}" for d in threadpool_info() if d.get("user_api") == "blas"]

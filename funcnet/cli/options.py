@@ -1,4 +1,5 @@
-"""Where the tasks of ``run --seeds``, ``run --ablation`` and ``sweep`` run: the shared options."""
+"""The options ``run`` and ``sweep`` share: ``--seeds``, and where their tasks run
+(``--workers``, ``--scheduler``, ``--dask``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,24 @@ import functools
 import click
 
 from .. import experiments
+
+
+def parse_seeds(ctx, param, value):
+    """``--seeds 1,2,3`` as a tuple of distinct non-negative ints (a click callback).
+
+    >>> parse_seeds(None, None, "2,0,"), parse_seeds(None, None, None)
+    ((2, 0), None)
+    """
+    if value is None:
+        return None
+    try:
+        seeds = tuple(int(s) for s in value.split(",") if s.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers such as 0,1,2; got {value!r}")
+    if not seeds or min(seeds) < 0 or len(set(seeds)) < len(seeds):
+        raise click.BadParameter(
+            f"expected distinct non-negative integers such as 0,1,2; got {value!r}")
+    return seeds
 
 
 def where_options(fn):

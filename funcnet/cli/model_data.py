@@ -1,4 +1,4 @@
-"""Models and examples for ``predict`` and ``evaluate``: load data, predict.
+"""A model and the examples ``predict`` and ``evaluate`` run it on: load them, check them, predict.
 
 Models are read by :func:`funcnet.runs.load_model` (re-exported here).
 """
@@ -12,7 +12,8 @@ import numpy as np
 from ..errors import DataError
 from ..runs import load_model, model_file
 
-__all__ = ["load_model", "model_file", "load_examples", "probabilities"]
+__all__ = ["load_model", "model_file", "load_examples", "probabilities", "check_inputs",
+           "model_line", "warn_other_data"]
 
 
 def load_examples(data, info, split: str | None):
@@ -50,7 +51,9 @@ def probabilities(params, x: np.ndarray, model_state=None) -> np.ndarray:
     return predict_proba(params, x, model_state=model_state)
 
 
-def _check_inputs(params, ds, description: str) -> None:
+def check_inputs(params, ds, description: str) -> None:
+    """A DataError naming ``description`` unless ``ds`` has as many pixels per image as the
+    model takes."""
     from ..model import input_shape
 
     expected = math.prod(input_shape(params))
@@ -59,13 +62,14 @@ def _check_inputs(params, ds, description: str) -> None:
                         f"expects {expected} (input shape {input_shape(params)})")
 
 
-def _model_line(path, params) -> str:
+def model_line(path, params) -> str:
+    """``model: FILE (what the network is)``, the first line ``predict`` and ``evaluate`` print."""
     from ..model import describe
 
     return f"model: {model_file(path)} ({describe(params)})"
 
 
-def _warn_other_data(info, ds) -> None:
+def warn_other_data(info, ds) -> None:
     """One warning line on stderr if ``ds`` is a known data set other than the model's."""
     import click
 

@@ -11,10 +11,10 @@ import click
 from .. import experiments
 from .. import pipeline as fpipeline
 from .. import report as freport
-from .common import _debug, _echo_lines, _fail, _fmt, _quiet_numpy, handle_errors
-from .run import _parse_seeds
-from .training import _Interrupt
-from .workers import client_for, where_options
+from ..runtime import quiet_numpy
+from .exits import Interrupt, debugging, fail, handle_errors
+from .lines import echo_lines, figure_text
+from .options import client_for, parse_seeds, where_options
 
 
 def _row_line(done: int, total: int, task, keys, row) -> str:
@@ -31,7 +31,7 @@ def _row_line(done: int, total: int, task, keys, row) -> str:
         return f"{head}: interrupted"
     if row["status"] != "ok":
         return f"{head}: error: {row['error']}"
-    figs = "  ".join(f"{k.split('_')[0]} {_fmt(row.get(k))}" for k in experiments.METRICS[:3]
+    figs = "  ".join(f"{k.split('_')[0]} {figure_text(row.get(k))}" for k in experiments.METRICS[:3]
                      if row.get(k) is not None)
     warning = f"  (warning: {row['warning']})" if row.get("warning") else ""
     return f"{head}: {figs}  {row.get('seconds', 0):.1f}s{warning}"
@@ -63,7 +63,7 @@ def _reporter(total: int, keys):
                    "combination). A tuple field separates its values by ';': sizes=784,32,10;784,64,10.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a Config field for every task, e.g. --set iterations=100.")
-@click.option("--seeds", callback=_parse_seeds, default="0", show_default=True,
+@click.option("--seeds", callback=parse_seeds, default="0", show_default=True,
               metavar="S1,S2,...", help="The seeds each grid point runs with.")
 @click.option("--out", type=click.Path(file_okay=False), required=True,
               help="Folder for results.csv and one run folder per task; running the same "
@@ -97,8 +97,8 @@ def sweep(pipeline_file, grid_items, overrides, seeds, out, workers, scheduler, 
     fixed = experiments.parse_sets(pipe.Config, overrides)
     total = len(seeds) * math.prod(len(v) for v in grid.values())
     on_row, close = _reporter(total, list(grid))
-    with client_for(workers, scheduler, local_dask) as client, _quiet_numpy(_debug()), \
-            _Interrupt() as interrupt:
+    with client_for(workers, scheduler, local_dask) as client, quiet_numpy(not debugging()), \
+            Interrupt() as interrupt:
         try:
             frame = experiments.sweep(pipeline_file, grid, seeds, fixed, client=client,
                                       workers=workers, out=out, overwrite=overwrite, plots=plots,
@@ -113,7 +113,7 @@ def _report(frame, keys, out: Path, interrupt) -> None:
     summary = experiments.summarize(frame, by=keys)
     columns = [c for c in experiments.METRICS if c in summary and summary[c].notna().any()]
     if len(summary) and summary["runs"].sum():
-        _echo_lines(["", *freport.summary_table(summary, keys, columns)])
+        echo_lines(["", *freport.summary_table(summary, keys, columns)])
     finished = frame["status"].isin(["ok", "error"]).sum()
     if finished < len(frame):
         click.echo(f"funcnet: {interrupt.what()} after {finished} of {len(frame)} tasks; "
@@ -121,5 +121,5 @@ def _report(frame, keys, out: Path, interrupt) -> None:
         sys.exit(interrupt.exit_code())
     failed = (frame["status"] == "error").sum()
     if failed:
-        _fail(f"{failed} of {len(frame)} tasks failed (their errors are in the error column of "
+        fail(f"{failed} of {len(frame)} tasks failed (their errors are in the error column of "
               f"{out / 'results.csv'})", 1)

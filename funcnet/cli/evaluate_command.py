@@ -6,9 +6,12 @@ import click
 
 from .. import report as freport
 from ..errors import DataError
-from .common import _accuracy_lines, _debug, _echo_lines, _quiet_numpy, handle_errors
 from ..model import num_outputs
-from .models import _check_inputs, _warn_other_data, _model_line, load_examples, load_model, probabilities
+from ..runtime import quiet_numpy
+from .exits import debugging, handle_errors
+from .lines import accuracy_lines, echo_lines
+from .model_data import (check_inputs, load_examples, load_model, model_line, probabilities,
+                         warn_other_data)
 
 @click.command()
 @click.argument("model_path", metavar="MODEL", type=click.Path())
@@ -27,19 +30,19 @@ def evaluate(model_path, data, split):
 
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
-    _check_inputs(params, ds, description)
-    _warn_other_data(info, ds)
+    check_inputs(params, ds, description)
+    warn_other_data(info, ds)
     if ds.y is None:
         raise DataError(f"{ds.source or data}: no labels to evaluate against "
                         "(use funcnet predict for unlabelled data)")
-    with _quiet_numpy(_debug()):
+    with quiet_numpy(not debugging()):
         pred = probabilities(params, ds.x, info["model_state"]).argmax(axis=1)
     k = num_outputs(params)
     names = freport.class_names(info["config"].get("dataset"))
-    lines = [_model_line(model_path, params), f"data: {description}",
-             *_accuracy_lines(pred, ds.y), "",
+    lines = [model_line(model_path, params), f"data: {description}",
+             *accuracy_lines(ds.y, pred), "",
              "per-class report", *freport.report_lines(fevaluate.report(ds.y, pred, k), names), "",
              "confusion matrix (rows: true class, columns: predicted class)",
              *freport.confusion_lines(fevaluate.confusion_matrix(ds.y, pred, k))]
-    _echo_lines(lines)
+    echo_lines(lines)
 

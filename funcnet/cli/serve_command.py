@@ -7,8 +7,8 @@ import click
 from .. import images
 from .. import report as freport
 from ..errors import FuncnetError
-from .common import handle_errors
-from .models import load_model, model_file
+from .exits import handle_errors
+from .model_data import load_model, model_file
 
 
 @click.command()

@@ -10,8 +10,9 @@ l2=config.l2)``, as ``classify.train`` builds them. The three take turns in
 each round (``--calls`` timed calls each), so a change in the machine's load
 hits them alike; each round's medians give a ratio augmentation / step, and
 the median of the rounds' ratios is compared with the target (< 0.15), and
-the ratio of the best single calls (the least disturbed by other processes)
-is printed beside it. The same distortions of the uint8 digits are timed
+the ratios of the best single calls (the least disturbed by other processes)
+and of the CPU time per call (all threads, BLAS's spinning included) are
+printed beside it. The same distortions of the uint8 digits are timed
 in each round too.
 
     python benchmarks/augment.py                   # 7 rounds (the first a warm-up), 10 calls each
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
 
 import numpy as np
 
@@ -62,14 +64,14 @@ def cnn_step(batch: int):
     return step, state, config
 
 
-def timed_calls(f, calls: int) -> list[float]:
-    """Wall milliseconds of ``calls`` calls of ``f()``, one by one."""
-    out = []
+def timed_calls(f, calls: int) -> tuple[list[float], float]:
+    """(wall milliseconds of each of ``calls`` calls of ``f()``, CPU ms per call, all threads)."""
+    out, c0 = [], time.process_time()
     for _ in range(calls):
         t0 = C.clock()
         f()
         out.append(1e3 * (C.clock() - t0))
-    return out
+    return out, 1e3 * (time.process_time() - c0) / calls
 
 
 def main(argv=None):
@@ -105,7 +107,7 @@ def main(argv=None):
         rounds = []
         for r in range(args.rounds):
             got = {name: timed_calls(f, args.calls) for name, f in contenders.items()}
-            med = {name: C.median(ms) for name, ms in got.items()}
+            med = {name: C.median(ms) for name, (ms, _) in got.items()}
             print(f"   round {r}{' (warm-up)' if not r else ''}: "
                   + ", ".join(f"{name} {m:.2f}" for name, m in med.items()) + " ms")
             if r:
@@ -118,22 +120,25 @@ def report(rounds: list[dict]) -> None:
     if len(rounds) < 5:
         print(f"only {len(rounds)} timed rounds: run with --rounds 6 or more")
         return
-    print(f"over {len(rounds)} rounds (medians of each round's calls, wall ms per call):")
+    walls = {name: [C.median(r[name][0]) for r in rounds] for name in rounds[0]}
+    calls = {name: [ms for r in rounds for ms in r[name][0]] for name in rounds[0]}
+    cpus = {name: [r[name][1] for r in rounds] for name in rounds[0]}
+    print(f"over {len(rounds)} rounds (wall: the median of each round's calls; CPU: all threads):")
     for name in rounds[0]:
-        per_round = [C.median(r[name]) for r in rounds]
-        calls = [ms for r in rounds for ms in r[name]]
-        print(f"   {name:<14s} median {C.median(per_round):7.2f} ms   rounds "
-              f"{min(per_round):7.2f}–{max(per_round):7.2f}   single calls "
-              f"{min(calls):7.2f}–{max(calls):7.2f}")
-    for name in [n for n in rounds[0] if n != "CNN step"]:
-        ratios = [C.median(r[name]) / C.median(r["CNN step"]) for r in rounds]
+        print(f"   {name:<14s} median {C.median(walls[name]):7.2f} ms   rounds "
+              f"{min(walls[name]):7.2f}–{max(walls[name]):7.2f}   single calls "
+              f"{min(calls[name]):7.2f}–{max(calls[name]):7.2f}   "
+              f"CPU {C.median(cpus[name]):7.2f} ms")
+    step = "CNN step"
+    for name in [n for n in rounds[0] if n != step]:
+        ratios = [a / b for a, b in zip(walls[name], walls[step])]
         ratio = C.median(ratios)
         verdict = (f"target < {TARGET:.2f}: {'met' if ratio < TARGET else 'NOT met'}"
                    if "uint8" not in name else "(for comparison)")
-        best = (min(ms for r in rounds for ms in r[name])
-                / min(ms for r in rounds for ms in r["CNN step"]))
-        print(f"ratio {name:<14s} / CNN step {ratio:6.3f} (rounds {min(ratios):.3f}–"
-              f"{max(ratios):.3f}; best call / best call {best:.3f}) {verdict}")
+        print(f"ratio {name:<14s} / {step} {ratio:6.3f} "
+              f"(rounds {min(ratios):.3f}–{max(ratios):.3f}; "
+              f"best call / best call {min(calls[name]) / min(calls[step]):.3f}; CPU "
+              f"{C.median(cpus[name]) / C.median(cpus[step]):.3f}) {verdict}")
     print("   load average (1, 5, 15 min) at the end: "
           + " ".join(f"{v:.2f}" for v in os.getloadavg()))
 

@@ -100,8 +100,8 @@ def cross_entropy(z: np.ndarray, y: np.ndarray, label_smoothing: float = 0.0) ->
     eps = _smoothing(label_smoothing)
     if not len(y):
         return float("nan")
+    # Each −log A[i, y_i] ≥ 0; the shifted sum can round a hair below 0 when every A[i, y_i] ≈ 1.
     if eps == 0.0:
-        # Each −log A[i, y_i] ≥ 0; the shifted sum can round a hair below 0 when every A[i, y_i] ≈ 1.
         return max(softmax_nll_(np.array(_floating(z), copy=True), y)[1] / len(y), 0.0)
     log_a = log_softmax(z)
     picked = log_a[np.arange(len(y)), y].sum(dtype=np.float64)

@@ -12,7 +12,8 @@ training is a fold over batches (``funcnet.train.fit``).
 (2, 10)
 """
 
-from . import activations, chunked, data, errors, evaluate, layers, losses, mlp, model, optim, rng, runtime, train, tree
+from . import (activations, chunked, data, errors, evaluate, layers, losses, mlp, model, optim,
+               planner, rng, runtime, train, tree)
 from .data import Dataset
 from .errors import (CheckpointError, ClusterError, ConfigError, DataError, DownloadError,
                      FuncnetError, TrainingError)
@@ -25,7 +26,8 @@ from .train import TrainState, fit, make_step
 __version__ = "0.1.0"
 
 __all__ = [
-    "activations", "chunked", "data", "errors", "evaluate", "layers", "losses", "mlp", "model", "optim", "rng", "runtime",
+    "activations", "chunked", "data", "errors", "evaluate", "layers", "losses", "mlp", "model", "optim", "planner",
+    "rng", "runtime",
     "train", "tree",
     "Dataset", "CheckpointError", "ClusterError", "ConfigError", "DataError", "DownloadError",
     "FuncnetError",

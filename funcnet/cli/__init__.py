@@ -4,8 +4,9 @@ Commands, one module each: ``run`` (train a pipeline; also over several
 seeds, or the tutorial's ablation), ``sweep`` (a grid of Config values ×
 seeds, in parallel), ``predict`` (Kaggle submission CSV,
 digits drawn in the terminal), ``evaluate`` (accuracy, per-class report,
-confusion matrix), ``show`` (a pipeline's Config fields) and ``serve``
-(a page to draw a digit on and watch the network decide). The shared
+confusion matrix), ``show`` (a pipeline's Config fields), ``serve``
+(a page to draw a digit on and watch the network decide) and ``tune``
+(the layouts of the hot passes measured on this machine). The shared
 error handling (one line on stderr and an exit code) is in
 :mod:`funcnet.cli.common`.
 
@@ -27,6 +28,7 @@ from .run import run
 from .serve import serve
 from .show import show
 from .sweep import sweep
+from .tune import tune
 
 __all__ = ["cli", "main", "handle_errors", "load_model", "load_examples", "model_file",
            "probabilities", "submission_csv", "ablation_variants", "_check_inputs"]
@@ -48,6 +50,7 @@ def cli(debug: bool) -> None:
         funcnet predict runs/mnist --images my-digits/ --out preds.csv
         funcnet serve runs/mnist
         funcnet show pipelines/mnist.py
+        funcnet tune --refresh
 
     Data is read from --data, else $FUNCNET_DATA/<dataset>/.
 
@@ -58,7 +61,7 @@ def cli(debug: bool) -> None:
     """
 
 
-for _command in (run, sweep, predict, evaluate, show, serve):
+for _command in (run, sweep, predict, evaluate, show, serve, tune):
     cli.add_command(_command)
 
 

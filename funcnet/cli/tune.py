@@ -57,8 +57,10 @@ def machine_lines(host: planner.Machine, path) -> list[str]:
             f"plan file: {path}"]
 
 
-def _refresh(names, rounds: int) -> None:
-    """Measure every default shape of the passes ``names`` and store their plans."""
+def _refresh(names, rounds: int, path) -> None:
+    """Measure every default shape of the passes ``names`` and store their plans in ``path``
+    (its folder made first: a folder that cannot be made fails before any measuring)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     for name in names:
         t = planner.registered()[name]
         for key in t.keys:
@@ -100,7 +102,7 @@ def tune(refresh, clear_, passes, rounds, every):
     if clear_:
         lines.append(f"removed {path}" if planner.clear(host=host) else "no plan file to remove")
     if refresh:
-        _refresh(names, rounds)
+        _refresh(names, rounds, path)
     stored = [p for p in planner.plans(host=host) if p.name in names]
     headers = ["pass", "shape", "plan (* chosen)" if every else "plan", "median ms",
                "min–max ms", "× default", "measured (UTC)"]

@@ -111,17 +111,21 @@ def choose(name: str, key: Any, candidates: Sequence, run: Callable[[Any], Any],
     memo = (str(path), host, name, key_text, cand_text)
     with _LOCK:
         i = _MEMO.get(memo)
-        if i is None:
+        if i is None or (i < 0 and mode == "measure"):
             i = _stored_choice(read_plans(path, host).get(name, {}).get(key_text), cand_text)
-        if i is None and mode == "measure":
-            found = measure(candidates, run, rounds=rounds, timer=timer)
-            i = found.choice
-            try:
-                store(path, host, name, key_text, _entry(candidates, found, rounds))
-            except OSError:  # an unwritable cache: measured again by the next process
-                pass
-        if i is not None:
-            _MEMO[memo] = i
-    return candidates[0 if i is None else i]
+            if i is None and mode == "measure":
+                i = _measure_and_store(path, host, name, key, candidates, run, rounds, timer)
+            i = _MEMO[memo] = -1 if i is None else i  # -1: none stored (mode cached)
+    return candidates[max(i, 0)]
 
 
+def _measure_and_store(path, host: Machine, name: str, key, candidates: list, run, rounds: int,
+                       timer) -> int:
+    """:func:`measure` the candidates and store the choice; a store that fails (an
+    unwritable or locked cache) leaves the choice to this process: the index chosen."""
+    found = measure(candidates, run, rounds=rounds, timer=timer)
+    try:
+        store(path, host, name, canonical(key), _entry(candidates, found, rounds))
+    except OSError:
+        pass
+    return found.choice

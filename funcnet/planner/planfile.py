@@ -20,7 +20,7 @@ FORMAT = "funcnet plans"
 _VERSION = 1
 
 _LOCK = threading.RLock()  # one measurement at a time in a process: threads would disturb it
-_MEMO: dict = {}           # (file, machine, pass, key text, candidates text) -> chosen index
+_MEMO: dict = {}           # (file, machine, pass, key text, candidates text) -> index, -1: none
 
 
 def cache_folder() -> Path:

@@ -383,3 +383,14 @@ def test_the_machine_names_blas_kernel_and_cores():
     m = planner.machine()
     assert m.kernel == (blas_kernel() or "") and m.cores == planner.usable_cores()
     assert m.cpu == planner.cpu_model() and m.numpy == np.__version__
+
+
+def test_mode_cached_reads_the_file_once_then_measure_mode_reads_it_again(tmp_path, host):
+    path = planner.plan_file(tmp_path, host)
+    assert choose(tmp_path, host, FakePass(), mode="cached") == CANDIDATES[0]
+    entry = {"candidates": CANDIDATES, "choice": 2, "seconds": [[3.0], [1.0], [2.0]], "rounds": 1}
+    planner.store(path, host, "fake.pass", planner.canonical(KEY), entry)  # another process
+    assert choose(tmp_path, host, FakePass(), mode="cached") == CANDIDATES[0]  # not read again
+    run = FakePass()
+    assert choose(tmp_path, host, run) == CANDIDATES[2] and run.calls == []  # read, not measured
+    assert choose(tmp_path, host, FakePass(), mode="cached") == CANDIDATES[2]

@@ -85,11 +85,12 @@ def _refresh(names, rounds: int, path) -> None:
 def tune(refresh, clear_, passes, rounds, every):
     """Show the plans chosen by measurement on this machine (layouts of the hot passes).
 
-    A plan is measured on first use and kept in the user's cache folder
-    ($FUNCNET_CACHE/plans, else the OS cache folder of funcnet), keyed by the
-    CPU model, BLAS, kernel, NumPy version and cores: a plan is never used on
-    another machine. Every plan of a pass gives the same bits. FUNCNET_PLAN=default
-    turns measuring off (the default plan is used), =cached uses stored plans only.
+    Plans are kept in the user's cache folder ($FUNCNET_CACHE/plans, else
+    the OS cache folder of funcnet), keyed by the CPU model, BLAS, kernel,
+    NumPy version and cores: a plan is never used on another machine. Only
+    plans that give the default plan's bits are kept. A pass that asks the
+    planner measures its plan on first use unless FUNCNET_PLAN=default (the
+    default plan) or =cached (stored plans only).
     """
     known = planner.registered()
     unknown = [p for p in passes if p not in known]

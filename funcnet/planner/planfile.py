@@ -110,7 +110,6 @@ def clear(folder: str | os.PathLike | None = None, host: Machine | None = None) 
     return True
 
 
-
 def _stored_choice(entry: Any, candidates_text: str) -> int | None:
     """The chosen index of a stored ``entry`` if it is whole and was measured over exactly
     these candidates (a pass whose candidates changed is measured again); else None.
@@ -141,7 +140,6 @@ def _remember(path: Path, host: Machine, name: str, key_text: str, candidates_te
         _MEMO[(str(path), host, name, key_text, candidates_text)] = choice
 
 
-
 class Plan(NamedTuple):
     """One stored plan: pass ``name``, shape ``key``, the ``candidates``, the chosen index,
     each candidate's seconds per round (None: other bits), rounds, when (UTC, ISO 8601)."""
@@ -156,19 +154,31 @@ class Plan(NamedTuple):
 
 
 def plans(folder: str | os.PathLike | None = None, host: Machine | None = None) -> list[Plan]:
-    """The whole plans stored for this machine, sorted by pass and key (malformed ones skipped).
+    """Every plan stored for this machine, sorted by pass and key (malformed ones skipped).
 
     >>> import tempfile
     >>> plans(tempfile.mkdtemp())
     []
     """
     host = machine() if host is None else host
-    out = []
-    for name, entries in sorted(read_plans(plan_file(folder, host), host).items()):
-        for key_text, e in sorted(entries.items()):
-            if isinstance(e, dict) and _stored_choice(e, canonical(e.get("candidates"))) is not None:
-                out.append(Plan(name, json.loads(key_text), e["candidates"], e["choice"],
-                                e["seconds"], e.get("rounds", 0), str(e.get("measured", ""))))
-    return out
+    found = (_plan(name, key_text, entry)
+             for name, entries in sorted(read_plans(plan_file(folder, host), host).items())
+             for key_text, entry in sorted(entries.items()))
+    return [p for p in found if p is not None]
 
 
+def _plan(name: str, key_text: str, entry: Any) -> Plan | None:
+    """A stored entry as a :class:`Plan`, or None when it is malformed.
+
+    >>> _plan("p", '{"rows":8}', {"candidates": [1, 2], "choice": 1, "seconds": [[0.2], [0.1]]}).key
+    {'rows': 8}
+    >>> _plan("p", "{rows", {"candidates": [1, 2], "choice": 1, "seconds": [[0.2], [0.1]]})
+    """
+    try:
+        key = json.loads(key_text)
+        if _stored_choice(entry, canonical(entry["candidates"])) is None:
+            return None
+    except (TypeError, KeyError, ValueError, RecursionError):
+        return None
+    return Plan(name, key, entry["candidates"], entry["choice"], entry["seconds"],
+                entry.get("rounds", 0), str(entry.get("measured", "")))

@@ -68,3 +68,31 @@ def test_the_cpu_name_never_fails(text):
 def test_canonical_text_round_trips(value):
     text = planner.canonical(value)
     assert planner.canonical(json.loads(text)) == text
+
+
+JSONISH = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=6),
+                       lambda kids: st.lists(kids, max_size=3)
+                       | st.dictionaries(st.text(max_size=6), kids, max_size=3), max_leaves=12)
+
+
+@settings(deadline=None, max_examples=150)
+@given(plans=st.dictionaries(st.text(max_size=6), JSONISH | st.dictionaries(
+    st.text(max_size=8), JSONISH | st.fixed_dictionaries(
+        {"candidates": JSONISH, "choice": JSONISH, "seconds": JSONISH}), max_size=3), max_size=3))
+def test_a_plan_file_of_this_machine_with_any_entries_never_fails(tmp_path_factory, plans):
+    """A file whose header is right but whose entries are anything: listing and choosing
+    skip what is malformed."""
+    host = planner.machine()
+    folder = tmp_path_factory.mktemp("plans")
+    doc = {"format": planner.FORMAT, "version": 1, "machine": host._asdict(), "plans": plans}
+    planner.plan_file(folder, host).write_text(json.dumps(doc), encoding="utf-8")
+    listed = planner.plans(folder, host)
+    assert all(0 <= p.choice < len(p.candidates) for p in listed)
+    for name, entries in plans.items():
+        for key_text in entries if isinstance(entries, dict) else ():
+            try:
+                key = json.loads(key_text)
+            except ValueError:
+                continue
+            chosen = planner.choose(name, key, [1, 2], None, mode="cached", folder=folder, host=host)
+            assert chosen in (1, 2)

@@ -27,9 +27,23 @@ def _ms(seconds) -> tuple[str, str]:
 
 
 def _describers(name: str):
-    """How pass ``name`` writes its candidates and keys (registered, else as JSON)."""
+    """How pass ``name`` writes its candidates and keys (registered, else as JSON; as JSON
+    too where its own way fails on what a plan file holds)."""
     t = planner.registered().get(name) or planner.Tunable(None, None)
-    return t.describe, t.describe_key
+
+    def describe(candidate, key) -> str:
+        try:
+            return t.describe(candidate, key)
+        except Exception:  # noqa: BLE001 -- a plan of an older or other layout
+            return planner.canonical(candidate)
+
+    def describe_key(key) -> str:
+        try:
+            return t.describe_key(key)
+        except Exception:  # noqa: BLE001
+            return planner.canonical(key)
+
+    return describe, describe_key
 
 
 def plan_rows(plan: planner.Plan, every: bool) -> list[list[str]]:
@@ -104,7 +118,7 @@ def tune(refresh, clear_, passes, rounds, every):
         lines.append(f"removed {path}" if planner.clear(host=host) else "no plan file to remove")
     if refresh:
         _refresh(names, rounds, path)
-    stored = [p for p in planner.plans(host=host) if p.name in names]
+    stored = [p for p in planner.plans(host=host) if not passes or p.name in passes]
     headers = ["pass", "shape", "plan (* chosen)" if every else "plan", "median ms",
                "min–max ms", "× default", "measured (UTC)"]
     rows = [row for p in stored for row in plan_rows(p, every)]

@@ -176,7 +176,7 @@ def _plan(name: str, key_text: str, entry: Any) -> Plan | None:
     """
     try:
         key = json.loads(key_text)
-        if _stored_choice(entry, canonical(entry["candidates"])) is None:
+        if canonical(key) != key_text or _stored_choice(entry, canonical(entry["candidates"])) is None:
             return None
     except (TypeError, KeyError, ValueError, RecursionError):
         return None

@@ -132,3 +132,18 @@ def test_an_unwritable_cache_folder_is_a_one_line_error(tmp_path, monkeypatch):
 
 def test_rounds_below_one_is_a_usage_error():
     assert_one_line_error(invoke("tune", "--rounds", "0"), 2, "--rounds")
+
+
+def test_entries_a_pass_cannot_describe_are_shown_as_json(cache):
+    path = planner.plan_file()
+    entry = {"candidates": [{"odd": 1}, {"odd": 2}], "choice": 1, "seconds": [[0.002], [0.001]],
+             "rounds": 1, "measured": "then"}
+    planner.store(path, planner.machine(), tunables.CHUNKED, planner.canonical([1, 2]), entry)
+    planner.store(path, planner.machine(), "gone.pass", planner.canonical({"n": 1}), entry)
+    result = invoke("tune", "--all")
+    assert result.exit_code == 0, result.stderr
+    rows = [l.split() for l in result.stdout.splitlines() if l.startswith(("chunked", "gone"))]
+    assert [r[:3] for r in rows] == [["chunked.grads", "[1,2]", '{"odd":1}'],
+                                    ["chunked.grads", "[1,2]", '*{"odd":2}'],
+                                    ["gone.pass", '{"n":1}', '{"odd":1}'],
+                                    ["gone.pass", '{"n":1}', '*{"odd":2}']]

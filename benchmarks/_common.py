@@ -59,6 +59,58 @@ def print_header(title: str) -> None:
         print("   " + line)
 
 
+# --- beside every figure: where it was measured, with which plan, and its spread -----------
+
+MIN_ROUNDS = 5  # a spread is taken over at least this many alternating rounds
+
+
+def cpu_short() -> str:
+    """The CPU's model name with its family and model numbers, which tell apart CPUs that
+    share a name (funcnet's planner keys plans by the whole of ``/proc/cpuinfo``'s
+    description, :func:`funcnet.planner.cpu_model`)."""
+    from funcnet import planner
+    name, *rest = planner.cpu_model().split("; ")
+    numbers = [p for p in rest if p.startswith(("cpu family ", "model ", "CPU part "))]
+    return f"{name} ({', '.join(numbers)})" if numbers else name
+
+
+def kernel_name() -> str:
+    """The BLAS library and, for OpenBLAS, the kernel it runs (threadpoolctl)."""
+    from funcnet import planner
+    m = planner.machine()
+    return f"{m.blas} {m.kernel}".strip() if m.kernel else m.blas
+
+
+def where(plan: str) -> str:
+    """The tag printed beside a figure: ``[CPU; BLAS kernel; plan: ...]``."""
+    return f"[{cpu_short()}; {kernel_name()}; plan: {plan}]"
+
+
+def chunked_plan(dtype) -> str:
+    """The layout funcnet's chunked full-batch pass runs here for ``dtype``
+    (``funcnet.model._fused.layout``, every usable core), in words."""
+    from funcnet import tunables
+    from funcnet._kernels import default_threads
+    from funcnet.model import _fused
+    plan = dict(_fused.layout(dtype)._asdict(), threads=default_threads())
+    return tunables.describe_layout(plan, {"sizes": [784], "dtype": np.dtype(dtype).name})
+
+
+def spread(xs, scale: float = 1.0, digits: int = 3) -> str:
+    """``median (min–max, n rounds)`` of ``xs`` × ``scale``, flagged when there are fewer
+    than :data:`MIN_ROUNDS` rounds.
+
+    >>> spread([0.3, 0.1, 0.2, 0.5, 0.4])
+    '0.300 (0.100–0.500, 5 rounds)'
+    """
+    xs = [scale * x for x in xs]
+    if not xs:
+        return "n/a"
+    few = f", fewer than {MIN_ROUNDS}" if len(xs) < MIN_ROUNDS else ""
+    return (f"{statistics.median(xs):.{digits}f} ({min(xs):.{digits}f}–{max(xs):.{digits}f}, "
+            f"{len(xs)} round{'s' if len(xs) != 1 else ''}{few})")
+
+
 # --- timing -----------------------------------------------------------------------------
 
 def clock() -> float:

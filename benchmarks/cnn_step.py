@@ -11,6 +11,8 @@ pytree of the layer records); ``torch.optim.Adam`` in PyTorch. The contenders ta
 both alike; the ratio is taken within each round and its median reported,
 beside the ratio of the best single steps (the least disturbed by other
 processes) and of the CPU time per step (all threads, spinning included).
+Each figure is printed with its min and max over the rounds (6 after the
+warm-up by default), beside the CPU model, the BLAS kernel and the plan.
 ``--threads`` sets both PyTorch's threads and NumPy's BLAS threads.
 
     python benchmarks/cnn_step.py                     # 7 rounds of 10 steps each, 2 threads
@@ -146,14 +148,23 @@ def timed(run, batches) -> tuple[list[float], float]:
     return walls, 1e3 * (time.process_time() - c0) / len(batches)
 
 
-def summary(name, rounds) -> tuple[float, float, float]:
-    """Print and return (median wall, best wall, median CPU) ms per step over the rounds."""
+def summary(name, rounds, plan: str) -> tuple[float, float, float]:
+    """Print and return (median wall, best wall, median CPU) ms per step over the rounds,
+    with the spread of the rounds' median steps, beside the CPU, BLAS kernel and ``plan``."""
     walls = [w for ws, _ in rounds for w in ws]
-    med, best = C.median([C.median(ws) for ws, _ in rounds]), min(walls)
+    medians = [C.median(ws) for ws, _ in rounds]
+    med, best = C.median(medians), min(walls)
     cpu = C.median([c for _, c in rounds])
-    print(f"{name:<9s} {med:7.2f} ms/step (median), best step {best:7.2f} ms, "
-          f"CPU {cpu:7.2f} ms/step")
+    print(f"{name:<9s} {med:7.2f} ms/step (median; rounds {C.spread(medians, digits=2)}), "
+          f"best step {best:7.2f} ms, CPU {cpu:7.2f} ms/step  {C.where(plan)}")
     return med, best, cpu
+
+
+def plans_of(args) -> dict:
+    """How each contender lays out a step (no chunks to plan: one GEMM per convolution)."""
+    return {"funcnet": f"none (im2col, one GEMM per convolution; {args.threads} BLAS thread"
+                       f"{'s' if args.threads != 1 else ''})",
+            "PyTorch": f"none (PyTorch, {args.threads} thread{'s' if args.threads != 1 else ''})"}
 
 
 def limit_blas(threads: int):
@@ -196,15 +207,19 @@ def run_rounds(args, batches):
         fm, tm = C.median(f[0]), C.median(t[0])
         print(f"   round {r}{' (warm-up)' if not r else ''}: funcnet {fm:7.2f} ms/step"
               + (f", PyTorch {tm:7.2f} ms/step, ratio {fm / tm:5.2f}" if th else ""))
-    f_med, f_best, f_cpu = summary("funcnet", rounds["funcnet"])
+    plans = plans_of(args)
+    f_med, f_best, f_cpu = summary("funcnet", rounds["funcnet"], plans["funcnet"])
     if th:
-        t_med, t_best, t_cpu = summary("PyTorch", rounds["torch"])
-        ratio = C.median([C.median(f[0]) / C.median(t[0])
-                          for f, t in zip(rounds["funcnet"], rounds["torch"])])
-        print(f"ratio     {ratio:7.2f} × PyTorch (median of the rounds' ratios of median steps); "
-              f"target ≤ {TARGET:.1f}×: {'met' if ratio <= TARGET else 'NOT met'}")
+        t_med, t_best, t_cpu = summary("PyTorch", rounds["torch"], plans["PyTorch"])
+        ratios = [C.median(f[0]) / C.median(t[0])
+                  for f, t in zip(rounds["funcnet"], rounds["torch"])]
+        ratio = C.median(ratios)
+        print(f"ratio     {ratio:7.2f} × PyTorch (median of the rounds' ratios of median steps; "
+              f"rounds {C.spread(ratios, digits=2)}); "
+              f"target ≤ {TARGET:.1f}×: {'met' if ratio <= TARGET else 'NOT met'}  "
+              f"{C.where(plans['funcnet'])}")
         print(f"          {f_best / t_best:7.2f} × best step to best step, "
-              f"{f_cpu / t_cpu:5.2f} × in CPU time")
+              f"{f_cpu / t_cpu:5.2f} × in CPU time  {C.where(plans['funcnet'])}")
     if args.profile:
         prof = fn.profile(fb)
         print("funcnet by layer (ms/step, one more pass of the batches, timed per call):")

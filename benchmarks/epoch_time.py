@@ -4,8 +4,11 @@ NumPy reference, PyTorch and scikit-learn, measured in one process.
 The contenders take turns epoch by epoch (funcnet, numpy, torch, sklearn,
 funcnet, ...), so a change in the machine's load hits all of them alike. The
 first epoch of each is dropped and the median of the rest reported, with
-the achieved GFLOP/s (6·n·Σ n_in·n_out per epoch / time) against the
-float32 GEMM peak measured in this process (a 2048 × 2048 sgemm).
+the min and max (5 rounds by default) and the achieved GFLOP/s
+(6·n·Σ n_in·n_out per epoch / time) against the float32 GEMM peak measured
+in this process (a 2048 × 2048 sgemm). Every figure is printed beside the
+CPU model, the BLAS kernel and the contender's plan (how it lays out its
+work), the ratios beside their spread over the rounds.
 
     python benchmarks/epoch_time.py                       # 784-128-10, Adam 1e-3, batch 128
     python benchmarks/epoch_time.py --sizes 784,256,10 --batch 256 --lr 2e-3
@@ -139,6 +142,22 @@ def contenders(args, raw):
     return out
 
 
+def plan_of(name: str, args) -> str:
+    """How contender ``name`` lays out its work: funcnet's batches of at most a chunk's rows
+    go through the fused dense kernel in one piece (no chunks to plan)."""
+    import numpy as np
+    from funcnet.model import _fused
+    rows = _fused.chunk_rows(784, np.float32, _fused.layout(np.float32).chunk_bytes)
+    one_piece = (f"one piece a batch ({args.batch} ≤ {rows} rows), BLAS threads "
+                 "as the process has them" if args.batch <= rows else
+                 f"{rows}-row chunks on every core")
+    return {"funcnet": f"make_step, {one_piece}", "funcnet-f32": f"make_step, {one_piece}",
+            "funcnet-repl": f"forward/backward, {one_piece}",
+            "numpy": "none (the reference as written)",
+            "torch": f"none (PyTorch, {args.threads} threads)",
+            "sklearn": "none (scikit-learn)"}.get(name, "none")
+
+
 def main(argv=None):
     args = parse(argv)
     arch = "-".join(map(str, args.sizes))
@@ -170,31 +189,38 @@ def main(argv=None):
     print(f"   float32 GEMM peak again after the runs: {peak2:.1f} GFLOP/s best of 7")
     peak = max(peak_best, peak2)
     med = {k: C.median(v[1:]) for k, v in times.items()}
-    print(f"{'contender':<13} {'s/epoch':>8} {'min':>7} {'GFLOP/s':>8} {'% peak':>7} "
-          f"{'× numpy':>8} {'× torch':>8} {'test acc':>9} {'faults/epoch':>13}")
+    print(f"{'contender':<13} {'s/epoch':>8} {'min':>7} {'max':>7} {'GFLOP/s':>8} {'% peak':>7} "
+          f"{'× numpy':>8} {'× torch':>8} {'test acc':>9} {'faults/epoch':>13}  "
+          f"[CPU; BLAS kernel; plan] ({len(times[next(iter(times))][1:])} rounds"
+          f"{f', fewer than {C.MIN_ROUNDS}' if args.epochs < C.MIN_ROUNDS else ''})")
     for name, (_, acc) in live.items():
         rel = lambda other: f"{med[name] / med[other]:8.2f}" if other in med else f"{'-':>8}"
-        print(f"{name:<13} {med[name]:8.3f} {min(times[name][1:]):7.3f} "
+        print(f"{name:<13} {med[name]:8.3f} {min(times[name][1:]):7.3f} {max(times[name][1:]):7.3f} "
               f"{flops / med[name] / 1e9:8.1f} {100 * flops / med[name] / 1e9 / peak:6.1f}% "
-              f"{rel('numpy')} {rel('torch')} {acc():9.4f} {C.median(faults[name][1:]):13.0f}")
+              f"{rel('numpy')} {rel('torch')} {acc():9.4f} {C.median(faults[name][1:]):13.0f}  "
+              f"{C.where(plan_of(name, args))}")
     for name, why in runs.items():
         if isinstance(why, str):
             print(f"{name:<13} {why}")
     if "funcnet" in med:
         print("targets (784-128-10, Adam, batch 128): funcnet ≤ 1.0× numpy, ≤ 0.8× torch, "
               "≥ 50% of the GEMM peak")
+        tag = C.where(plan_of("funcnet", args))
         for other, target in (("numpy", 1.0), ("torch", 0.8)):
             if other in med:
                 r = med["funcnet"] / med[other]
+                per_round = [a / b for a, b in zip(times["funcnet"][1:], times[other][1:])]
                 print(f"   funcnet / {other} = {r:.2f}  ({'met' if r <= target else 'NOT met'}, "
-                      f"target ≤ {target})")
+                      f"target ≤ {target}); per round {C.spread(per_round, digits=2)}  {tag}")
         if "funcnet-repl" in med:
             r = med["funcnet-repl"] / med["funcnet"]
+            per_round = [a / b for a, b in zip(times["funcnet-repl"][1:], times["funcnet"][1:])]
             print(f"   funcnet-repl / funcnet (make_step) = {r:.2f}  "
-                  f"({'met' if r <= 1.15 else 'NOT met'}, target ≤ 1.15)")
+                  f"({'met' if r <= 1.15 else 'NOT met'}, target ≤ 1.15); "
+                  f"per round {C.spread(per_round, digits=2)}  {tag}")
         share = flops / med["funcnet"] / 1e9 / peak
         print(f"   funcnet at {100 * share:.1f}% of the GEMM peak "
-              f"({'met' if share >= 0.5 else 'NOT met'}, target ≥ 50%)")
+              f"({'met' if share >= 0.5 else 'NOT met'}, target ≥ 50%)  {tag}")
     print("   load average now: " + " ".join(f"{x:.2f}" for x in __import__('os').getloadavg()))
     return 0
 

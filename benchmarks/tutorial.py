@@ -27,9 +27,12 @@ can be compared; funcnet's default arithmetic fixes the tutorial's defects
 (per-unit bias gradients, m = 41,000), so they agree closely, not exactly.
 ``--quirks`` also times funcnet with ``tutorial_quirks=true`` (float64, the
 tutorial's arithmetic), which agrees with the tutorial's code to rounding.
+The runs take turns in each of ``--repeats`` rounds (5 by default); every
+figure is printed with its min and max over the rounds, beside the CPU
+model, the BLAS kernel and the run's plan (its chunks, padding and threads).
 
-    python benchmarks/tutorial.py
-    python benchmarks/tutorial.py --repeats 3 --quirks
+    python benchmarks/tutorial.py                     # 5 rounds
+    python benchmarks/tutorial.py --repeats 7 --quirks
 """
 
 from __future__ import annotations
@@ -158,11 +161,20 @@ def make_step_run(pipe, config, splits, iterations: int):
                      evaluate.dataset_accuracy(state.params, dev))
 
 
+def plans_of() -> dict:
+    """How each run lays out its work (the plan printed beside its figures)."""
+    return {"funcnet": f"_fused.grads, {C.chunked_plan(np.float32)}",
+            "funcnet quirks": f"_fused.grads, {C.chunked_plan(np.float64)}",
+            "funcnet make_step": f"make_step (the fused kernel), {C.chunked_plan(np.float32)}",
+            "tutorial f64": "none (the tutorial's code)", "tutorial f32": "none (the tutorial's code)"}
+
+
 def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--iterations", type=int, default=500)
-    p.add_argument("--repeats", type=int, default=1,
-                   help="rounds of (funcnet, tutorial float64, tutorial float32); medians reported")
+    p.add_argument("--repeats", type=int, default=5,
+                   help="alternating rounds of (funcnet, ..., tutorial float64, tutorial float32); "
+                        "medians reported with min and max")
     p.add_argument("--quirks", action="store_true",
                    help="also time funcnet with tutorial_quirks=true (float64)")
     p.add_argument("--seed", type=int, default=0)
@@ -180,6 +192,7 @@ def main(argv=None):
         print(f"   chunked pass, {np.dtype(dtype).name}: {_fused.chunk_rows(784, dtype, plan.chunk_bytes)}"
               f"-row chunks, Z1 = X·W1 with W1 padded to {plan.forward or 'no'} columns, dW1 "
               + (f"= ([dZ1|0]ᵀ·X)ᵀ with {plan.backward} columns" if plan.backward else "= Xᵀ·dZ1"))
+    plans = plans_of()
     raw = C.mnist()
     pipe = pipeline.load_pipeline(ROOT / "pipelines" / "mnist.py")
     base = pipeline.apply_overrides(pipe.Config(), [f"seed={args.seed}",
@@ -212,19 +225,25 @@ def main(argv=None):
               flush=True)
     med = {k: C.median(v) for k, v in times.items()}
     ref = med["tutorial f64"]
-    print(f"{'run':<16} {'seconds':>8} {'× tutorial f64':>15} {'train acc':>10} {'dev acc':>8}")
+    print(f"{'run':<17} {'seconds':>8} {'min':>7} {'max':>7} {'× tutorial f64':>15} "
+          f"{'train acc':>10} {'dev acc':>8}  [CPU; BLAS kernel; plan] ({args.repeats} rounds"
+          f"{f', fewer than {C.MIN_ROUNDS}' if args.repeats < C.MIN_ROUNDS else ''})")
     for name in times:
-        print(f"{name:<16} {med[name]:8.2f} {med[name] / ref:15.3f} "
-              f"{acc[name][0]:10.4f} {acc[name][1]:8.4f}")
+        print(f"{name:<17} {med[name]:8.2f} {min(times[name]):7.2f} {max(times[name]):7.2f} "
+              f"{med[name] / ref:15.3f} {acc[name][0]:10.4f} {acc[name][1]:8.4f}  "
+              f"{C.where(plans[name])}")
+    per_round = lambda a, b: C.spread([x / y for x, y in zip(times[a], times[b])])
     ratio = med["funcnet"] / ref
     print(f"target: the tutorial pipeline (funcnet) ≤ 0.45× the tutorial's float64 code "
           f"(moonshot 0.35): {ratio:.3f} ({'met' if ratio <= 0.45 else 'NOT met'}"
-          f"{', moonshot met' if ratio <= 0.35 else ''}); "
-          f"funcnet / tutorial f32 = {med['funcnet'] / med['tutorial f32']:.3f}")
+          f"{', moonshot met' if ratio <= 0.35 else ''}), per round {per_round('funcnet', 'tutorial f64')}; "
+          f"funcnet / tutorial f32 = {med['funcnet'] / med['tutorial f32']:.3f}  "
+          f"{C.where(plans['funcnet'])}")
     for name in ("funcnet quirks", "funcnet make_step"):
         if name in med:
-            print(f"no target: {name} = {med[name] / ref:.3f}× the tutorial's float64 code, "
-                  f"{med[name] / med['tutorial f32']:.3f}× its float32 code")
+            print(f"no target: {name} = {med[name] / ref:.3f}× the tutorial's float64 code "
+                  f"(per round {per_round(name, 'tutorial f64')}), "
+                  f"{med[name] / med['tutorial f32']:.3f}× its float32 code  {C.where(plans[name])}")
     for name in ("funcnet", "funcnet make_step"):
         gap = max(abs(acc[name][i] - acc["tutorial f64"][i]) for i in (0, 1))
         print(f"accuracy: {name} vs tutorial f64 differ by at most {100 * gap:.2f} points "

@@ -13,7 +13,8 @@ dense``), every step is a pure function (``init``, ``forward``,
 (2, 10)
 """
 
-from . import activations, data, errors, evaluate, layers, losses, model, optim, pixels, rng, runtime, train, tree
+from . import (activations, data, errors, evaluate, layers, losses, model, optim, pixels, planner,
+               rng, runtime, train, tree)
 from .data import Dataset
 from .errors import (CheckpointError, ClusterError, ConfigError, DataError, DownloadError,
                      FuncnetError, TrainingError)
@@ -26,7 +27,8 @@ from .train import TrainState, fit, make_step
 __version__ = "0.1.0"
 
 __all__ = [
-    "activations", "data", "errors", "evaluate", "layers", "losses", "model", "optim", "pixels", "rng", "runtime",
+    "activations", "data", "errors", "evaluate", "layers", "losses", "model", "optim", "pixels",
+    "planner", "rng", "runtime",
     "train", "tree",
     "Dataset", "CheckpointError", "ClusterError", "ConfigError", "DataError", "DownloadError",
     "FuncnetError",

@@ -14,6 +14,9 @@ if os.environ.get("CI"):
 
 os.environ.setdefault("FUNCNET_DATA",
                       str((Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()))
+# Plans chosen by measurement: the suite uses the default plans (same bits, no timing, no
+# file in the user's cache folder); the planner's own tests set their mode and folder.
+os.environ.setdefault("FUNCNET_PLAN", "default")
 
 
 @pytest.fixture(scope="session")

@@ -5,8 +5,9 @@ pipeline; also over several seeds, or the tutorial's ablation), ``sweep`` (a
 grid of Config values × seeds, in parallel), ``predict`` (Kaggle submission
 CSV, digits drawn in the terminal; one's own pictures in
 ``predict_pictures.py``), ``evaluate`` (accuracy, per-class report,
-confusion matrix), ``show`` (a pipeline's Config fields) and ``serve`` (a
-page to draw a digit on and watch the network decide). What they share:
+confusion matrix), ``show`` (a pipeline's Config fields), ``serve`` (a
+page to draw a digit on and watch the network decide) and ``tune`` (the
+layouts of the hot passes measured on this machine). What they share:
 ``exits`` (one line on stderr and an exit code; Ctrl-C and SIGTERM),
 ``lines`` (what they print), ``options`` (``--seeds``, ``--workers``,
 ``--scheduler``, ``--dask``) and ``model_data`` (a model and its examples).
@@ -28,6 +29,7 @@ from .run_command import run
 from .serve_command import serve
 from .show_command import show
 from .sweep_command import sweep
+from .tune_command import tune
 
 __all__ = ["cli", "main", "handle_errors", "load_model", "load_examples", "model_file",
            "probabilities", "submission_csv"]
@@ -49,6 +51,7 @@ def cli(debug: bool) -> None:
         funcnet predict runs/mnist --images my-digits/ --out preds.csv
         funcnet serve runs/mnist
         funcnet show pipelines/mnist.py
+        funcnet tune --refresh
 
     Data is read from --data, else $FUNCNET_DATA/<dataset>/.
 
@@ -59,7 +62,7 @@ def cli(debug: bool) -> None:
     """
 
 
-for _command in (run, sweep, predict, evaluate, show, serve):
+for _command in (run, sweep, predict, evaluate, show, serve, tune):
     cli.add_command(_command)
 
 

@@ -12,7 +12,8 @@ import time
 import numpy as np
 import pytest
 
-from funcnet import chunked, planner, tree, tunables
+from funcnet import planner, tree, tunables
+from funcnet.model import _fused as chunked
 from funcnet.errors import ConfigError
 from funcnet.planner import identity, planfile
 

@@ -91,11 +91,12 @@ def _shape_key(params):
     return type(params), len(params.layers), tuple(getattr(params, n) for n in _static_names(type(params)))
 
 
-def make_step(optimizer, *, l2: float = 0.0, m: int | None = None
+def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothing: float = 0.0
               ) -> Callable[[TrainState, Any], TrainState]:
     """The pure training step for ``optimizer``: one batch in, a new state out.
 
-    g = ∇L(θ; batch) by backprop (with L2 ``λ``: L + (λ/2)ΣW²);
+    g = ∇L(θ; batch) by backprop (with L2 ``λ``: L + (λ/2)ΣW²; with ``label_smoothing`` ε the
+    cross-entropy against (1 − ε)·onehot(y) + ε/K);
     (u, s') = optimizer.update(g, s, θ); θ' = θ + u. For ``optim.sgd(α)``
     that is the tutorial's W = W − α·dW. The gradients come from
     :func:`funcnet.model.value_and_grads` (without keeping the activations;
@@ -120,7 +121,8 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None
     def step(state: TrainState, batch) -> TrainState:
         key = rng.fold_in(state.key, int(state.step)) if stochastic(state.params) else None
         loss, grads, correct, model_state = value_and_grads(
-            state.params, batch.x, batch.y, model_state=state.model_state, key=key, l2=l2, m=m)
+            state.params, batch.x, batch.y, model_state=state.model_state, key=key, l2=l2, m=m,
+            label_smoothing=label_smoothing)
         params, opt_state = apply(grads, state.opt_state, state.params)
         return TrainState(params, opt_state, np.int64(state.step + 1), state.key,
                           np.float64(loss), np.int64(correct), np.int64(len(batch.y)), model_state)

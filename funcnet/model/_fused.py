@@ -72,7 +72,7 @@ from .._kernels import (blas_kernel, default_threads, exp_normalize_, fused, ord
 from ..layers.activation import Activation
 from ..layers.dense import Dense, column_sum
 from ..layers.dropout import Dropout
-from ..losses import l2_penalty
+from ..losses import _smoothing, l2_penalty, log_softmax
 from ..pixels import scale
 
 __all__ = ["Stack", "match", "CHUNK_BYTES", "LAYOUTS", "Layout", "chunk_rows", "layout", "grads",
@@ -293,23 +293,44 @@ def _backprop(stack: Stack, acts: tuple, inputs, hidden, masks, dz, scalar_bias:
     return toolz.reduce(layer_back, reversed(range(len(stack.dense))), (dz, ()))[1]
 
 
+def _smoothed_nll(z: np.ndarray, y: np.ndarray, eps: float) -> float:
+    """Σ_i −Σ_k q_ik log softmax(Z)_ik with q_i = (1 − ε)·onehot(y_i) + ε/K (as
+    :func:`funcnet.losses.cross_entropy` computes it, summed instead of averaged)."""
+    log_a = log_softmax(z)
+    picked = log_a[np.arange(len(y)), y].sum(dtype=np.float64)
+    return -float((1 - eps) * picked + eps * log_a.mean(axis=1).sum(dtype=np.float64))
+
+
+def _smoothed_delta_(a: np.ndarray, y: np.ndarray, m: int, eps: float) -> np.ndarray:
+    """dZ = (A − Q)/m, Q = (1 − ε)·onehot(y) + ε/K, overwriting ``a`` (made by the caller), in
+    the order of :func:`funcnet.losses.cross_entropy_grad`: A − ε/K, then − (1 − ε) at y, then /m."""
+    t = a.dtype.type
+    np.subtract(a, t(eps / a.shape[1]), out=a)
+    a[np.arange(len(y)), y] -= t(1 - eps)
+    return np.multiply(a, t(1 / m), out=a)
+
+
 def _chunk_pass(stack: Stack, acts: tuple, x, y, m: int, masks: tuple, naive: bool,
-                scalar_bias: bool, first: _First):
+                scalar_bias: bool, first: _First, eps: float = 0.0):
     """(grads, Σ_i −log softmax(Z)[i, y_i], #right) of the rows ``x``: forward then backward.
 
     The loss is taken from the logits (finite where A[i, y_i] underflows),
     whichever softmax (``naive``: the tutorial's, without the max shift) makes
-    A and so dZ_L = (A − Y)/m. Every array written here was made here.
+    A and so dZ_L = (A − Y)/m; with label smoothing ``eps`` = ε the target is
+    Q = (1 − ε)·onehot(y) + ε/K instead of Y. Every array written here was made here.
     """
     inputs, hidden, z = _forward_rows(stack, acts, x, masks, first)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         if naive:
             nll = softmax_nll_(z.copy(), y)[1]
             probs = exp_normalize_(z)[0]
+        elif eps:
+            nll = _smoothed_nll(z, y, eps)
+            probs = softmax_nll_(z, y)[0]
         else:
             probs, nll = softmax_nll_(z, y)
         correct = int(np.count_nonzero(probs.argmax(axis=1) == y))
-        dz = output_delta_(probs, y, m)
+        dz = _smoothed_delta_(probs, y, m, eps) if eps else output_delta_(probs, y, m)
     return (_backprop(stack, acts, inputs, hidden, masks, dz, scalar_bias, _bottom(first)),
             nll, correct)
 
@@ -351,7 +372,8 @@ def _masks(net, stack: Stack, key, n: int, dtype) -> tuple:
 
 
 def grads(net, x: np.ndarray, y: np.ndarray, *, key=None, m: int | None = None, quirks=False,
-          chunk: int | None = None, threads: int | None = None, plan: Layout | None = None):
+          label_smoothing: float = 0.0, chunk: int | None = None, threads: int | None = None,
+          plan: Layout | None = None):
     """``(Σ_i −log A[i, y_i], gradients, #{i : argmax_k A[i, k] = y_i})`` over all rows.
 
     The gradients (a network like ``net``) are those of the mean cross-entropy
@@ -361,7 +383,8 @@ def grads(net, x: np.ndarray, y: np.ndarray, *, key=None, m: int | None = None, 
     first layer's products and the default ``chunk`` (:func:`chunk_rows` of
     its ``chunk_bytes``). ``quirks`` is a bool (both of the tutorial's) or
     names among :data:`QUIRKS`: ``"softmax"`` (no max shift) and ``"bias"``
-    (one scalar Σ dZ per layer). ``key`` draws the dropout layers' masks.
+    (one scalar Σ dZ per layer). ``key`` draws the dropout layers' masks;
+    ``label_smoothing`` = ε takes the loss against Q = (1 − ε)·onehot(y) + ε/K.
     Shapes: ``x: (n, n_in)``, ``y: (n,)``. ``x`` and ``net`` are only read.
     """
     stack = match(net)
@@ -374,6 +397,9 @@ def grads(net, x: np.ndarray, y: np.ndarray, *, key=None, m: int | None = None, 
         raise ValueError("no rows to take gradients over")
     m = n if m is None else m
     naive, scalar_bias = _quirk_flags(quirks)
+    eps = _smoothing(label_smoothing)
+    if eps and naive:
+        raise ValueError("label smoothing and the tutorial's softmax do not go together")
     acts = tuple(fused(a) for a in stack.acts)
     plan = layout(dtype) if plan is None else plan
     chunk = chunk_rows(x.shape[1], dtype, plan.chunk_bytes) if chunk is None else max(1, int(chunk))
@@ -383,7 +409,7 @@ def grads(net, x: np.ndarray, y: np.ndarray, *, key=None, m: int | None = None, 
     def one(i):
         part = tuple(None if k is None else k[i:i + chunk] for k in masks)
         return _chunk_pass(stack, acts, scale(x[i:i + chunk], dtype), y[i:i + chunk], m, part,
-                           naive, scalar_bias, first)
+                           naive, scalar_bias, first, eps)
 
     if n <= chunk:  # one piece: this thread, BLAS as the process has it
         g, nll, correct = one(0)
@@ -396,10 +422,10 @@ def grads(net, x: np.ndarray, y: np.ndarray, *, key=None, m: int | None = None, 
 
 
 def value_and_grads(net, x: np.ndarray, y: np.ndarray, *, key=None, l2: float = 0.0,
-                    m: int | None = None) -> tuple:
+                    m: int | None = None, label_smoothing: float = 0.0) -> tuple:
     """``(loss, grads, correct)`` of a dense stack: :func:`grads` with loss = Σ nll / n
     (+ (λ/2) Σ ‖W‖²) and each dW + λ·W when ``l2 = λ``."""
-    nll, g, correct = grads(net, x, y, key=key, m=m)
+    nll, g, correct = grads(net, x, y, key=key, m=m, label_smoothing=label_smoothing)
     if not l2:
         return nll / len(x), g, correct
     stack = match(net)

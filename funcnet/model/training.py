@@ -196,12 +196,13 @@ def _with_l2(grads: Network, params: Network, l2: float) -> Network:
 
 
 def backward(params: Network, acts: Trace, y: np.ndarray, *, m: int | None = None,
-             l2: float = 0.0) -> Network:
+             l2: float = 0.0, label_smoothing: float = 0.0) -> Network:
     """Gradients of the mean cross-entropy (+ (λ/2)ΣW² when ``l2 = λ``), by backprop.
 
     dZ_L = (A_L − Y)/m, then each layer's local rule from the top down
     (dW = Aᵀ·dZ, db = Σ dZ, dA = dZ·Wᵀ, dZ = dA ⊙ g'(Z), …); ``m`` defaults to
-    the batch size. Returns gradients with the structure of ``params``.
+    the batch size; with ``label_smoothing`` = ε, Y is Q = (1 − ε)·onehot(y) + ε/K.
+    Returns gradients with the structure of ``params``.
 
     >>> p = init(rng.key(0), (4, 3, 2), dtype=np.float64)
     >>> x, y = np.ones((2, 4)), np.array([0, 1])
@@ -213,18 +214,21 @@ def backward(params: Network, acts: Trace, y: np.ndarray, *, m: int | None = Non
         raise TypeError(f"backward(params, acts, y) takes the forward pass's result "
                         f"(acts = funcnet.forward(params, x)), got {type(acts).__name__}")
     y = check_labels(y, len(acts.probs), _classes(params))
-    grads = network.backward(params, acts.caches, cross_entropy_grad(acts.probs, y, m))
+    grads = network.backward(params, acts.caches,
+                             cross_entropy_grad(acts.probs, y, m, label_smoothing))
     return _with_l2(grads, params, l2) if l2 else grads
 
 
 def value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_state=None, key=None,
-                    l2: float = 0.0, m: int | None = None) -> tuple:
+                    l2: float = 0.0, m: int | None = None, label_smoothing: float = 0.0) -> tuple:
     """What a training step needs: ``(loss, grads, correct, model_state)``.
 
     loss = −(1/n) Σ_i log A_L[i, y_i] (+ (λ/2) Σ ‖W‖²), grads = ∇loss (the sum
     over rows divided by ``m``, default n), correct = #{i : argmax_k A_L[i, k]
     = y_i}, on the batch in training mode (dropout layers draw from ``key``),
-    and the moved model state. A network ``dense (activation [dropout] dense)*``
+    and the moved model state. With ``label_smoothing`` = ε the loss is taken
+    against Q = (1 − ε)·onehot(y) + ε/K (Szegedy et al. 2016): loss = −(1/n)
+    Σ_i Σ_k Q_ik log A_L[i, k] and dZ_L = (A_L − Q)/m. A network ``dense (activation [dropout] dense)*``
     runs the fused dense kernel, big batches in row chunks on every core.
 
     >>> from funcnet.layers import dense, batch_norm, relu
@@ -240,19 +244,21 @@ def value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_stat
     if _fused.match(params) is not None:
         if x.ndim != 2 or x.shape[1:] != params.input_shape:
             raise DataError(network._shape_error(params, x))
-        loss, grads, correct = _fused.value_and_grads(params, x, y, key=key, l2=l2, m=m)
+        loss, grads, correct = _fused.value_and_grads(params, x, y, key=key, l2=l2, m=m,
+                                                      label_smoothing=label_smoothing)
         return loss, grads, correct, model_state
     z, caches, state = network.forward(params, x, train=True, key=key, model_state=model_state)
     probs = softmax(z)
-    grads = network.backward(params, caches, cross_entropy_grad(probs, y, m))
+    grads = network.backward(params, caches, cross_entropy_grad(probs, y, m, label_smoothing))
     grads = _with_l2(grads, params, l2) if l2 else grads
     penalty = l2_penalty(weights(params), l2) if l2 else 0.0
     correct = int(np.count_nonzero(probs.argmax(axis=1) == y))
-    return cross_entropy(z, y) + penalty, grads, correct, state
+    return cross_entropy(z, y, label_smoothing) + penalty, grads, correct, state
 
 
 def loss_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, key=None, l2: float = 0.0,
-                   m: int | None = None, train: bool = True, model_state=None) -> tuple:
+                   m: int | None = None, train: bool = True, model_state=None,
+                   label_smoothing: float = 0.0) -> tuple:
     """One forward and one backward pass, keeping the activations: ``(loss, grads, acts)``,
     in training mode (``train``) unless told otherwise; ``acts`` a :class:`Trace`.
 
@@ -263,8 +269,8 @@ def loss_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, key=None, l
     """
     acts = forward(params, x, key=key, train=train, model_state=model_state)
     penalty = l2_penalty(weights(params), l2) if l2 else 0.0
-    grads = backward(params, acts, y, m=m, l2=l2)
-    return cross_entropy(acts.logits, y) + penalty, grads, acts
+    grads = backward(params, acts, y, m=m, l2=l2, label_smoothing=label_smoothing)
+    return cross_entropy(acts.logits, y, label_smoothing) + penalty, grads, acts
 
 
 def leaves(params) -> list:

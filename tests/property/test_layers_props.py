@@ -275,3 +275,19 @@ def test_a_residual_network_with_batch_norm_and_dropout_inside_blocks_equals_the
         assert_exact(e, g, path, rtol=1e-10)
     names = [p for p, _ in tree.flatten_with_path({"model_state": moved})]
     assert "model_state.3.1.mean" in names and "model_state.5.0.1.var" in names
+
+
+@settings(deadline=None, max_examples=8)
+@given(network_problems(smooth=True), st.sampled_from([0.1, 0.3]))
+def test_label_smoothing_gradients_equal_central_differences(problem, eps):
+    net, x, y, l2, _ = problem
+    state = model.init_model_state(net)
+    loss, grads, _, _ = model.value_and_grads(net, x, y, model_state=state, l2=l2, label_smoothing=eps)
+    leaves, treedef = tree.flatten(net)
+
+    def loss_at(i, value):
+        p = tree.unflatten(treedef, leaves[:i] + [value] + leaves[i + 1:])
+        return model.value_and_grads(p, x, y, model_state=state, l2=l2, label_smoothing=eps)[0]
+
+    for i, ((path, leaf), g) in enumerate(zip(tree.flatten_with_path(net), tree.leaves(grads))):
+        assert_matches(g, lambda v: loss_at(i, v), leaf, path)

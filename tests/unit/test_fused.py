@@ -221,3 +221,17 @@ def test_integer_pixels_are_scaled_chunk_by_chunk_with_the_bits_of_data_scale(dt
 def test_inference_rows_equal_the_fold():
     params, x, _ = problem(n=3000, sizes=(12, 9, 4))
     np.testing.assert_allclose(model.logits(params, x), network.forward(params, x)[0], rtol=RTOL64)
+
+
+@pytest.mark.parametrize("eps", [0.1, 0.25])
+@pytest.mark.parametrize("chunk", [7, 512])
+def test_label_smoothing_in_the_kernel_equals_the_fold(eps, chunk):
+    params, x, y = problem(n=60)
+    nll, g, correct = _fused.grads(params, x, y, label_smoothing=eps, chunk=chunk, threads=2)
+    z, caches, _ = network.forward(params, x)
+    expected = network.backward(params, caches, losses.cross_entropy_grad(losses.softmax(z), y,
+                                                                         label_smoothing=eps))
+    assert nll / 60 == pytest.approx(losses.cross_entropy(z, y, label_smoothing=eps), rel=RTOL64)
+    assert tree.allclose(g, expected, rtol=RTOL64, atol=1e-14)
+    with pytest.raises(ValueError, match="label_smoothing must be in"):
+        _fused.grads(params, x, y, label_smoothing=1.0)

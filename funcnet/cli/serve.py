@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .. import images
+from .. import digitize
 from .. import report as freport
 from ..errors import FuncnetError
 from .common import handle_errors
@@ -27,7 +27,7 @@ def serve(model_path, host, port):
     folder holding one. Stop with Ctrl-C.
     """
     params, info = load_model(model_path)  # refuses anything but a funcnet model, before serving
-    images.field_side(images.input_shape(params))
+    digitize.field_side(digitize.input_shape(params))
     try:
         import flask  # noqa: F401
         import PIL  # noqa: F401

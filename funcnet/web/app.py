@@ -15,8 +15,8 @@ import time
 
 import numpy as np
 
-from .. import images, model
-from ..data import images as fimages
+from .. import digitize, model
+from ..data import picture_files
 from ..errors import DataError, FuncnetError
 
 __all__ = ["MAX_BODY", "TYPES", "look", "describe", "create_app", "serve"]
@@ -34,8 +34,8 @@ def look(params, pixels, classes=None, model_state=None) -> dict:
 
     ``{"label", "name", "probs": (k,), "field": side² values in [0, 1],
     "side", "layer": {"shape", "values"}}``: the field is what the network
-    sees after :func:`funcnet.images.preprocess`, probs = softmax(Z_L), and
-    the layer is :func:`funcnet.images.first_layer` (hidden units for an
+    sees after :func:`funcnet.digitize.preprocess`, probs = softmax(Z_L), and
+    the layer is :func:`funcnet.digitize.first_layer` (hidden units for an
     MLP, feature maps ``(H, W, C)`` for a convolutional network).
 
     >>> from funcnet import model, rng
@@ -43,10 +43,10 @@ def look(params, pixels, classes=None, model_state=None) -> dict:
     >>> seen["side"], len(seen["field"]), len(seen["probs"]), seen["layer"]["shape"]
     (28, 784, 10, [16])
     """
-    side = images.field_side(images.input_shape(params))
-    field = images.preprocess(pixels, side)[None]
-    probs = images.probabilities(params, field, model_state)[0]
-    layer = images.first_layer(params, field, model_state)[0]
+    side = digitize.field_side(digitize.input_shape(params))
+    field = digitize.preprocess(pixels, side)[None]
+    probs = digitize.probabilities(params, field, model_state)[0]
+    layer = digitize.first_layer(params, field, model_state)[0]
     label = int(np.argmax(probs))
     return {"label": label, "name": classes[label] if classes else str(label),
             "probs": _rounded(probs), "field": _rounded(field, 3), "side": side,
@@ -62,7 +62,7 @@ def describe(params, name: str, classes=None) -> dict:
     """
     k = model.num_outputs(params)
     return {"model": name, "network": model.describe(params),
-            "input_shape": list(images.input_shape(params)),
+            "input_shape": list(digitize.input_shape(params)),
             "classes": list(classes) if classes else [str(c) for c in range(k)]}
 
 
@@ -94,7 +94,7 @@ def create_app(params, name: str = "model", classes=None, model_state=None):
             raise UnsupportedMediaType(f"expected a picture as the body ({', '.join(TYPES)}), "
                                        f"got {request.mimetype or 'no content type'}")
         start = time.perf_counter()
-        seen = look(params, fimages.decode_image(request.get_data(cache=False), "the body"),
+        seen = look(params, picture_files.decode_image(request.get_data(cache=False), "the body"),
                     classes, model_state)
         response = jsonify(seen)
         response.headers["Server-Timing"] = f"predict;dur={(time.perf_counter() - start) * 1e3:.2f}"

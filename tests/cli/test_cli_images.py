@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from funcnet import images
+from funcnet import digitize
 from funcnet.cli import load_model
 
 from .cli_helpers import invoke, no_temp_files
@@ -39,7 +39,7 @@ def pictures(tmp_path_factory, mnist_test):
 
 def model_labels(run, x):
     params, _ = load_model(run)
-    return images.probabilities(params, x.reshape(-1, 28, 28) / 255).argmax(axis=1)
+    return digitize.probabilities(params, x.reshape(-1, 28, 28) / 255).argmax(axis=1)
 
 
 def test_a_folder_of_pictures_gets_one_line_each_and_the_labels_of_the_digits(

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from funcnet import images, model, rng
+from funcnet import digitize, model, rng
 from funcnet.cli import load_model
 from funcnet.web import MAX_BODY, create_app, look
 
@@ -67,7 +67,7 @@ def test_a_drawn_digit_gets_the_models_answer_for_the_digit(client, params, mnis
                                content_type="image/png")
         assert response.status_code == 200
         seen = response.get_json()
-        expected = images.probabilities(params, mnist_test.x[i].reshape(1, 28, 28) / 255)[0]
+        expected = digitize.probabilities(params, mnist_test.x[i].reshape(1, 28, 28) / 255)[0]
         assert seen["label"] == int(expected.argmax())
         assert seen["side"] == 28 and len(seen["field"]) == 784
         assert seen["layer"]["shape"] == [64] and len(seen["layer"]["values"]) == 64
@@ -78,9 +78,9 @@ def test_a_drawn_digit_gets_the_models_answer_for_the_digit(client, params, mnis
 def test_look_shows_the_same_field_as_the_recipe(params, mnist_test):
     pixels = canvas_of(mnist_test.x[0])
     seen = look(params, pixels)
-    np.testing.assert_allclose(seen["field"], images.preprocess(pixels).ravel(), atol=5e-4)
+    np.testing.assert_allclose(seen["field"], digitize.preprocess(pixels).ravel(), atol=5e-4)
     np.testing.assert_allclose(seen["layer"]["values"],
-                               images.first_layer(params, images.preprocess(pixels)[None])[0],
+                               digitize.first_layer(params, digitize.preprocess(pixels)[None])[0],
                                atol=5e-4)
 
 

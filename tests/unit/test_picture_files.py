@@ -1,4 +1,4 @@
-"""funcnet.data.images: decoding PNG, JPEG, BMP and GIF with Pillow, folders, and bad files."""
+"""funcnet.data.picture_files: decoding PNG, JPEG, BMP and GIF with Pillow, folders, and bad files."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import io
 import numpy as np
 import pytest
 
-from funcnet import images
-from funcnet.data import images as fimages
+from funcnet import digitize
+from funcnet.data import picture_files
 from funcnet.errors import DataError, FuncnetError
 
 Image = pytest.importorskip("PIL.Image", reason="needs the images extra (Pillow)")
@@ -24,7 +24,7 @@ def encode(array, fmt="PNG", **options) -> bytes:
 def test_each_format_decodes_to_rgba(fmt):
     img = np.zeros((30, 20), np.uint8)
     img[5:25, 8:12] = 255
-    pixels = fimages.decode_image(encode(img, fmt), f"x.{fmt.lower()}")
+    pixels = picture_files.decode_image(encode(img, fmt), f"x.{fmt.lower()}")
     assert pixels.shape == (30, 20, 4) and pixels.dtype == np.uint8
     assert abs(int(pixels[15, 10, 0]) - 255) < 8 and pixels[0, 0, 0] < 8
 
@@ -34,8 +34,8 @@ def test_a_16_bit_png_keeps_its_grey_levels():
     img[2:6, 3:5] = 65535
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, "PNG")
-    pixels = fimages.decode_image(buf.getvalue(), "deep.png")
-    assert images.grayscale(pixels).max() == 1.0 and images.grayscale(pixels)[0, 0] == 0.0
+    pixels = picture_files.decode_image(buf.getvalue(), "deep.png")
+    assert digitize.grayscale(pixels).max() == 1.0 and digitize.grayscale(pixels)[0, 0] == 0.0
 
 
 @pytest.mark.parametrize("payload, reason", [
@@ -45,28 +45,28 @@ def test_a_16_bit_png_keeps_its_grey_levels():
 ])
 def test_bad_bytes_name_the_file_and_the_reason(payload, reason):
     with pytest.raises(DataError, match=rf"^x\.png: ({reason})"):
-        fimages.decode_image(payload, "x.png")
+        picture_files.decode_image(payload, "x.png")
 
 
 def test_a_truncated_png_is_damaged():
     data_ = encode(np.eye(64, dtype=np.uint8) * 255)
     with pytest.raises(DataError, match=r"^cut\.png: (damaged|not a picture)"):
-        fimages.decode_image(data_[: len(data_) // 2], "cut.png")
+        picture_files.decode_image(data_[: len(data_) // 2], "cut.png")
 
 
 def test_formats_other_than_the_four_are_refused():
     buf = io.BytesIO()
     Image.new("L", (4, 4)).save(buf, "TIFF")
     with pytest.raises(DataError, match="a TIFF picture; expected PNG, JPEG, BMP or GIF"):
-        fimages.decode_image(buf.getvalue(), "scan.tif")
+        picture_files.decode_image(buf.getvalue(), "scan.tif")
 
 
 def test_a_large_picture_is_reduced_before_the_recipe():
     img = np.zeros((3000, 1500), np.uint8)
     img[500:2500, 600:900] = 255
-    pixels = fimages.decode_image(encode(img), "big.png")
-    assert max(pixels.shape[:2]) == fimages.MAX_SIDE
-    assert images.preprocess(pixels).shape == (28, 28)
+    pixels = picture_files.decode_image(encode(img), "big.png")
+    assert max(pixels.shape[:2]) == picture_files.MAX_SIDE
+    assert digitize.preprocess(pixels).shape == (28, 28)
 
 
 def test_image_files_searches_folders_and_takes_named_files(tmp_path):
@@ -74,7 +74,7 @@ def test_image_files_searches_folders_and_takes_named_files(tmp_path):
     for name in ("a/1.PNG", "a/b/2.jpg", "a/notes.txt", "a/b/3.gif"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "empty").mkdir()
-    files, problems = fimages.image_files([tmp_path / "a", tmp_path / "a" / "notes.txt",
+    files, problems = picture_files.image_files([tmp_path / "a", tmp_path / "a" / "notes.txt",
                                            tmp_path / "empty", tmp_path / "missing.png"])
     assert [f.relative_to(tmp_path).as_posix() for f in files] == \
         ["a/1.PNG", "a/b/2.jpg", "a/b/3.gif", "a/notes.txt"]
@@ -89,7 +89,7 @@ def test_read_fields_keeps_going_past_a_bad_file(tmp_path):
     blank.write_bytes(encode(np.zeros((9, 9), np.uint8)))
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"nope")
-    read, fields, problems = fimages.read_fields([bad, good, blank], images.preprocess)
+    read, fields, problems = picture_files.read_fields([bad, good, blank], digitize.preprocess)
     assert read == [good] and fields.shape == (1, 28, 28)
     assert problems[0].startswith(f"{bad}: not a picture")
     assert problems[1].startswith(f"{blank}: no ink")
@@ -100,4 +100,4 @@ def test_without_pillow_the_error_names_the_extra(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "PIL", None)
     with pytest.raises(FuncnetError, match=r"pip install 'funcnet\[images\]'"):
-        fimages.pillow()
+        picture_files.pillow()

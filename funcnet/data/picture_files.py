@@ -1,7 +1,7 @@
 """Picture files in: PNG, JPEG, BMP and GIF decoded with Pillow (the ``images`` extra).
 
 The edge of the own-pictures path: it reads files and bytes and hands
-arrays to the pure recipe in :mod:`funcnet.images`. Every failure is a
+arrays to the pure recipe in :mod:`funcnet.digitize`. Every failure is a
 DataError naming the file and the reason, so that a caller can report it
 as one line and go on with the other files.
 
@@ -119,7 +119,7 @@ def read_fields(files, prepare) -> tuple[list[Path], np.ndarray, list[str]]:
     """``(read, fields, problems)``: ``prepare(pixels)`` of every file that could be read.
 
     ``prepare`` turns pixels into the network's field (e.g.
-    :func:`funcnet.images.preprocess`) and raises DataError when it cannot.
+    :func:`funcnet.digitize.preprocess`) and raises DataError when it cannot.
     ``fields`` stacks the fields of the files in ``read``; each file that
     failed has one line in ``problems`` naming it and the reason.
     """

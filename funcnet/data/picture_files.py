@@ -36,6 +36,7 @@ from __future__ import annotations
 import io
 import os
 import stat
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -133,14 +134,17 @@ def read_file(path, limit: int = MAX_FILE_BYTES) -> bytes:
 def identify(prefix: bytes) -> str | None:
     """The name of the picture format whose signature starts ``prefix`` (Pillow's own test), or None.
 
-    >>> identify(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(8)), identify(b"GIF89a" + bytes(10)), identify(b"hello")
+    >>> identify(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(8)), identify(b"GIF89a" + bytes(10)), identify(b"no")
     ('PNG', 'GIF', None)
     """
     Image = pillow()
     for load in (Image.preinit, Image.init):  # the common formats first, then every plugin
         load()
         for name, (_, accept) in list(Image.OPEN.items()):
-            found = accept(prefix) if accept else False
+            try:
+                found = accept(prefix) if accept else False
+            except (SyntaxError, IndexError, TypeError, struct.error):  # too short for its test
+                found = False
             if found and not isinstance(found, str):
                 return name
     return None
@@ -256,7 +260,8 @@ def decode_image(data: bytes, name: str = "<bytes>") -> np.ndarray:
     except Image.DecompressionBombError:  # a GIF frame or MPO picture larger than its header
         raise DataError(f"{name}: too large a picture (at most {MAX_PIXELS:,} pixels "
                         "are decoded)") from None
-    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError) as exc:
+    except (OSError, ValueError, SyntaxError, EOFError, IndexError, TypeError,
+            struct.error) as exc:
         raise DataError(f"{name}: damaged picture ({' '.join(str(exc).split())})") from None
 
 

@@ -6,6 +6,8 @@ model answers through the same preprocessing as ``funcnet predict
 --images`` (:mod:`funcnet.digitize`).
 """
 
-from .app import MAX_BODY, create_app, look, serve
+from .app import (DECODERS, MAX_BODY, create_app, exposure, host_allowed, look, machine_names,
+                  serve, shown_name)
 
-__all__ = ["MAX_BODY", "create_app", "look", "serve"]
+__all__ = ["DECODERS", "MAX_BODY", "create_app", "exposure", "host_allowed", "look",
+           "machine_names", "serve", "shown_name"]

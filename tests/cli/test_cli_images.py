@@ -165,3 +165,24 @@ def test_serve_without_flask_names_the_extra(small_mlp, monkeypatch):
     result = invoke("serve", small_mlp, "--port", 0)
     assert result.exit_code == 1
     assert "pip install 'funcnet[serve]'" in result.stderr
+
+
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("::", True), ("127.0.0.1", False),
+                                          ("localhost", False)])
+def test_serve_says_plainly_when_the_page_is_reachable_from_the_network(small_mlp, monkeypatch,
+                                                                         host, warned):
+    pytest.importorskip("flask", reason="needs the serve extra (Flask)")
+    import funcnet.web
+
+    served = []
+    monkeypatch.setattr(funcnet.web, "serve", lambda app, h, p, echo: served.append((h, p)))
+    result = invoke("serve", small_mlp, "--host", host, "--port", 0)
+    assert result.exit_code == 0, result.stderr
+    assert served == [(host, 0)]  # nothing listened: the loop is replaced
+    if warned:
+        assert result.stderr.count("\n") == 1
+        assert result.stderr.startswith(f"funcnet: warning: listening on {host} (every network "
+                                        "interface): the page and the model are reachable from "
+                                        "the network")
+    else:
+        assert result.stderr == ""

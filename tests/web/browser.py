@@ -8,6 +8,7 @@ test and by ``docs/page_screenshot.py``, which makes the README's picture.
 from __future__ import annotations
 
 import contextlib
+import os
 import queue
 import re
 import shutil
@@ -40,12 +41,17 @@ def missing() -> str | None:
 
 
 class Server:
-    """``funcnet serve MODEL --port 0`` running in a subprocess; ``url`` once it listens."""
+    """``funcnet serve MODEL --port 0`` running in a subprocess; ``url`` once it listens.
 
-    def __init__(self, model, timeout: float = 60.0, cwd=None):
+    After :meth:`stop`, ``peak_mb`` is the child's peak resident memory as
+    the kernel accounted it (``ru_maxrss`` of ``os.wait4``), where it counts it.
+    """
+
+    def __init__(self, model, timeout: float = 60.0, cwd=None, args=()):
         self.proc = subprocess.Popen([sys.executable, "-m", "funcnet.cli", "serve", str(model),
-                                      "--port", "0"], stdout=subprocess.PIPE,
+                                      "--port", "0", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, cwd=cwd)
+        self.peak_mb: float | None = None
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self.url = self._wait_for_url(timeout)
@@ -70,14 +76,29 @@ class Server:
         self.proc.kill()
         raise RuntimeError(f"funcnet serve did not start: {self.proc.stderr.read()}")
 
+    def _reap(self, timeout: float) -> int:
+        """Wait for the child's exit with ``os.wait4``, keeping its resource usage."""
+        if not hasattr(os, "wait4"):
+            return self.proc.wait(timeout)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            if pid:
+                self.proc.returncode = os.waitstatus_to_exitcode(status)
+                scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, else KiB
+                self.peak_mb = usage.ru_maxrss / scale
+                return self.proc.returncode
+            time.sleep(0.02)
+        raise subprocess.TimeoutExpired(self.proc.args, timeout)
+
     def stop(self, timeout: float = 20.0) -> tuple[int, list[str], str]:
         """Ctrl-C (SIGINT) as a person would: the exit code, the lines printed after, stderr."""
         self.proc.send_signal(signal.SIGINT)
         try:
-            code = self.proc.wait(timeout)
+            code = self._reap(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            code = self.proc.wait()
+            code = self._reap(timeout)
         rest = []
         while (line := self.lines.get(timeout=5)) is not None:
             rest.append(line)

@@ -18,7 +18,8 @@ from .. import report as freport
 from .. import terminal
 from ..data import picture_files
 from ..errors import DataError
-from .common import _debug, _echo_lines, _plural, _quiet_numpy, write_atomic
+from .common import (_debug, _echo_lines, _plural, _quiet_numpy, model_inputs, refuse_clobbering,
+                     write_atomic)
 from .models import _model_line, load_model
 
 EXIT_SOME_FAILED = DataError.exit_code
@@ -42,6 +43,8 @@ def predict_pictures(model_path, paths, out, show: int) -> None:
     side = digitize.field_side(digitize.input_shape(params))
     picture_files.pillow()
     files, problems = picture_files.image_files(paths)
+    if out not in (None, "-"):
+        refuse_clobbering(out, model_inputs(model_path) + [("a picture read", f) for f in files])
     read, fields, failed = picture_files.read_fields(files, functools.partial(digitize.preprocess, side=side))
     problems += failed
     with _quiet_numpy(_debug()):

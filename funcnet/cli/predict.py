@@ -12,7 +12,7 @@ import numpy as np
 from .. import report as freport
 from .. import terminal
 from .common import (_accuracy_lines, _debug, _echo_lines, _plural, _quiet_numpy,
-                     handle_errors, write_atomic)
+                     data_inputs, handle_errors, model_inputs, refuse_clobbering, write_atomic)
 from .models import (_check_inputs, _model_line, _warn_other_data, load_examples, load_model,
                      probabilities)
 from .pictures import predict_pictures
@@ -54,6 +54,18 @@ def _mistake_rows(ds, probs, n: int) -> tuple[np.ndarray, int]:
     wrong = np.flatnonzero(pred != ds.y)
     order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")]
     return order[:n], len(wrong)
+
+
+def _data_files(data, ds) -> list[tuple[str, Path]]:
+    """The data files predicted, as ``(what, path)``: the CSV, or the IDX files of the folder."""
+    from ..data.idx import find_idx_files
+
+    places = [p for p in (data, ds.source or None) if p]
+    files = data_inputs(places)
+    for _, place in list(files):
+        folder = place if place.is_dir() else place.parent
+        files += [("the data", f) for f in find_idx_files(folder).values() if f is not None]
+    return files
 
 
 def _check_picture_options(pictures, paths, data, split, show_mistakes) -> None:
@@ -105,6 +117,8 @@ def predict(model_path, paths, pictures, data, out, split, show, show_mistakes):
         return predict_pictures(model_path, paths, out, show)
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
+    if out not in (None, "-"):
+        refuse_clobbering(out, model_inputs(model_path) + _data_files(data, ds))
     _check_inputs(params, ds, description)
     _warn_other_data(info, ds)
     if show_mistakes and ds.y is None:

@@ -15,7 +15,8 @@ from .. import pipeline as fpipeline
 from .. import report as freport
 from .. import runs
 from .common import (EXIT_NONFINITE, _debug, _echo_lines, _fail, _fmt, _quiet_numpy,
-                     _warn, _warn_diverged, final_lines, handle_errors, write_atomic)
+                     _warn, _warn_diverged, data_inputs, final_lines, handle_errors,
+                     refuse_folder_over_inputs, refuse_sweep_folder, write_atomic)
 from .training import _execute, _finish, _Interrupt, _Options, _plot_hint
 from .workers import client_for, where_options
 
@@ -230,6 +231,10 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     config = resumed.config if resume else fpipeline.apply_overrides(pipe.Config(), items)
     out_dir = Path(out) if out else (Path(resume) if resume else None)
     here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
+    if out_dir is not None:  # before the folder is claimed: nothing written yet
+        refuse_sweep_folder(out_dir)
+        refuse_folder_over_inputs(out_dir, data_inputs([getattr(config, "data", None)],
+                                                       [getattr(config, "dataset", "mnist")]))
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
     claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
     with claim, client_for(workers, scheduler, local_dask) as client, \

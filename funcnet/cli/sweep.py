@@ -11,7 +11,8 @@ import click
 from .. import experiments
 from .. import pipeline as fpipeline
 from .. import report as freport
-from .common import _debug, _echo_lines, _fail, _fmt, _quiet_numpy, handle_errors
+from .common import (_debug, _echo_lines, _fail, _fmt, _quiet_numpy, data_inputs, handle_errors,
+                     refuse_folder_over_inputs)
 from .run import _parse_seeds
 from .training import _Interrupt
 from .workers import client_for, where_options
@@ -95,6 +96,10 @@ def sweep(pipeline_file, grid_items, overrides, seeds, out, workers, scheduler, 
     pipe = fpipeline.load_pipeline(pipeline_file)
     grid = experiments.parse_grid(pipe.Config, grid_items)
     fixed = experiments.parse_sets(pipe.Config, overrides)
+    defaults = pipe.Config()
+    refuse_folder_over_inputs(out, data_inputs(
+        [fixed.get("data", getattr(defaults, "data", None)), *grid.get("data", ())],
+        [fixed.get("dataset", getattr(defaults, "dataset", "mnist")), *grid.get("dataset", ())]))
     total = len(seeds) * math.prod(len(v) for v in grid.values())
     on_row, close = _reporter(total, list(grid))
     with client_for(workers, scheduler, local_dask) as client, _quiet_numpy(_debug()), \

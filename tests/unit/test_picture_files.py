@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import threading
-import time
 import warnings
 import zlib
 from pathlib import Path
@@ -245,33 +243,8 @@ def test_a_one_bit_picture_is_reduced_in_grey_levels_not_dropped_pixels():
 # ---------------------------------------------------------------- files: caps and kinds
 
 
-def feed_fifo(path, payload: bytes, seconds: float = 5.0) -> threading.Thread:
-    """Write ``payload`` into the FIFO at ``path`` once a reader opens it (for ``seconds``)."""
-    def writer():
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:  # no reader yet (ENXIO)
-                time.sleep(0.02)
-                continue
-            try:
-                os.set_blocking(fd, True)
-                os.write(fd, payload)
-            finally:
-                os.close(fd)
-            return
-
-    thread = threading.Thread(target=writer, daemon=True)
-    thread.start()
-    return thread
-
-
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
-def test_a_fifo_is_refused_without_being_read(tmp_path):
-    fifo = tmp_path / "pipe.png"
-    os.mkfifo(fifo)
-    feed_fifo(fifo, encode(np.eye(40, dtype=np.uint8) * 255))  # would unblock a reader
+def test_a_fifo_is_refused_without_being_read(fed_fifo):
+    fifo = fed_fifo("pipe.png", encode(np.eye(40, dtype=np.uint8) * 255))  # would unblock a reader
     with pytest.raises(DataError) as caught:
         picture_files.read_image(fifo)
     assert str(caught.value) == (f"{fifo}: a FIFO (named pipe), not a regular file "

@@ -1,12 +1,12 @@
 """What every command shares: one-line errors with their exit codes, and output helpers.
 
 Exit codes: 0 success; 1 an unexpected error or an I/O failure; 2 a bad
-config, ``--set`` or pipeline file (and click's usage errors); 3 bad or
-missing data; 4 a bad checkpoint; 5 a failed download; 6 training stopped
+config, ``--set`` or pipeline file (and click's usage errors, and an
+``--out`` that would destroy an input); 3 bad or missing data; 4 a bad checkpoint; 5 a failed download; 6 training stopped
 on a non-finite loss; 130 interrupted by Ctrl-C, 143 stopped by SIGTERM
 (the last good state kept).
 Every failure is one line ``funcnet: error: ...`` on stderr; ``--debug``
-shows the traceback instead.
+(before the command or after it) shows the traceback instead.
 """
 
 from __future__ import annotations

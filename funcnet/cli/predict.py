@@ -107,10 +107,16 @@ def predict(model_path, paths, pictures, data, out, split, show, show_mistakes):
     written by funcnet run --out). Prints how many images were predicted
     (and the accuracy when the data are labelled).
 
-    With --images PATH ..., each picture is made into what MNIST's digits
-    are (grey, light ink on black, its ink fitted to 20x20 and centred by
-    its centre of mass in 28x28); a file that cannot be read is one line
-    on stderr, the others are still predicted, and the exit code is 3.
+    With --images PATH ..., each picture is read as a photo viewer shows it
+    (EXIF orientation, any bit depth, palette and alpha) and made into what
+    MNIST's digits are (grey, light ink on black, its ink fitted to 20x20
+    and centred by its centre of mass in 28x28); a file that cannot be read
+    (not a picture, damaged, blank, over 50,000,000 bytes or pixels, not a
+    regular file) is one line on stderr, the others are still predicted,
+    and the exit code is 3.
+
+    --out never replaces what is read: naming the model (or a file of its
+    run folder), the data or a picture is refused (exit 2).
     """
     if pictures or paths:
         _check_picture_options(pictures, paths, data, split, show_mistakes)

@@ -44,8 +44,8 @@ import numpy as np
 from ..errors import DataError, FuncnetError
 
 __all__ = ["SUFFIXES", "FORMATS", "MAX_SIDE", "MAX_PIXELS", "MAX_FILE_BYTES", "pillow",
-           "read_capped", "read_file", "identify", "decode_image", "read_image", "image_files",
-           "read_fields"]
+           "read_capped", "read_file", "identify", "reduced", "decode_image", "read_image",
+           "image_files", "read_fields"]
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
 FORMATS = ("PNG", "JPEG", "BMP", "GIF")

@@ -185,12 +185,14 @@ def _working_mode(im) -> str:
     return "RGB" if im.mode == "P" else WORKING.get(im.mode, "RGB")
 
 
-def reduced(im, side: int = MAX_SIDE):
+def reduced(im, side: int = MAX_SIDE, tile: int = TILE):
     """``im`` box-averaged by the integer factor f = ⌈max(W, H) / side⌉, in its working mode.
 
     out[i, j] = mean of the f × f source pixels of block (i, j) (alpha
     weighted: Pillow's ``reduce``), ``⌈W/f⌉ × ⌈H/f⌉``. Converted and reduced
-    tile by tile, so that memory beyond the decoded picture is one tile.
+    tile by tile (about ``tile`` source pixels a side, a multiple of f), so
+    that memory beyond the decoded picture is one tile; the result is the
+    same as reducing the whole picture at once.
 
     >>> Image = pillow()
     >>> small = reduced(Image.new("1", (3000, 1000), 1), 1024)
@@ -202,7 +204,7 @@ def reduced(im, side: int = MAX_SIDE):
     factor = -(-max(width, height) // side)
     if factor == 1:
         return im.convert(work)
-    step = factor * max(1, TILE // factor)
+    step = factor * max(1, tile // factor)
     out = Image.new(work, (-(-width // factor), -(-height // factor)))
     for top in range(0, height, step):
         for left in range(0, width, step):

@@ -136,9 +136,14 @@ def host_allowed(host: str, names=()) -> bool:
 
 
 def machine_names(host: str = "") -> tuple[str, ...]:
-    """The names a browser may use for this server: the machine's host name and full name,
-    and ``host`` (the address listened on) when it is a name."""
-    return tuple(n for n in dict.fromkeys((socket.gethostname(), socket.getfqdn(), host)) if n)
+    """The names a browser may use for this server besides its addresses: the machine's host
+    name, and ``host`` (the address listened on) when it is a name. (No DNS is asked: a
+    lookup of the full name could stall the start.)
+
+    >>> machine_names("box.lan")[-1], socket.gethostname() in machine_names()
+    ('box.lan', True)
+    """
+    return tuple(n for n in dict.fromkeys((socket.gethostname(), host)) if n)
 
 
 def exposure(host: str) -> str | None:

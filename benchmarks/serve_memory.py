@@ -1,10 +1,13 @@
 """Peak resident memory of ``funcnet serve`` while several clients upload a large picture at once.
 
 The server runs in a child process (``funcnet serve RUN --port 0``); after
-one ordinary request (a 280 x 280 canvas) its peak so far is read from
-/proc (VmHWM), then CLIENTS threads post the same large PNG together, each
-answer's status is printed, the server is stopped with Ctrl-C and its
-peak is the kernel's ru_maxrss of that child (``os.wait4``). The target:
+one ordinary request (a 280 x 280 canvas) its peak so far is read, then
+CLIENTS threads post the same large PNG together, each answer's status is
+printed, and the server's peak is read again before it is stopped with
+Ctrl-C. The peak is Linux's VmHWM of the server process (/proc/PID/status),
+not the child's ru_maxrss: Linux charges a child started with vfork and
+exec (as ``subprocess`` starts it) with its parent's high-water mark too,
+and this script holds the large picture before it starts the server. The target:
 under 600 MB with four clients and a 7000 x 7000 one-bit PNG (14 kB), each
 answered with a prediction or a 4xx.
 
@@ -87,13 +90,6 @@ def post(port: int, body: bytes, answers: list, timeout: float = 300.0) -> None:
         conn.close()
 
 
-def vm_hwm_mb(pid: int) -> float:
-    """The process's peak resident memory so far (Linux's VmHWM), in MB."""
-    with open(f"/proc/{pid}/status") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
-    return kb / 1024
-
-
 def small_model(folder: Path) -> Path:
     """A 784-64-10 MLP trained for one epoch on 10,000 digits (as the tests' small_mlp)."""
     out = folder / "run"
@@ -109,7 +105,7 @@ def measure(model, picture: bytes, clients: int) -> dict:
     port = int(server.url.rstrip("/").rsplit(":", 1)[1])
     first: list = []
     post(port, canvas(), first)
-    idle = vm_hwm_mb(server.proc.pid)
+    idle = browser.peak_rss_mb(server.proc.pid)
     answers: list = []
     threads = [threading.Thread(target=post, args=(port, picture, answers)) for _ in range(clients)]
     start = time.perf_counter()

@@ -8,7 +8,6 @@ test and by ``docs/page_screenshot.py``, which makes the README's picture.
 from __future__ import annotations
 
 import contextlib
-import os
 import queue
 import re
 import shutil
@@ -40,11 +39,27 @@ def missing() -> str | None:
     return None
 
 
+def peak_rss_mb(pid: int) -> float | None:
+    """The peak resident memory of process ``pid`` so far, in MiB: Linux's VmHWM, the high-water
+    mark of its own memory since it started its program; None where /proc does not say.
+
+    Not ``ru_maxrss``: Linux charges a child that is started with vfork and exec (as
+    ``subprocess`` starts it) with its parent's high-water mark too, so a small server
+    started from a large test process would seem as large as the test process.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return kib / 1024
+
+
 class Server:
     """``funcnet serve MODEL --port 0`` running in a subprocess; ``url`` once it listens.
 
-    After :meth:`stop`, ``peak_mb`` is the child's peak resident memory as
-    the kernel accounted it (``ru_maxrss`` of ``os.wait4``), where it counts it.
+    :meth:`stop` records ``peak_mb``, the server's peak resident memory up to
+    then (:func:`peak_rss_mb`; None off Linux).
     """
 
     def __init__(self, model, timeout: float = 60.0, cwd=None, args=()):
@@ -76,29 +91,15 @@ class Server:
         self.proc.kill()
         raise RuntimeError(f"funcnet serve did not start: {self.proc.stderr.read()}")
 
-    def _reap(self, timeout: float) -> int:
-        """Wait for the child's exit with ``os.wait4``, keeping its resource usage."""
-        if not hasattr(os, "wait4"):
-            return self.proc.wait(timeout)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
-            if pid:
-                self.proc.returncode = os.waitstatus_to_exitcode(status)
-                scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, else KiB
-                self.peak_mb = usage.ru_maxrss / scale
-                return self.proc.returncode
-            time.sleep(0.02)
-        raise subprocess.TimeoutExpired(self.proc.args, timeout)
-
     def stop(self, timeout: float = 20.0) -> tuple[int, list[str], str]:
         """Ctrl-C (SIGINT) as a person would: the exit code, the lines printed after, stderr."""
+        self.peak_mb = peak_rss_mb(self.proc.pid)
         self.proc.send_signal(signal.SIGINT)
         try:
-            code = self._reap(timeout)
+            code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            code = self._reap(timeout)
+            code = self.proc.wait()
         rest = []
         while (line := self.lines.get(timeout=5)) is not None:
             rest.append(line)

@@ -138,7 +138,7 @@ def one_bit_png(side: int = 7000) -> bytes:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in KiB: Linux")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads the peak from /proc")
 def test_four_simultaneous_49_megapixel_uploads_stay_under_600_mb(small_mlp):
     picture = one_bit_png()
     assert len(picture) < 20_000

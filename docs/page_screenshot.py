@@ -1,6 +1,6 @@
 """The README's picture of the drawing page: an MNIST test digit drawn in headless Chromium.
 
-Serves MODEL with ``funcnet serve`` (the model shown as ``runs/mlp``),
+Serves MODEL with ``funcnet serve`` (the model shown as ``mlp/model.safetensors``),
 draws test digit DIGIT on the canvas with the mouse, one stroke per run of
 ink, and saves the page as docs/gallery/page.png. Needs Debian's chromium
 and chromium-driver and ``pip install '.[serve,browser]'``.

@@ -39,3 +39,37 @@ def small_mlp(tmp_path_factory, shared_data) -> Path:
                                       "--quiet", "--no-plots", "--out", str(out)])
     assert result.exit_code == 0, result.output
     return out
+
+
+@pytest.fixture
+def fed_fifo(tmp_path):
+    """``feed(name, payload)``: a FIFO ``tmp_path/name`` that a thread writes ``payload`` into
+    as soon as a reader opens it (for up to 5 s), so that a reader that waits is not stuck."""
+    import threading
+    import time
+
+    def feed(name: str, payload: bytes, seconds: float = 5.0) -> Path:
+        fifo = tmp_path / name
+        os.mkfifo(fifo)
+
+        def writer():
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                try:
+                    fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                except OSError:  # no reader yet (ENXIO)
+                    time.sleep(0.02)
+                    continue
+                try:
+                    os.set_blocking(fd, True)
+                    os.write(fd, payload)
+                finally:
+                    os.close(fd)
+                return
+
+        threading.Thread(target=writer, daemon=True).start()
+        return fifo
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs FIFOs")
+    return feed

@@ -1,12 +1,12 @@
 """How a command ends: one-line errors with their exit codes, and Ctrl-C and SIGTERM.
 
 Exit codes: 0 success; 1 an unexpected error or an I/O failure; 2 a bad
-config, ``--set`` or pipeline file (and click's usage errors); 3 bad or
-missing data; 4 a bad checkpoint; 5 a failed download; 6 training stopped
-on a non-finite loss; 130 interrupted by Ctrl-C, 143 stopped by SIGTERM
-(the last good state kept).
+config, ``--set`` or pipeline file (and click's usage errors, and an
+``--out`` that would destroy an input); 3 bad or missing data; 4 a bad
+checkpoint; 5 a failed download; 6 training stopped on a non-finite loss;
+130 interrupted by Ctrl-C, 143 stopped by SIGTERM (the last good state kept).
 Every failure is one line ``funcnet: error: ...`` on stderr; ``--debug``
-shows the traceback instead. :class:`Interrupt` turns the first Ctrl-C (or
+(before the command or after it) shows the traceback instead. :class:`Interrupt` turns the first Ctrl-C (or
 SIGTERM) into a request to stop after the current step.
 """
 
@@ -50,8 +50,28 @@ _PASS_THROUGH = (OneLineError,) + tuple(
     e for e in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if e is not None)
 
 
+def _debug_after(ctx, param, value) -> None:
+    """``--debug`` given after the sub-command: the same as before it (the group's flag)."""
+    if value:
+        ctx.find_root().params["debug"] = True
+
+
+def debug_option() -> click.Option:
+    """The ``--debug`` flag every sub-command takes, so that ``funcnet run ... --debug`` works."""
+    return click.Option(["--debug"], is_flag=True, expose_value=False, callback=_debug_after,
+                        help="Show full tracebacks instead of one-line errors "
+                             "(as funcnet --debug COMMAND).")
+
+
 class FuncnetGroup(click.Group):
-    """A click group whose usage errors are one line on stderr (exit code 2)."""
+    """A click group whose usage errors are one line on stderr (exit code 2), and whose
+    sub-commands all take ``--debug`` after their name as well as before it."""
+
+    def add_command(self, cmd, name=None) -> None:
+        """Add ``cmd``, giving it the ``--debug`` flag if it has none."""
+        if not any(p.name == "debug" for p in cmd.params):
+            cmd.params.append(debug_option())
+        super().add_command(cmd, name)
 
     def make_context(self, info_name, args, parent=None, **extra):
         """Parse the group's own options, turning usage errors into one line."""

@@ -18,6 +18,7 @@ from .lines import accuracy_lines, echo_lines, plural
 from .model_data import (check_inputs, load_examples, load_model, model_line, probabilities,
                          warn_other_data)
 from .predict_pictures import predict_pictures
+from .outputs import data_inputs, model_inputs, refuse_clobbering
 
 def submission_csv(predictions: np.ndarray) -> str:
     """Kaggle's submission format: ``ImageId,Label`` with ImageId counted from 1.
@@ -56,6 +57,18 @@ def _mistake_rows(ds, probs, n: int) -> tuple[np.ndarray, int]:
     wrong = np.flatnonzero(pred != ds.y)
     order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")]
     return order[:n], len(wrong)
+
+
+def _data_files(data, ds) -> list[tuple[str, Path]]:
+    """The data files predicted, as ``(what, path)``: the CSV, or the IDX files of the folder."""
+    from ..data.idx import find_idx_files
+
+    places = [p for p in (data, ds.source or None) if p]
+    files = data_inputs(places)
+    for _, place in list(files):
+        folder = place if place.is_dir() else place.parent
+        files += [("the data", f) for f in find_idx_files(folder).values() if f is not None]
+    return files
 
 
 def _check_picture_options(pictures, paths, data, split, show_mistakes) -> None:
@@ -97,16 +110,24 @@ def predict(model_path, paths, pictures, data, out, split, show, show_mistakes):
     written by funcnet run --out). Prints how many images were predicted
     (and the accuracy when the data are labelled).
 
-    With --images PATH ..., each picture is made into what MNIST's digits
-    are (grey, light ink on black, its ink fitted to 20x20 and centred by
-    its centre of mass in 28x28); a file that cannot be read is one line
-    on stderr, the others are still predicted, and the exit code is 3.
+    With --images PATH ..., each picture is read as a photo viewer shows it
+    (EXIF orientation, any bit depth, palette and alpha) and made into what
+    MNIST's digits are (grey, light ink on black, its ink fitted to 20x20
+    and centred by its centre of mass in 28x28); a file that cannot be read
+    (not a picture, damaged, blank, over 50,000,000 bytes or pixels, not a
+    regular file) is one line on stderr, the others are still predicted,
+    and the exit code is 3.
+
+    --out never replaces what is read: naming the model (or a file of its
+    run folder), the data or a picture is refused (exit 2).
     """
     if pictures or paths:
         _check_picture_options(pictures, paths, data, split, show_mistakes)
         return predict_pictures(model_path, paths, out, show)
     params, info = load_model(model_path)
     ds, description = load_examples(data, info, split)
+    if out not in (None, "-"):
+        refuse_clobbering(out, model_inputs(model_path) + _data_files(data, ds))
     check_inputs(params, ds, description)
     warn_other_data(info, ds)
     if show_mistakes and ds.y is None:

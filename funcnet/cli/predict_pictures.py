@@ -1,7 +1,7 @@
 """``funcnet predict MODEL --images PATH ...``: one's own picture files, through MNIST's recipe.
 
-The recipe is :mod:`funcnet.images`; decoding and folders are
-:mod:`funcnet.data.images`. This module only prints and writes.
+The recipe is :mod:`funcnet.digitize`; decoding and folders are
+:mod:`funcnet.data.picture_files`. This module only prints and writes.
 """
 
 from __future__ import annotations
@@ -13,16 +13,17 @@ from pathlib import Path
 
 import click
 
-from .. import images
+from .. import digitize
 from .. import report as freport
 from .. import terminal
-from ..data import images as fimages
+from ..data import picture_files
 from ..errors import DataError
 from .._atomic import write_atomic
 from ..runtime import quiet_numpy
 from .exits import debugging
 from .lines import echo_lines, plural
 from .model_data import load_model, model_line
+from .outputs import model_inputs, refuse_clobbering
 
 EXIT_SOME_FAILED = DataError.exit_code
 
@@ -42,17 +43,19 @@ def _draw(files, fields, probs, n: int) -> list[str]:
 def predict_pictures(model_path, paths, out, show: int) -> None:
     """Predict every picture in ``paths``; a file that fails is one line, and the exit code 3."""
     params, info = load_model(model_path)
-    side = images.field_side(images.input_shape(params))
-    fimages.pillow()
-    files, problems = fimages.image_files(paths)
-    read, fields, failed = fimages.read_fields(files, functools.partial(images.preprocess, side=side))
+    side = digitize.field_side(digitize.input_shape(params))
+    picture_files.pillow()
+    files, problems = picture_files.image_files(paths)
+    if out not in (None, "-"):
+        refuse_clobbering(out, model_inputs(model_path) + [("a picture read", f) for f in files])
+    read, fields, failed = picture_files.read_fields(files, functools.partial(digitize.preprocess, side=side))
     problems += failed
     with quiet_numpy(not debugging()):
-        probs = images.probabilities(params, fields, info["model_state"]) if read else None
+        probs = digitize.probabilities(params, fields, info["model_state"]) if read else None
     to_stdout = out == "-"
     names = [str(f) for f in read]
     if read and out is not None:
-        text = images.predictions_csv(names, probs)
+        text = digitize.predictions_csv(names, probs)
         if to_stdout:
             click.echo(text, nl=False)
         else:
@@ -61,7 +64,7 @@ def predict_pictures(model_path, paths, out, show: int) -> None:
     wrote = f"; wrote {out}" if read and out and not to_stdout else ""
     tried = len(read) + len(failed)
     lines = [model_line(model_path, params),
-             *(images.prediction_line(n, p, classes) for n, p in zip(names, probs if read else [])),
+             *(digitize.prediction_line(n, p, classes) for n, p in zip(names, probs if read else [])),
              f"predicted {len(read)} of {plural(tried, 'file')}{wrote}"]
     if show and read:
         lines += _draw(names, fields, probs, show)

@@ -20,6 +20,7 @@ from ..runtime import quiet_numpy
 from .exits import EXIT_NONFINITE, Interrupt, debugging, fail, handle_errors
 from .lines import echo_lines, figure_text, final_lines, progress_line, warn, warn_diverged
 from .options import client_for, parse_seeds, where_options
+from .outputs import data_inputs, refuse_folder_over_inputs, refuse_sweep_folder
 
 @attrs.frozen
 class _Options:
@@ -270,6 +271,10 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     resumed = runs.resume(resume, pipe, items) if resume else None
     config = resumed.config if resume else fpipeline.apply_overrides(pipe.Config(), items)
     out_dir = Path(out) if out else (Path(resume) if resume else None)
+    if out_dir is not None:  # before the folder is claimed: nothing written yet
+        refuse_sweep_folder(out_dir)
+        refuse_folder_over_inputs(out_dir, data_inputs([getattr(config, "data", None)],
+                                                       [getattr(config, "dataset", "mnist")]))
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
     if not (seeds or ablation):
         here = bool(resume) and Path(resume).resolve() == out_dir.resolve()

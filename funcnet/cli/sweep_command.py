@@ -15,6 +15,7 @@ from ..runtime import quiet_numpy
 from .exits import Interrupt, debugging, fail, handle_errors
 from .lines import echo_lines, figure_text
 from .options import client_for, parse_seeds, where_options
+from .outputs import data_inputs, refuse_folder_over_inputs
 
 
 def _row_line(done: int, total: int, task, keys, row) -> str:
@@ -95,6 +96,10 @@ def sweep(pipeline_file, grid_items, overrides, seeds, out, workers, scheduler, 
     pipe = fpipeline.load_pipeline(pipeline_file)
     grid = experiments.parse_grid(pipe.Config, grid_items)
     fixed = experiments.parse_sets(pipe.Config, overrides)
+    defaults = pipe.Config()
+    refuse_folder_over_inputs(out, data_inputs(
+        [fixed.get("data", getattr(defaults, "data", None)), *grid.get("data", ())],
+        [fixed.get("dataset", getattr(defaults, "dataset", "mnist")), *grid.get("dataset", ())]))
     total = len(seeds) * math.prod(len(v) for v in grid.values())
     on_row, close = _reporter(total, list(grid))
     with client_for(workers, scheduler, local_dask) as client, quiet_numpy(not debugging()), \

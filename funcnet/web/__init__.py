@@ -3,9 +3,11 @@
 :func:`create_app` builds the Flask app around a model; :func:`serve`
 runs it until Ctrl-C. The page posts the canvas as a PNG; the Python
 model answers through the same preprocessing as ``funcnet predict
---images`` (:mod:`funcnet.images`).
+--images`` (:mod:`funcnet.digitize`).
 """
 
-from .app import MAX_BODY, create_app, look, serve
+from .app import (DECODERS, MAX_BODY, create_app, exposure, host_allowed, look, machine_names,
+                  serve, shown_name)
 
-__all__ = ["MAX_BODY", "create_app", "look", "serve"]
+__all__ = ["DECODERS", "MAX_BODY", "create_app", "exposure", "host_allowed", "look",
+           "machine_names", "serve", "shown_name"]

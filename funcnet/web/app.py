@@ -5,24 +5,45 @@ Routes: ``GET /`` the page (static files shipped in the package),
 (PNG, JPEG, BMP or GIF as the raw body, at most MAX_BODY bytes) answered
 with :func:`look`'s JSON. A bad request gets a 4xx and one line of JSON
 ``{"error": "..."}``; the server goes on serving.
+
+What the server guards against:
+
+- **DNS rebinding.** A request whose ``Host`` header names neither an IP
+  address, ``localhost`` nor this machine (:func:`host_allowed`) is refused
+  (400) before any route: a page of another site that has its name point
+  at 127.0.0.1 cannot read ``/api/model`` or ask for predictions.
+- **Large bodies.** At most MAX_BODY bytes are read, whether the body has a
+  ``Content-Length`` or comes in chunks (``Transfer-Encoding: chunked``);
+  more is 413.
+- **Large pictures.** Pictures are decoded in bounded memory
+  (:mod:`funcnet.data.picture_files`), at most DECODERS at a time; a
+  request that waits more than BUSY_SECONDS for its turn gets 429.
+- **Disclosure.** The model is named by its file and folder names, never
+  by its absolute path (:func:`shown_name`).
 """
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
-from .. import images, model
-from ..data import images as fimages
+from .. import digitize, model
+from ..data import picture_files
 from ..errors import DataError, FuncnetError
 
-__all__ = ["MAX_BODY", "TYPES", "look", "describe", "create_app", "serve"]
+__all__ = ["MAX_BODY", "TYPES", "DECODERS", "look", "describe", "shown_name", "host_allowed",
+           "machine_names", "exposure", "create_app", "serve"]
 
 MAX_BODY = 1_000_000  # bytes: a 280 × 280 canvas as PNG is a few kB
 TYPES = ("image/png", "image/jpeg", "image/bmp", "image/gif")
+DECODERS = 2          # pictures decoded at once: memory ≤ 2 × the largest decoded picture
+BUSY_SECONDS = 30.0   # how long a request waits for a decoder before 429
 
 
 def _rounded(values: np.ndarray, digits: int = 4) -> list:
@@ -34,8 +55,8 @@ def look(params, pixels, classes=None, model_state=None) -> dict:
 
     ``{"label", "name", "probs": (k,), "field": side² values in [0, 1],
     "side", "layer": {"shape", "values"}}``: the field is what the network
-    sees after :func:`funcnet.images.preprocess`, probs = softmax(Z_L), and
-    the layer is :func:`funcnet.images.first_layer` (hidden units for an
+    sees after :func:`funcnet.digitize.preprocess`, probs = softmax(Z_L), and
+    the layer is :func:`funcnet.digitize.first_layer` (hidden units for an
     MLP, feature maps ``(H, W, C)`` for a convolutional network).
 
     >>> from funcnet import model, rng
@@ -43,10 +64,10 @@ def look(params, pixels, classes=None, model_state=None) -> dict:
     >>> seen["side"], len(seen["field"]), len(seen["probs"]), seen["layer"]["shape"]
     (28, 784, 10, [16])
     """
-    side = images.field_side(images.input_shape(params))
-    field = images.preprocess(pixels, side)[None]
-    probs = images.probabilities(params, field, model_state)[0]
-    layer = images.first_layer(params, field, model_state)[0]
+    side = digitize.field_side(digitize.input_shape(params))
+    field = digitize.preprocess(pixels, side)[None]
+    probs = digitize.probabilities(params, field, model_state)[0]
+    layer = digitize.first_layer(params, field, model_state)[0]
     label = int(np.argmax(probs))
     return {"label": label, "name": classes[label] if classes else str(label),
             "probs": _rounded(probs), "field": _rounded(field, 3), "side": side,
@@ -62,23 +83,122 @@ def describe(params, name: str, classes=None) -> dict:
     """
     k = model.num_outputs(params)
     return {"model": name, "network": model.describe(params),
-            "input_shape": list(images.input_shape(params)),
+            "input_shape": list(digitize.input_shape(params)),
             "classes": list(classes) if classes else [str(c) for c in range(k)]}
+
+
+def shown_name(path) -> str:
+    """The model file as the page names it: its folder's name and its own, never an absolute path.
+
+    >>> shown_name("/home/ada/runs/mlp/model.safetensors"), shown_name("m.safetensors")
+    ('mlp/model.safetensors', 'm.safetensors')
+    """
+    p = Path(path)
+    return "/".join(part for part in (p.parent.name, p.name) if part)
+
+
+def _hostname(host: str) -> str:
+    """The name in a ``Host`` header, without its port or brackets, in lower case.
+
+    >>> _hostname("LocalHost:8000"), _hostname("[::1]:8000"), _hostname("::1"), _hostname("a.b.")
+    ('localhost', '::1', '::1', 'a.b')
+    """
+    host = host.strip()
+    if host.startswith("["):
+        host = host[1:host.find("]")] if "]" in host else host[1:]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return host.rstrip(".").lower()
+
+
+def host_allowed(host: str, names=()) -> bool:
+    """Whether a request's ``Host`` header names this server.
+
+    Allowed: an IP address (v4 or v6: a page of another site cannot make a
+    browser send one for its own name), ``localhost`` and ``*.localhost``
+    (which browsers resolve to loopback themselves), and ``names`` (this
+    machine's names, the ``--host`` given). Anything else is a name that
+    some DNS server made point here: a DNS-rebinding page.
+
+    >>> [host_allowed(h) for h in ("127.0.0.1:8000", "[::1]:80", "localhost:8000", "10.0.0.7")]
+    [True, True, True, True]
+    >>> host_allowed("evil.example:8000"), host_allowed("box.lan:8000", ["box.lan"])
+    (False, True)
+    """
+    name = _hostname(host)
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return (name == "localhost" or name.endswith(".localhost")
+            or name in {_hostname(n) for n in names if n})
+
+
+def machine_names(host: str = "") -> tuple[str, ...]:
+    """The names a browser may use for this server besides its addresses: the machine's host
+    name, and ``host`` (the address listened on) when it is a name. (No DNS is asked: a
+    lookup of the full name could stall the start.)
+
+    >>> machine_names("box.lan")[-1], socket.gethostname() in machine_names()
+    ('box.lan', True)
+    """
+    return tuple(n for n in dict.fromkeys((socket.gethostname(), host)) if n)
+
+
+def exposure(host: str) -> str | None:
+    """A warning when listening on ``host`` opens the page beyond this machine; None on loopback.
+
+    >>> exposure("127.0.0.1") is None, exposure("localhost") is None, exposure("::1") is None
+    (True, True, True)
+    >>> exposure("0.0.0.0")
+    'listening on 0.0.0.0 (every network interface): the page and the model are reachable from the network by anyone who can reach this port, without a password'
+    """
+    name = _hostname(host) or "0.0.0.0"
+    if name == "localhost":
+        return None
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        address = None
+    if address is not None and address.is_loopback:
+        return None
+    where = "every network interface" if address is not None and address.is_unspecified else \
+        "not only this machine's loopback"
+    return (f"listening on {host or '0.0.0.0'} ({where}): the page and the model are reachable "
+            "from the network by anyone who can reach this port, without a password")
 
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def create_app(params, name: str = "model", classes=None, model_state=None):
+def create_app(params, name: str = "model", classes=None, model_state=None, hosts=None,
+               decoders: int = DECODERS):
     """The Flask app that serves the page and answers ``POST /api/predict`` with ``params``
-    (and its ``model_state``: batch norm's running statistics, None for the MLP)."""
+    (and its ``model_state``: batch norm's running statistics, None for the MLP).
+
+    ``name`` is shown as :func:`shown_name` makes it; ``hosts`` are the
+    names allowed in the Host header besides IP addresses and localhost
+    (default :func:`machine_names`); at most ``decoders`` pictures are
+    decoded at once.
+    """
     from flask import Flask, jsonify, request
-    from werkzeug.exceptions import HTTPException, UnsupportedMediaType
+    from werkzeug.exceptions import (BadRequest, HTTPException, RequestEntityTooLarge,
+                                     TooManyRequests, UnsupportedMediaType)
 
     app = Flask(__name__, static_folder="static", static_url_path="/static")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
-    about = describe(params, name, classes)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY + 1  # the body's cap is checked as it is read
+    about = describe(params, shown_name(name), classes)
+    names = machine_names() if hosts is None else tuple(hosts)
+    turns = threading.BoundedSemaphore(decoders)
+
+    @app.before_request
+    def check_host():
+        host = request.environ.get("HTTP_HOST")
+        if host is not None and not host_allowed(host, names):
+            raise BadRequest(f"the Host header {host!r} does not name this server (a page of "
+                             "another site?); open the address that funcnet serve printed")
 
     @app.get("/")
     def index():
@@ -93,9 +213,17 @@ def create_app(params, name: str = "model", classes=None, model_state=None):
         if request.mimetype not in TYPES:
             raise UnsupportedMediaType(f"expected a picture as the body ({', '.join(TYPES)}), "
                                        f"got {request.mimetype or 'no content type'}")
-        start = time.perf_counter()
-        seen = look(params, fimages.decode_image(request.get_data(cache=False), "the body"),
-                    classes, model_state)
+        body = picture_files.read_capped(request.stream, MAX_BODY)
+        if len(body) > MAX_BODY:
+            raise RequestEntityTooLarge()
+        if not turns.acquire(timeout=BUSY_SECONDS):
+            raise TooManyRequests(f"the server is reading {decoders} other "
+                                  f"picture{'' if decoders == 1 else 's'}; try again in a moment")
+        try:
+            start = time.perf_counter()
+            seen = look(params, picture_files.decode_image(body, "the body"), classes, model_state)
+        finally:
+            turns.release()
         response = jsonify(seen)
         response.headers["Server-Timing"] = f"predict;dur={(time.perf_counter() - start) * 1e3:.2f}"
         return response

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from funcnet.errors import DataError
+
 from .cli_helpers import MLP, MNIST, REPO, TINY, invoke
 
 ONE_LINE = "funcnet: error: "
@@ -142,3 +144,27 @@ def test_pipeline_file_not_ending_in_py_is_exit_2(tmp_path, command):
 def test_training_on_an_unlabelled_csv_is_exit_3(kaggle_test_csv, pipeline, extra):
     result = invoke("run", pipeline, "--data", kaggle_test_csv, *extra, "--quiet")
     assert_one_line_error(result, 3, str(kaggle_test_csv), "this file has no label column")
+
+
+def test_debug_after_the_command_shows_the_traceback_too(broken_pipeline):
+    result = invoke("run", broken_pipeline, "--debug", catch=True)
+    assert result.exit_code == 1 and isinstance(result.exception, RuntimeError)
+    assert "No such option" not in result.stderr
+
+
+def test_debug_after_predict_raises_the_data_error_itself(small_mlp, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("label,pixel0\n1,x\n")
+    with pytest.raises(DataError):
+        invoke("predict", small_mlp, "--data", bad, "--debug")
+
+
+@pytest.mark.parametrize("command", ["run", "sweep", "predict", "evaluate", "show", "serve"])
+def test_every_command_lists_debug_in_its_help(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0 and "--debug" in result.stdout
+
+
+def test_debug_after_a_command_that_succeeds_changes_nothing():
+    result = invoke("show", MNIST, "--debug")
+    assert result.exit_code == 0 and result.stderr == "" and result.stdout == invoke("show", MNIST).stdout

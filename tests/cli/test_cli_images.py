@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from funcnet import images
+from funcnet import digitize
 from funcnet.cli import load_model
 
 from .cli_helpers import invoke, no_temp_files
@@ -39,7 +39,7 @@ def pictures(tmp_path_factory, mnist_test):
 
 def model_labels(run, x):
     params, _ = load_model(run)
-    return images.probabilities(params, x.reshape(-1, 28, 28) / 255).argmax(axis=1)
+    return digitize.probabilities(params, x.reshape(-1, 28, 28) / 255).argmax(axis=1)
 
 
 def test_a_folder_of_pictures_gets_one_line_each_and_the_labels_of_the_digits(
@@ -165,3 +165,84 @@ def test_serve_without_flask_names_the_extra(small_mlp, monkeypatch):
     result = invoke("serve", small_mlp, "--port", 0)
     assert result.exit_code == 1
     assert "pip install 'funcnet[serve]'" in result.stderr
+
+
+@pytest.mark.parametrize("host, warned", [("0.0.0.0", True), ("::", True), ("127.0.0.1", False),
+                                          ("localhost", False)])
+def test_serve_says_plainly_when_the_page_is_reachable_from_the_network(small_mlp, monkeypatch,
+                                                                         host, warned):
+    pytest.importorskip("flask", reason="needs the serve extra (Flask)")
+    import funcnet.web
+
+    served = []
+    monkeypatch.setattr(funcnet.web, "serve", lambda app, h, p, echo: served.append((h, p)))
+    result = invoke("serve", small_mlp, "--host", host, "--port", 0)
+    assert result.exit_code == 0, result.stderr
+    assert served == [(host, 0)]  # nothing listened: the loop is replaced
+    if warned:
+        assert result.stderr.count("\n") == 1
+        assert result.stderr.startswith(f"funcnet: warning: listening on {host} (every network "
+                                        "interface): the page and the model are reachable from "
+                                        "the network")
+    else:
+        assert result.stderr == ""
+
+
+# ---------------------------------------------------------------- pictures as a viewer shows them
+
+
+def test_a_sideways_photo_with_an_exif_orientation_is_predicted_as_it_is_shown(
+        small_mlp, mnist_test, tmp_path):
+    """A camera stores a portrait photo sideways and says so in EXIF (orientation 6)."""
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: turn 90 degrees clockwise to show
+    upright = picture(mnist_test.x[2])
+    upright.save(tmp_path / "upright.png")
+    upright.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "phone.png", exif=exif.tobytes())
+    out = tmp_path / "preds.csv"
+    result = invoke("predict", small_mlp, "--images", tmp_path / "upright.png",
+                    tmp_path / "phone.png", "--out", out)
+    assert result.exit_code == 0, result.stderr
+    table = pd.read_csv(out)
+    probs = table[[f"p{k}" for k in range(10)]].to_numpy()
+    np.testing.assert_array_equal(probs[0], probs[1])  # the very same pixels, turned upright
+
+
+def test_a_16_bit_scan_larger_than_the_working_size_is_read(small_mlp, mnist_test, tmp_path):
+    grey = np.asarray(picture(mnist_test.x[0]).resize((1600, 1600), Image.Resampling.NEAREST))
+    scan = (grey.astype(np.uint16) * 200 + 4000)  # 16-bit levels 4,000..55,000
+    Image.fromarray(scan).save(tmp_path / "scan.png")
+    Image.fromarray(grey).save(tmp_path / "flat.png")
+    out = tmp_path / "preds.csv"
+    result = invoke("predict", small_mlp, "--images", tmp_path / "flat.png", tmp_path / "scan.png",
+                    "--out", out)
+    assert result.exit_code == 0, result.stderr
+    assert pd.read_csv(out)["label"].nunique() == 1
+
+
+def test_a_fifo_and_a_device_are_one_line_each_and_the_other_files_are_predicted(
+        small_mlp, pictures, fed_fifo):
+    fifo = fed_fifo("pipe.png", (pictures / "0.png").read_bytes())  # would unblock a reader
+    result = invoke("predict", small_mlp, "--images", pictures / "0.png", fifo, "/dev/null",
+                    pictures / "1.jpg")
+    assert result.exit_code == 3
+    assert result.stderr.splitlines() == [
+        f"funcnet: error: {fifo}: a FIFO (named pipe), not a regular file "
+        "(expected a PNG, JPEG, BMP or GIF file)",
+        "funcnet: error: /dev/null: a character device, not a regular file "
+        "(expected a PNG, JPEG, BMP or GIF file)",
+    ]
+    assert "predicted 2 of 4 files" in result.stdout
+
+
+def test_a_file_over_the_size_cap_is_one_line(small_mlp, pictures, tmp_path):
+    from funcnet.data.picture_files import MAX_FILE_BYTES
+
+    huge = tmp_path / "huge.jpg"
+    with open(huge, "wb") as fh:  # sparse: nothing written to disk
+        fh.truncate(MAX_FILE_BYTES + 1)
+    result = invoke("predict", small_mlp, "--images", huge, pictures / "0.png")
+    assert result.exit_code == 3
+    assert result.stderr == (f"funcnet: error: {huge}: over {MAX_FILE_BYTES:,} bytes, too large "
+                             f"for a picture file (at most {MAX_FILE_BYTES:,} bytes are read)\n")
+    assert "predicted 1 of 2 files" in result.stdout

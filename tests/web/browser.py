@@ -39,13 +39,34 @@ def missing() -> str | None:
     return None
 
 
-class Server:
-    """``funcnet serve MODEL --port 0`` running in a subprocess; ``url`` once it listens."""
+def peak_rss_mb(pid: int) -> float | None:
+    """The peak resident memory of process ``pid`` so far, in MiB: Linux's VmHWM, the high-water
+    mark of its own memory since it started its program; None where /proc does not say.
 
-    def __init__(self, model, timeout: float = 60.0, cwd=None):
+    Not ``ru_maxrss``: Linux charges a child that is started with vfork and exec (as
+    ``subprocess`` starts it) with its parent's high-water mark too, so a small server
+    started from a large test process would seem as large as the test process.
+    """
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError):
+        return None
+    return kib / 1024
+
+
+class Server:
+    """``funcnet serve MODEL --port 0`` running in a subprocess; ``url`` once it listens.
+
+    :meth:`stop` records ``peak_mb``, the server's peak resident memory up to
+    then (:func:`peak_rss_mb`; None off Linux).
+    """
+
+    def __init__(self, model, timeout: float = 60.0, cwd=None, args=()):
         self.proc = subprocess.Popen([sys.executable, "-m", "funcnet.cli", "serve", str(model),
-                                      "--port", "0"], stdout=subprocess.PIPE,
+                                      "--port", "0", *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, cwd=cwd)
+        self.peak_mb: float | None = None
         self.lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
         self.url = self._wait_for_url(timeout)
@@ -72,6 +93,7 @@ class Server:
 
     def stop(self, timeout: float = 20.0) -> tuple[int, list[str], str]:
         """Ctrl-C (SIGINT) as a person would: the exit code, the lines printed after, stderr."""
+        self.peak_mb = peak_rss_mb(self.proc.pid)
         self.proc.send_signal(signal.SIGINT)
         try:
             code = self.proc.wait(timeout)

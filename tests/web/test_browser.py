@@ -13,7 +13,7 @@ import statistics
 import numpy as np
 import pytest
 
-from funcnet import images
+from funcnet import digitize
 from funcnet.cli import load_model
 
 from . import browser
@@ -25,7 +25,7 @@ TARGET_MS = 100.0  # the page's target; measured and printed here, judged by ben
 
 def confident_digits(params, ds, n: int, floor: float = 0.7) -> list[int]:
     """The first ``n`` test digits the model labels right with probability at least ``floor``."""
-    probs = images.probabilities(params, ds.x[:200].reshape(-1, 28, 28) / 255)
+    probs = digitize.probabilities(params, ds.x[:200].reshape(-1, 28, 28) / 255)
     right = (probs.argmax(axis=1) == ds.y[:200]) & (probs.max(axis=1) >= floor)
     return [int(i) for i in np.flatnonzero(right)[:n]]
 

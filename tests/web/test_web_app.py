@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from funcnet import images, model, rng
+from funcnet import digitize, model, rng
 from funcnet.cli import load_model
 from funcnet.web import MAX_BODY, create_app, look
 
@@ -67,7 +67,7 @@ def test_a_drawn_digit_gets_the_models_answer_for_the_digit(client, params, mnis
                                content_type="image/png")
         assert response.status_code == 200
         seen = response.get_json()
-        expected = images.probabilities(params, mnist_test.x[i].reshape(1, 28, 28) / 255)[0]
+        expected = digitize.probabilities(params, mnist_test.x[i].reshape(1, 28, 28) / 255)[0]
         assert seen["label"] == int(expected.argmax())
         assert seen["side"] == 28 and len(seen["field"]) == 784
         assert seen["layer"]["shape"] == [64] and len(seen["layer"]["values"]) == 64
@@ -78,9 +78,9 @@ def test_a_drawn_digit_gets_the_models_answer_for_the_digit(client, params, mnis
 def test_look_shows_the_same_field_as_the_recipe(params, mnist_test):
     pixels = canvas_of(mnist_test.x[0])
     seen = look(params, pixels)
-    np.testing.assert_allclose(seen["field"], images.preprocess(pixels).ravel(), atol=5e-4)
+    np.testing.assert_allclose(seen["field"], digitize.preprocess(pixels).ravel(), atol=5e-4)
     np.testing.assert_allclose(seen["layer"]["values"],
-                               images.first_layer(params, images.preprocess(pixels)[None])[0],
+                               digitize.first_layer(params, digitize.preprocess(pixels)[None])[0],
                                atol=5e-4)
 
 
@@ -125,3 +125,44 @@ def test_a_network_without_hidden_layers_shows_its_logits():
     params = model.init(rng.key(0), (784, 10))
     seen = look(params, np.eye(40))
     assert seen["layer"]["shape"] == [10]
+
+
+def test_a_request_that_waits_too_long_for_a_decoder_is_429(params, monkeypatch):
+    """At most ``decoders`` pictures are read at once; a request that waits longer is told so."""
+    import threading
+
+    from funcnet.web import app as web_app
+
+    started, release = threading.Event(), threading.Event()
+    decode = web_app.picture_files.decode_image
+
+    def slow_decode(data, name):
+        started.set()
+        release.wait(30)
+        return decode(data, name)
+
+    monkeypatch.setattr(web_app.picture_files, "decode_image", slow_decode)
+    monkeypatch.setattr(web_app, "BUSY_SECONDS", 0.2)
+    app = create_app(params, decoders=1)
+    body = png(canvas_of(np.eye(28, dtype=np.uint8).ravel() * 255))
+    first: list = []
+    holder = threading.Thread(target=lambda: first.append(
+        app.test_client().post("/api/predict", data=body, content_type="image/png")))
+    holder.start()
+    assert started.wait(30)
+    busy = app.test_client().post("/api/predict", data=body, content_type="image/png")
+    release.set()
+    holder.join(30)
+    assert "the server is reading 1 other picture;" in error_of(busy, 429)
+    assert first[0].status_code == 200
+
+
+@pytest.mark.parametrize("host, allowed", [("127.0.0.1:8000", True), ("localhost", True),
+                                           ("[::1]:8000", True), ("192.168.1.20:8000", True),
+                                           ("app.localhost:8000", True), ("box:8000", True),
+                                           ("evil.example:8000", False), ("127.0.0.1.nip.io", False),
+                                           ("", False)])
+def test_only_addresses_and_this_machines_names_may_be_the_host(params, host, allowed):
+    app = create_app(params, hosts=["box"])
+    response = app.test_client().get("/api/model", headers={"Host": host})
+    assert (response.status_code == 200) == allowed, response.data

@@ -50,6 +50,9 @@ def _header(path: Path, f: Any) -> dict[str, Any]:
     except ValueError as err:
         raise CheckpointError(f"{path}: damaged checkpoint: metadata is not valid JSON: "
                               f"{_one_line(err)}") from None
+    except RecursionError:
+        raise CheckpointError(f"{path}: the metadata's JSON nests too deeply to be a funcnet "
+                              "model") from None
     version = fields["format_version"]
     objects = isinstance(fields["config"], dict) and isinstance(fields["metadata"], dict)
     if type(version) is not int or not objects:

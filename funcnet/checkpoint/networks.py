@@ -17,6 +17,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from funcnet import rng
+from funcnet import tree as _tree
 from funcnet.errors import CheckpointError
 
 from .fileformat import _one_line
@@ -103,19 +105,63 @@ def is_legacy_mlp(info: dict) -> bool:
 def legacy_names(net: Any):
     """The tensor names an MLP file of the old record used for ``net``'s leaves: its i-th
     dense layer was ``layers.<i>`` (``layers.2.w`` of ``dense, relu, dense`` was ``layers.1.w``),
-    wherever such a path stands (``params.``, an optimizer state's ``mu.``, ...).
+    wherever such a path stands (``params.``, an optimizer state's ``mu.``, ...). ``net`` is a
+    network or its tuple of specs.
 
     >>> from funcnet import model, rng
     >>> rename = legacy_names(model.init(rng.key(0), (4, 3, 2)))
     >>> rename("layers.2.w"), rename("opt_state.0.mu.layers.2.b"), rename("layers.0.w")
     ('layers.1.w', 'opt_state.0.mu.layers.1.b', 'layers.0.w')
     """
-    from funcnet.layers.dense import Dense
+    from funcnet.layers import kind_of
 
-    old = {str(p): str(j) for j, p in enumerate(i for i, l in enumerate(net.layers) if type(l) is Dense)}
+    items = getattr(net, "layers", net)
+    dense = [i for i, item in enumerate(items) if kind_of(item) == "dense"]
+    old = {str(p): str(j) for j, p in enumerate(dense)}
     pattern = re.compile(r"(^|\.)layers\.(\d+)(?=\.)")
     return lambda name: pattern.sub(lambda m: f"{m.group(1)}layers.{old.get(m.group(2), m.group(2))}",
                                     name)
+
+
+WEIGHT_DTYPES = ("float32", "float64")
+
+
+def _check_against_header(path: Path, info: dict, expected: dict, rename) -> np.dtype:
+    """Refuse a file whose ``layers.*`` tensors are not exactly those the architecture implies
+    (names, shapes), or not all of one float dtype (float32 or float64): checked on the header
+    alone, before any array is built. Returns the dtype."""
+    held = {n: v for n, v in info["tensors"].items() if n.startswith("layers.")}
+    wanted = {rename(n): shape for n, shape in expected.items()}
+    missing, extra = sorted(set(wanted) - set(held)), sorted(set(held) - set(wanted))
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + (
+            [f"unexpected {', '.join(extra[:3])}"] if extra else [])
+        raise CheckpointError(f"{path}: the tensors do not fit the architecture: {'; '.join(parts)}")
+    for name, shape in wanted.items():
+        if tuple(held[name][1]) != tuple(shape):
+            raise CheckpointError(f"{path}: tensor '{name}': the architecture implies shape "
+                                  f"{tuple(shape)}, the file holds {tuple(held[name][1])}")
+    dtypes = {held[n][0] for n in wanted}
+    bad = sorted(n for n in wanted if held[n][0] not in WEIGHT_DTYPES)
+    if bad:
+        raise CheckpointError(f"{path}: tensor '{bad[0]}': dtype {held[bad[0]][0]}; expected "
+                              f"{' or '.join(WEIGHT_DTYPES)}")
+    if len(dtypes) > 1:
+        raise CheckpointError(f"{path}: the layers' tensors mix dtypes {', '.join(sorted(dtypes))}; "
+                              "expected one")
+    return np.dtype(dtypes.pop() if dtypes else "float32")
+
+
+def _check_values(path: Path, tree: dict) -> None:
+    """Refuse non-finite parameters or running statistics, and negative running variances,
+    naming the first such tensor."""
+    for name, value in _tree.flatten_with_path(tree):
+        arr = np.asarray(value)
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise CheckpointError(f"{path}: tensor '{name}' holds non-finite values (NaN or ±inf)")
+        if name.startswith("model_state.") and name.endswith(".var") and (arr < 0).any():
+            raise CheckpointError(f"{path}: tensor '{name}': a running variance below 0; "
+                                  "expected batch norm's variances ≥ 0")
 
 
 def load_network(path: str | os.PathLike) -> tuple[Any, Any, dict]:
@@ -128,9 +174,16 @@ def load_network(path: str | os.PathLike) -> tuple[Any, Any, dict]:
     tensors) load as the network ``dense, g, …, dense``. The dtype is that of
     the first weight tensor. ``info`` is :func:`read_info`'s dict.
 
+    Nothing is allocated before the architecture is checked (types, ranges,
+    nesting depth, number of layers) and the tensor shapes it implies are
+    compared with the header's; after loading, every tensor must be finite and
+    batch norm's running variances ≥ 0.
+
     Raises:
       CheckpointError: not a model file (e.g. a training state), an
-        architecture that cannot be rebuilt, or any :func:`load` failure.
+        architecture that cannot be rebuilt or does not fit the tensors,
+        weights that are not float32/float64 or not finite, or any
+        :func:`load` failure.
     """
     from funcnet import model
 
@@ -140,13 +193,17 @@ def load_network(path: str | os.PathLike) -> tuple[Any, Any, dict]:
     if any(name.startswith("params.") for name in tensors):
         raise CheckpointError(f"{path}: a training state, not a model: pass the "
                               "model.safetensors beside it (or the run folder)")
-    weights = sorted(n for n in tensors if n.startswith("layers.") and n.endswith(".w"))
-    dtype = np.dtype(tensors[weights[0]][0] if weights else "float32")
+    from funcnet.layers import network
+
     try:
-        template = model.from_architecture(_architecture(path, info), dtype)
-    except (ValueError, TypeError, KeyError) as exc:
+        specs, shape = model.architecture_specs(_architecture(path, info))
+        expected = network.param_shapes(specs, shape)
+    except (ValueError, TypeError, KeyError, RecursionError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild the model from its metadata: "
                               f"{_one_line(exc)}") from None
-    names = legacy_names(template) if is_legacy_mlp(info) else None
+    names = legacy_names(specs) if is_legacy_mlp(info) else None
+    dtype = _check_against_header(path, info, expected, names or (lambda n: n))
+    template = network.init(rng.key(0), specs, shape, "he", dtype)  # as large as the file's layers
     got = load(path, _network_tree(template, model.init_model_state(template)), names=names)
+    _check_values(path, got)
     return attrs.evolve(template, layers=got["layers"]), got["model_state"], info

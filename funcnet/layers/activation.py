@@ -37,7 +37,7 @@ class Activation:
 class ActivationSpec:
     """What :func:`activation` builds."""
 
-    name: str
+    name: str = attrs.field(validator=lambda _, __, name: activations.get(name))
 
 
 def activation(name: str) -> ActivationSpec:
@@ -94,4 +94,5 @@ def backward(layer: Activation, a: np.ndarray, da: np.ndarray, need_dx: bool = T
 
 register(Kind("activation", ActivationSpec, Activation, init, forward, backward,
               examples=tuple((activation(name), shape) for name in ("tanh", "sigmoid", "leaky_relu", "identity")
-                             for shape in ((3,), (2, 2, 2)))))
+                             for shape in ((3,), (2, 2, 2))),
+              shapes=lambda spec, in_shape: (in_shape, {})))

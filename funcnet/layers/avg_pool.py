@@ -31,7 +31,7 @@ import attrs
 import numpy as np
 
 from funcnet.tree import pytree, static_field
-from .base import Ctx, Kind, register
+from .base import Ctx, Kind, register, whole
 
 __all__ = ["AvgPool", "AvgPoolSpec", "GlobalAvgPool", "GlobalAvgPoolSpec", "avg_pool",
            "global_avg_pool", "init_avg_pool", "forward_avg_pool", "backward_avg_pool",
@@ -44,11 +44,7 @@ def _positive(instance, attribute, value):
 
 
 def _whole(value):
-    if value is None:
-        return None
-    if isinstance(value, bool) or float(value) != int(value):
-        raise ValueError(f"expected a whole number, got {value!r}")
-    return int(value)
+    return None if value is None else whole(value)
 
 
 @attrs.frozen
@@ -98,14 +94,20 @@ def _images(in_shape: tuple) -> None:
         raise ValueError(f"expects images (height, width, channels), got {in_shape}")
 
 
-def init_avg_pool(key, spec: AvgPoolSpec, in_shape: tuple, scheme: str = "he", dtype=np.float32):
-    """``(AvgPool, (oh, ow, c))`` with oh = ⌊(h − k)/s⌋ + 1; a window larger than the image is refused."""
+def shapes_avg_pool(spec: AvgPoolSpec, in_shape: tuple):
+    """``((oh, ow, c), {})`` with oh = ⌊(h − k)/s⌋ + 1; a window larger than the image is refused."""
     _images(in_shape)
     k, s = spec.size, spec.stride or spec.size
     h, w, c = in_shape
     if k > h or k > w:
         raise ValueError(f"a {k}×{k} window does not fit in a {h}×{w} image")
-    return AvgPool(k, s), ((h - k) // s + 1, (w - k) // s + 1, c)
+    return ((h - k) // s + 1, (w - k) // s + 1, c), {}
+
+
+def init_avg_pool(key, spec: AvgPoolSpec, in_shape: tuple, scheme: str = "he", dtype=np.float32):
+    """``(AvgPool, (oh, ow, c))`` (see :func:`shapes_avg_pool`)."""
+    out, _ = shapes_avg_pool(spec, in_shape)
+    return AvgPool(spec.size, spec.stride or spec.size), out
 
 
 def _offsets(layer: AvgPool, out_hw: tuple):
@@ -161,7 +163,9 @@ def backward_global_avg_pool(layer: GlobalAvgPool, shape: tuple, dy: np.ndarray,
 
 register(Kind("avg_pool", AvgPoolSpec, AvgPool, init_avg_pool, forward_avg_pool,
               backward_avg_pool,
-              examples=((avg_pool(2), (4, 4, 2)), (avg_pool(3, 2), (5, 6, 1)))))
+              examples=((avg_pool(2), (4, 4, 2)), (avg_pool(3, 2), (5, 6, 1))),
+              shapes=shapes_avg_pool))
 register(Kind("global_avg_pool", GlobalAvgPoolSpec, GlobalAvgPool, init_global_avg_pool,
               forward_global_avg_pool, backward_global_avg_pool,
-              examples=((global_avg_pool(), (3, 4, 2)),)))
+              examples=((global_avg_pool(), (3, 4, 2)),),
+              shapes=lambda spec, in_shape: (_images(in_shape) or (in_shape[-1],), {})))

@@ -39,7 +39,8 @@ import numpy as np
 
 from funcnet.errors import ConfigError
 
-__all__ = ["Ctx", "Kind", "LayerError", "register", "kind_of", "init", "forward", "backward",
+__all__ = ["Ctx", "Kind", "LayerError", "MAX_VALUES", "whole", "number", "shapes", "register",
+           "kind_of", "init", "forward", "backward",
            "initial_state", "children", "walk", "stochastic", "examples", "spec_to_json",
            "spec_from_json", "KINDS"]
 
@@ -65,6 +66,10 @@ class Kind(NamedTuple):
     ``initial_state(layer)`` gives a fresh layer's model state (kinds with
     running statistics); ``children(layer)`` the layers a block holds;
     ``stochastic(layer)`` whether training it draws random numbers;
+    ``shapes(spec, in_shape) -> (out_shape, {name: shape})`` the output shape
+    and the parameters' shapes *without building anything* (model files are
+    checked against it before any array is allocated; without it, :func:`shapes`
+    builds the layer to find out);
     ``examples`` a few ``(spec, in_shape)`` pairs (or a function returning
     them, for specs made of other kinds) that the property tests build,
     gradient-check and round-trip through a model file (:func:`examples`).
@@ -80,6 +85,42 @@ class Kind(NamedTuple):
     children: Callable | None = None
     stochastic: Callable | None = None
     examples: tuple | Callable = ()
+    shapes: Callable | None = None
+
+
+# The most values one example may take at any layer's output (16M floats, 64 MB in float32):
+# a spec asking for more is refused at init, and a model file at load.
+MAX_VALUES = 1 << 24
+
+
+def whole(value) -> int:
+    """A spec's integer field: an int, or a float with no fraction; anything else (2.9, True,
+    "3") is refused, not truncated.
+
+    >>> whole(3), whole(4.0)
+    (3, 4)
+    >>> whole(2.9)
+    Traceback (most recent call last):
+    ...
+    ValueError: expected a whole number, got 2.9
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"expected a whole number, got {value!r}")
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return int(value)
+
+
+def number(value) -> float:
+    """A spec's real field: an int or a float (finite); anything else refused.
+
+    >>> number(0.5), number(1)
+    (0.5, 1.0)
+    """
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not np.isfinite(value):
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return float(value)
 
 
 class LayerError(ConfigError):
@@ -140,6 +181,28 @@ def forward(layer, x: np.ndarray, ctx: Ctx = Ctx()) -> tuple:
 def backward(layer, cache, dy: np.ndarray, need_dx: bool = True) -> tuple:
     """``(dx, grads)``: ∂L/∂x (None when not ``need_dx``) and ∂L/∂θ as a record like ``layer``."""
     return _kind(_BY_LAYER, layer, "record").backward(layer, cache, dy, need_dx)
+
+
+def shapes(spec, in_shape: tuple) -> tuple:
+    """``(out_shape, {name: shape})``: what ``spec`` gives on inputs ``in_shape`` and the
+    shapes of its parameters, by the kind's ``shapes`` (nothing allocated), else by
+    building the layer.
+
+    >>> from funcnet.layers import dense
+    >>> shapes(dense(3), (4,))
+    ((3,), {'w': (4, 3), 'b': (3,)})
+    """
+    kind = _kind(_BY_SPEC, spec, "spec")
+    if kind.shapes is not None:
+        return kind.shapes(spec, tuple(in_shape))
+    from funcnet import tree  # the fallback: build it and read its leaves' shapes
+    layer, out = kind.init(_zero_key(), spec, tuple(in_shape), "he", np.float32)
+    return tuple(out), {name: np.shape(v) for name, v in tree.flatten_with_path(layer)}
+
+
+def _zero_key():
+    from funcnet import rng
+    return rng.key(0)
 
 
 def initial_state(layer) -> Any:

@@ -27,6 +27,8 @@ per layer, and its gradients are a record like it holding each layer's.
 
 from __future__ import annotations
 
+import math
+
 import attrs
 import numpy as np
 import toolz
@@ -37,7 +39,7 @@ from . import base
 from .base import Ctx, Kind, LayerError, register
 
 __all__ = ["Serial", "SerialSpec", "Residual", "ResidualSpec", "serial", "residual",
-           "init_layers", "forward_layers", "backward_layers", "init_serial", "forward_serial",
+           "init_layers", "shapes_layers", "forward_layers", "backward_layers", "init_serial", "forward_serial",
            "backward_serial", "init_residual", "forward_residual", "backward_residual"]
 
 
@@ -102,22 +104,56 @@ class Residual:
     shapes: tuple = static_field()
 
 
-def _init_one(carry, item):
-    layers, shapes, in_shape, scheme, dtype = carry
-    i, (key, spec) = item
+def _built(i: int, spec, in_shape: tuple, build):
+    """``build()``'s result for layer ``i``, its failures as a :class:`LayerError` naming the
+    layer's index path and kind, its output shape checked (something left, not too big)."""
     try:
-        layer, out = base.init(key, spec, in_shape, scheme, dtype)
+        got = build()
     except LayerError as err:
         raise err.within(i) from None
     except TypeError as err:
         raise LayerError((i,), type(spec).__name__, str(err)) from None
     except ValueError as err:
         raise LayerError((i,), base.kind_of(spec), f"input shape {in_shape}: {err}") from None
+    return got
+
+
+def _checked(i: int, spec, in_shape: tuple, out) -> tuple:
     out = tuple(int(s) for s in out)
     if not out or min(out) < 1:
         raise LayerError((i,), base.kind_of(spec),
                          f"input shape {in_shape} gives output shape {out}: nothing is left")
+    if math.prod(out) > base.MAX_VALUES:
+        raise LayerError((i,), base.kind_of(spec),
+                         f"output shape {out} holds {math.prod(out):,} values per example; "
+                         f"at most {base.MAX_VALUES:,}")
+    return out
+
+
+def _init_one(carry, item):
+    layers, shapes, in_shape, scheme, dtype = carry
+    i, (key, spec) = item
+    layer, out = _built(i, spec, in_shape, lambda: base.init(key, spec, in_shape, scheme, dtype))
+    out = _checked(i, spec, in_shape, out)
     return layers + (layer,), shapes + (out,), out, scheme, dtype
+
+
+def shapes_layers(specs, in_shape: tuple) -> tuple:
+    """``(out_shapes, {"layers.<i>.<name>": shape})``: each spec's output shape and its
+    parameters' shapes, nested ones included, without building anything; refused specs
+    raise :class:`LayerError` as :func:`init_layers` does.
+
+    >>> from funcnet.layers import dense, relu
+    >>> shapes_layers((dense(3), residual(dense(3), relu())), (2,))[1]
+    {'layers.0.w': (2, 3), 'layers.0.b': (3,), 'layers.1.layers.0.w': (3, 3), 'layers.1.layers.0.b': (3,)}
+    """
+    outs, params, shape = (), {}, tuple(in_shape)
+    for i, spec in enumerate(specs):
+        out, names = _built(i, spec, shape, lambda: base.shapes(spec, shape))
+        out = _checked(i, spec, shape, out)
+        params.update({f"layers.{i}.{name}": tuple(s) for name, s in names.items()})
+        outs, shape = outs + (out,), out
+    return outs, params
 
 
 def init_layers(key, specs, in_shape: tuple, scheme: str = "he", dtype=np.float32) -> tuple:
@@ -217,9 +253,22 @@ def _examples():
     }
 
 
+def _shapes_serial(spec: SerialSpec, in_shape: tuple):
+    outs, params = shapes_layers(spec.layers, in_shape)
+    return outs[-1], params
+
+
+def _shapes_residual(spec: ResidualSpec, in_shape: tuple):
+    outs, params = shapes_layers(spec.layers, in_shape)
+    if outs[-1] != tuple(in_shape):
+        raise ValueError(f"the block's output shape {outs[-1]} differs from its input shape "
+                         f"{tuple(in_shape)}: y = x + f(x) needs them equal")
+    return tuple(in_shape), params
+
+
 register(Kind("serial", SerialSpec, Serial, init_serial, forward_serial, backward_serial,
               initial_state=_initial_state, children=lambda layer: layer.layers,
-              examples=lambda: _examples()["serial"]))
+              examples=lambda: _examples()["serial"], shapes=_shapes_serial))
 register(Kind("residual", ResidualSpec, Residual, init_residual, forward_residual,
               backward_residual, initial_state=_initial_state, children=lambda layer: layer.layers,
-              examples=lambda: _examples()["residual"]))
+              examples=lambda: _examples()["residual"], shapes=_shapes_residual))

@@ -26,7 +26,7 @@ import numpy as np
 
 from funcnet import rng
 from funcnet.tree import pytree
-from .base import Ctx, Kind, register
+from .base import Ctx, Kind, register, whole
 
 __all__ = ["Dense", "DenseSpec", "dense", "init_dense", "init", "forward", "backward", "SCHEMES"]
 
@@ -55,7 +55,7 @@ class Dense:
 class DenseSpec:
     """What :func:`dense` builds: ``units`` outputs."""
 
-    units: int = attrs.field(converter=int)
+    units: int = attrs.field(converter=whole)
 
 
 def dense(units: int) -> DenseSpec:
@@ -88,13 +88,20 @@ def init_dense(key, n_in: int, n_out: int, scheme: str = "he", dtype=np.float32)
     return Dense(w, np.zeros(n_out, dtype))
 
 
-def init(key, spec: DenseSpec, in_shape: tuple, scheme: str = "he", dtype=np.float32):
-    """``(Dense, (units,))`` for flat inputs ``(n_in,)``; other shapes are refused."""
+def shapes(spec: DenseSpec, in_shape: tuple):
+    """``((units,), {"w": (n_in, units), "b": (units,)})`` for flat inputs ``(n_in,)``;
+    other shapes are refused."""
     if len(in_shape) != 1:
         raise ValueError(f"expects flat inputs (features,), got {in_shape}: put flatten() before it")
     if spec.units < 1:
         raise ValueError(f"units must be ≥ 1, got {spec.units}")
-    return init_dense(key, in_shape[0], spec.units, scheme, dtype), (spec.units,)
+    return (spec.units,), {"w": (in_shape[0], spec.units), "b": (spec.units,)}
+
+
+def init(key, spec: DenseSpec, in_shape: tuple, scheme: str = "he", dtype=np.float32):
+    """``(Dense, (units,))`` for flat inputs ``(n_in,)``; other shapes are refused."""
+    out, _ = shapes(spec, in_shape)
+    return init_dense(key, in_shape[0], spec.units, scheme, dtype), out
 
 
 def forward(layer: Dense, x: np.ndarray, ctx: Ctx = Ctx()):
@@ -119,4 +126,4 @@ def backward(layer: Dense, x: np.ndarray, dz: np.ndarray, need_dx: bool = True):
 
 
 register(Kind("dense", DenseSpec, Dense, init, forward, backward,
-              examples=((dense(3), (4,)), (dense(1), (2,)))))
+              examples=((dense(3), (4,)), (dense(1), (2,))), shapes=shapes))

@@ -20,7 +20,7 @@ import numpy as np
 
 from funcnet import rng
 from funcnet.tree import pytree, static_field
-from .base import Ctx, Kind, register
+from .base import Ctx, Kind, number, register
 
 __all__ = ["Dropout", "DropoutSpec", "dropout", "init", "forward", "backward"]
 
@@ -42,7 +42,7 @@ class Dropout:
 class DropoutSpec:
     """What :func:`dropout` builds."""
 
-    rate: float = attrs.field(converter=float, validator=_rate)
+    rate: float = attrs.field(converter=number, validator=_rate)
 
 
 def dropout(rate: float) -> DropoutSpec:
@@ -81,4 +81,5 @@ def backward(layer: Dropout, scale, dy: np.ndarray, need_dx: bool = True):
 
 register(Kind("dropout", DropoutSpec, Dropout, init, forward, backward,
               stochastic=lambda layer: layer.rate > 0,
-              examples=((dropout(0.5), (4,)), (dropout(0.25), (3, 3, 2)))))
+              examples=((dropout(0.5), (4,)), (dropout(0.25), (3, 3, 2))),
+              shapes=lambda spec, in_shape: (in_shape, {})))

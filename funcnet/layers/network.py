@@ -36,7 +36,8 @@ from . import base, blocks
 from .base import Ctx
 
 __all__ = ["Network", "init", "initial_state", "forward", "backward", "intermediates",
-           "as_input", "walk", "to_json", "from_json"]
+           "as_input", "walk", "to_json", "from_json", "specs_from_json", "param_shapes",
+           "check_input_shape", "MAX_DEPTH", "MAX_LAYERS"]
 
 
 @pytree
@@ -76,11 +77,49 @@ def init(key, specs, input_shape, scheme: str = "he", dtype=np.float32) -> Netwo
     ...
     funcnet.layers.base.LayerError: layer 0 (dense): input shape (4, 4, 1): expects flat inputs (features,), got (4, 4, 1): put flatten() before it
     """
-    specs, input_shape = tuple(specs), tuple(int(s) for s in input_shape)
+    specs, input_shape = tuple(specs), check_input_shape(input_shape)
     if not specs:
         raise ConfigError("a network needs at least one layer")
     layers, shapes = blocks.init_layers(key, specs, input_shape, scheme, dtype)
     return Network(layers, input_shape, shapes, specs)
+
+
+def check_input_shape(shape) -> tuple:
+    """One example's shape as a tuple of 1 to 3 whole numbers ≥ 1 holding at most
+    :data:`base.MAX_VALUES` values, or a one-line :class:`ConfigError`.
+
+    >>> check_input_shape([28, 28, 1])
+    (28, 28, 1)
+    >>> check_input_shape((0, 5))
+    Traceback (most recent call last):
+    ...
+    funcnet.errors.ConfigError: input shape (0, 5): expected 1 to 3 sizes ≥ 1 (features, or height, width, channels)
+    """
+    try:
+        shape = tuple(base.whole(s) for s in shape)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"input shape {shape!r}: {err}") from None
+    if not 1 <= len(shape) <= 3 or min(shape) < 1:
+        raise ConfigError(f"input shape {shape}: expected 1 to 3 sizes ≥ 1 (features, or height, "
+                          "width, channels)")
+    if math.prod(shape) > base.MAX_VALUES:
+        raise ConfigError(f"input shape {shape}: {math.prod(shape):,} values per example; "
+                          f"at most {base.MAX_VALUES:,}")
+    return shape
+
+
+def param_shapes(specs, input_shape) -> dict:
+    """``{"layers.<i>.<name>": shape}`` of a network of ``specs`` on ``input_shape``, nested
+    layers included (``layers.3.layers.0.w``), computed without building anything.
+
+    >>> from funcnet.layers import dense, relu
+    >>> param_shapes((dense(3), relu(), dense(2)), (4,))
+    {'layers.0.w': (4, 3), 'layers.0.b': (3,), 'layers.2.w': (3, 2), 'layers.2.b': (2,)}
+    """
+    specs = tuple(specs)
+    if not specs:
+        raise ConfigError("a network needs at least one layer")
+    return blocks.shapes_layers(specs, check_input_shape(input_shape))[1]
 
 
 def initial_state(net: Network) -> tuple:
@@ -197,7 +236,61 @@ def to_json(net: Network) -> dict:
             "layers": [base.spec_to_json(s) for s in net.specs]}
 
 
+# Limits on an architecture read from a file: how deep blocks may nest and how many layers
+# it may hold in all (funcnet's own networks use a handful of each).
+MAX_DEPTH = 32
+MAX_LAYERS = 10_000
+
+
+def _count_specs(layers) -> None:
+    """Refuse specs that are not objects, nest deeper than :data:`MAX_DEPTH` or number more than
+    :data:`MAX_LAYERS` in all, walking without recursion."""
+    todo, count = [(layers, 1)], 0
+    while todo:
+        items, depth = todo.pop()
+        if not isinstance(items, list):
+            raise ValueError(f"expected a list of layers, got {type(items).__name__}")
+        if depth > MAX_DEPTH:
+            raise ValueError(f"blocks nest deeper than {MAX_DEPTH} levels")
+        for spec in items:
+            count += 1
+            if count > MAX_LAYERS:
+                raise ValueError(f"more than {MAX_LAYERS:,} layers")
+            if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+                raise ValueError(f"expected a layer object with a 'kind', got {type(spec).__name__}")
+            if "layers" in spec:
+                todo.append((spec["layers"], depth + 1))
+
+
+def specs_from_json(arch) -> tuple:
+    """``(specs, input_shape)`` of an architecture :func:`to_json` wrote, every field checked
+    (types, ranges, nesting depth, number of layers) before anything is built: a ValueError
+    naming what was wrong.
+
+    >>> specs_from_json({"kind": "serial", "input_shape": [3], "layers": [{"kind": "dense", "units": 2}]})
+    ((DenseSpec(units=2),), (3,))
+    >>> specs_from_json({"kind": "serial", "input_shape": [3], "layers": [{"kind": "dense", "units": 2.9}]})
+    Traceback (most recent call last):
+    ...
+    ValueError: layer 0: expected a whole number, got 2.9
+    """
+    if not isinstance(arch, dict) or arch.get("kind") != "serial":
+        raise ValueError("expected an architecture object of kind 'serial'")
+    if not isinstance(arch.get("input_shape"), list):
+        raise ValueError("expected input_shape as a list of sizes")
+    shape = check_input_shape(arch["input_shape"])
+    _count_specs(arch.get("layers"))
+
+    def one(i, obj):
+        try:
+            return base.spec_from_json(obj)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"layer {i}: {' '.join(str(err).split())}") from None
+
+    return tuple(one(i, s) for i, s in enumerate(arch["layers"])), shape
+
+
 def from_json(arch: dict, dtype=np.float32) -> Network:
     """A freshly initialised network of the architecture :func:`to_json` wrote (a template)."""
-    specs = tuple(base.spec_from_json(s) for s in arch["layers"])
-    return init(rng.key(0), specs, tuple(arch["input_shape"]), "he", dtype)
+    specs, shape = specs_from_json(arch)
+    return init(rng.key(0), specs, shape, "he", dtype)

@@ -32,7 +32,7 @@ import attrs
 import numpy as np
 
 from funcnet.tree import pytree, static_field
-from .base import Ctx, Kind, register
+from .base import Ctx, Kind, number, register
 
 __all__ = ["BatchNorm", "BatchNormState", "BatchNormSpec", "batch_norm", "init", "forward",
            "backward", "initial_state"]
@@ -68,12 +68,22 @@ class BatchNormCache:
     train: bool = static_field()
 
 
+def _eps(instance, attribute, value):
+    if not value > 0:
+        raise ValueError(f"batch_norm: expected eps > 0, got {value}")
+
+
+def _momentum(instance, attribute, value):
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"batch_norm: expected 0 ≤ momentum < 1, got {value}")
+
+
 @attrs.frozen
 class BatchNormSpec:
     """What :func:`batch_norm` builds."""
 
-    eps: float = attrs.field(default=1e-5, converter=float)
-    momentum: float = attrs.field(default=0.9, converter=float)
+    eps: float = attrs.field(default=1e-5, converter=number, validator=_eps)
+    momentum: float = attrs.field(default=0.9, converter=number, validator=_momentum)
 
 
 def batch_norm(eps: float = 1e-5, momentum: float = 0.9) -> BatchNormSpec:
@@ -82,8 +92,6 @@ def batch_norm(eps: float = 1e-5, momentum: float = 0.9) -> BatchNormSpec:
     >>> batch_norm()
     BatchNormSpec(eps=1e-05, momentum=0.9)
     """
-    if not 0.0 <= momentum < 1.0 or eps <= 0:
-        raise ValueError(f"batch_norm: expected 0 ≤ momentum < 1 and eps > 0, got {momentum}, {eps}")
     return BatchNormSpec(eps, momentum)
 
 
@@ -138,4 +146,5 @@ def backward(layer: BatchNorm, cache: BatchNormCache, dy: np.ndarray, need_dx: b
 
 
 register(Kind("batch_norm", BatchNormSpec, BatchNorm, init, forward, backward, initial_state,
-              examples=((batch_norm(), (3,)), (batch_norm(eps=1e-3, momentum=0.5), (3, 3, 2)))))
+              examples=((batch_norm(), (3,)), (batch_norm(eps=1e-3, momentum=0.5), (3, 3, 2))),
+              shapes=lambda spec, in_shape: (in_shape, {"gamma": in_shape[-1:], "beta": in_shape[-1:]})))

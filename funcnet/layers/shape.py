@@ -56,4 +56,5 @@ def backward(layer: Flatten, shape: tuple, dy: np.ndarray, need_dx: bool = True)
 
 
 register(Kind("flatten", FlattenSpec, Flatten, init, forward, backward,
-              examples=((flatten(), (2, 3, 2)), (flatten(), (3,)))))
+              examples=((flatten(), (2, 3, 2)), (flatten(), (3,))),
+              shapes=lambda spec, in_shape: ((math.prod(in_shape),), {})))

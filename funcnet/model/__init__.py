@@ -23,7 +23,8 @@ goes through it, in chunks (:func:`chunk_rows`).
 
 from ..layers.dense import SCHEMES, Dense
 from ..layers.network import Network
-from .describing import architecture, describe, from_architecture, intermediates, summary
+from .describing import (architecture, architecture_specs, describe, from_architecture, intermediates,
+                         summary)
 from .inference import (CHUNK_FLOATS, CHUNK_ROWS, chunk_rows, dtype_of, input_shape, logits, loss,
                         num_outputs, predict, predict_proba)
 from .training import (Trace, backward, check_labels, forward, init, init_model_state, leaves,
@@ -33,4 +34,5 @@ __all__ = ["Dense", "Network", "Trace", "SCHEMES", "CHUNK_ROWS", "CHUNK_FLOATS",
            "init", "init_model_state", "stochastic", "leaves", "with_leaves", "forward",
            "backward", "check_labels", "logits", "loss", "loss_and_grads", "value_and_grads",
            "predict", "predict_proba", "update", "intermediates", "summary", "architecture",
-           "from_architecture", "input_shape", "num_outputs", "dtype_of", "weights", "describe"]
+           "from_architecture", "architecture_specs", "input_shape", "num_outputs", "dtype_of",
+           "weights", "describe"]

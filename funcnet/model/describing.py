@@ -92,6 +92,40 @@ def architecture(params: Network) -> dict:
     return network.to_json(params)
 
 
+def architecture_specs(arch) -> tuple:
+    """``(specs, input_shape)`` of an architecture (:func:`architecture`'s JSON, or an older
+    file's ``{"kind": "mlp", "sizes": [...], "activation": ...}``), every field checked
+    before anything is built: a ValueError naming what was wrong.
+
+    >>> architecture_specs({"kind": "mlp", "sizes": [4, 3, 2], "activation": "tanh"})[0][1]
+    ActivationSpec(name='tanh')
+    >>> architecture_specs({"kind": "mlp", "sizes": [4, 3.5, 2]})
+    Traceback (most recent call last):
+    ...
+    ValueError: sizes: expected a whole number, got 3.5
+    """
+    from ..layers import activation as activation_spec, dense
+
+    if not isinstance(arch, dict):
+        raise ValueError(f"an architecture must be a JSON object, got {type(arch).__name__}")
+    if arch.get("kind") == "mlp":
+        sizes, act = arch.get("sizes"), arch.get("activation", "relu")
+        if not isinstance(sizes, list) or not 2 <= len(sizes) <= network.MAX_LAYERS:
+            raise ValueError("sizes: expected a list of at least 2 layer sizes")
+        try:
+            sizes = [base.whole(s) for s in sizes]
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"sizes: {err}") from None
+        if min(sizes) < 1:
+            raise ValueError(f"sizes: expected sizes ≥ 1, got {sizes}")
+        g = activation_spec(act if isinstance(act, str) else repr(act))
+        specs = tuple(s for n in sizes[1:-1] for s in (dense(n), g)) + (dense(sizes[-1]),)
+        return specs, network.check_input_shape(sizes[:1])
+    if arch.get("kind") == "serial":
+        return network.specs_from_json(arch)
+    raise ValueError(f"unknown architecture kind {arch.get('kind')!r}: expected 'serial' (or 'mlp')")
+
+
 def from_architecture(arch: dict, dtype=np.float32) -> Network:
     """A template network (fresh weights) of the architecture :func:`architecture` wrote, or of
     an MLP record ``{"kind": "mlp", "sizes": [...], "activation": ...}`` of older model files.

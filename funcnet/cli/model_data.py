@@ -53,13 +53,17 @@ def probabilities(params, x: np.ndarray, model_state=None) -> np.ndarray:
 
 def check_inputs(params, ds, description: str) -> None:
     """A DataError naming ``description`` unless ``ds`` has as many pixels per image as the
-    model takes."""
-    from ..model import input_shape
+    model takes, and labels (if any) among the model's classes."""
+    from ..model import input_shape, num_outputs
 
     expected = math.prod(input_shape(params))
     if ds.num_features != expected:
         raise DataError(f"{description}: {ds.num_features} pixels per image, but the model "
                         f"expects {expected} (input shape {input_shape(params)})")
+    classes = num_outputs(params)
+    if ds.y is not None and len(ds.y) and int(ds.y.max()) >= classes:
+        raise DataError(f"{description}: labels go up to {int(ds.y.max())}, but the model has "
+                        f"{classes} outputs (classes 0..{classes - 1})")
 
 
 def model_line(path, params) -> str:

@@ -36,9 +36,16 @@ def load_model(path):
     tensor shapes); ``info`` is :func:`funcnet.checkpoint.read_info`'s dict
     with ``info["model_state"]`` the model state saved with it (batch norm's
     running statistics; None for the MLP). Every model funcnet reads goes
-    through this function.
+    through this function. A model of one output is refused: a classifier has
+    one output per class.
     """
-    params, model_state, info = checkpoint.load_network(model_file(path))
+    from ..model import num_outputs
+
+    file = model_file(path)
+    params, model_state, info = checkpoint.load_network(file)
+    if num_outputs(params) < 2:
+        raise CheckpointError(f"{file}: the model has {num_outputs(params)} output; a classifier "
+                              "has one per class (at least 2)")
     return params, {**info, "model_state": model_state}
 
 

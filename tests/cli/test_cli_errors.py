@@ -168,3 +168,25 @@ def test_every_command_lists_debug_in_its_help(command):
 def test_debug_after_a_command_that_succeeds_changes_nothing():
     result = invoke("show", MNIST, "--debug")
     assert result.exit_code == 0 and result.stderr == "" and result.stdout == invoke("show", MNIST).stdout
+
+
+def _saved(tmp_path, sizes):
+    from funcnet import checkpoint, model, rng
+    return checkpoint.save_network(tmp_path / f"m{len(sizes)}-{sizes[-1]}.safetensors",
+                                   model.init(rng.key(0), sizes))
+
+
+def test_a_one_output_model_is_refused_in_one_line(tmp_path, shared_data):
+    one = _saved(tmp_path, (784, 1))
+    picture = tmp_path / "seven.png"
+    picture.write_bytes((REPO / "docs" / "gallery" / "page.png").read_bytes())
+    for args in (["evaluate", one, "--data", shared_data / "mnist"],
+                 ["predict", one, "--data", shared_data / "mnist", "--split", "test"],
+                 ["predict", one, "--images", picture]):
+        assert_one_line_error(invoke(*args), 4, "the model has 1 output", "one per class")
+
+
+def test_labels_beyond_the_models_classes_are_one_line(tmp_path, shared_data):
+    three = _saved(tmp_path, (784, 3))
+    assert_one_line_error(invoke("evaluate", three, "--data", shared_data / "mnist"), 3,
+                          "labels go up to 9", "the model has 3 outputs")

@@ -133,3 +133,29 @@ def test_config_errors_are_value_errors_with_exit_code_2():
 def test_to_json_turns_tuples_into_lists():
     assert to_json(Config(sizes=(3, 2)))["sizes"] == [3, 2]
     assert to_json(Config())["learning_rate"] == 0.1
+
+
+def test_every_pipelines_config_keeps_the_validators_and_help_of_its_base():
+    """A pipeline that changes a default keeps the field's validator and help text."""
+    import attrs
+
+    from funcnet import classify, pipeline
+    from tests_support_paths import PIPELINES
+    for path in PIPELINES:
+        config = pipeline.load_pipeline(path).Config
+        for base in (classify.MLPConfig, classify.CNNConfig, classify.TrainConfig):
+            if not issubclass(config, base):
+                continue
+            own, theirs = attrs.fields_dict(config), attrs.fields_dict(base)
+            for name, field in theirs.items():
+                if name in ("data",):  # its help names the pipeline's own data set
+                    continue
+                assert own[name].validator is field.validator, (path.name, name)
+                assert own[name].metadata.get("help") == field.metadata.get("help"), (path.name, name)
+            break
+
+
+def test_a_bad_padding_in_the_fashion_cnn_pipeline_is_exit_2():
+    from tests.cli.cli_helpers import REPO, invoke
+    result = invoke("run", REPO / "pipelines" / "fashion_cnn.py", "--set", "padding=foo")
+    assert result.exit_code == 2 and "padding: unknown 'foo'; expected one of valid, same" in result.stderr

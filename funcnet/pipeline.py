@@ -102,6 +102,20 @@ def install_finder() -> None:
         sys.meta_path.append(_Finder())
 
 
+def _did_you_mean(path: Path) -> str:
+    """``; did you mean pipelines/mnist_cnn.py?`` when a pipeline file of that name exists
+    where the name was probably meant (``mnist_cnn``, ``mnist_cnn.py``, ``pipelines/mnist_cnn``).
+
+    >>> _did_you_mean(Path("surely-no-such-pipeline"))
+    ''
+    """
+    stem = path.name[:-3] if path.name.endswith(".py") else path.name
+    places = [path.with_name(f"{stem}.py"), Path("pipelines") / f"{stem}.py",
+              path.parent / "pipelines" / f"{stem}.py"]
+    found = next((p for p in places if p != path and p.is_file()), None)
+    return f"; did you mean {found}?" if found else ""
+
+
 def load_pipeline(path: str | Path) -> types.ModuleType:
     """Import a pipeline file by path and check it defines Config and the stages.
 
@@ -111,7 +125,7 @@ def load_pipeline(path: str | Path) -> types.ModuleType:
     """
     shown = Path(path)
     if not shown.is_file():
-        raise ConfigError(f"{shown}: no such pipeline file")
+        raise ConfigError(f"{shown}: no such pipeline file{_did_you_mean(shown)}")
     if shown.suffix != ".py":
         raise ConfigError(f"{shown}: expected a Python pipeline file ending in .py "
                           "(such as pipelines/mnist.py)")
@@ -358,15 +372,32 @@ def check(pipe: types.ModuleType, config: Any) -> dict:
     return data
 
 
+def _plan(config: Any, splits: dict) -> tuple:
+    """``(total steps, steps an epoch)`` a config asks for: ``epochs`` of ``batch_size``
+    batches, or ``iterations`` of full-batch steps; None where it does not say."""
+    train = splits.get("train")
+    size, epochs = getattr(config, "batch_size", None), getattr(config, "epochs", None)
+    if size and epochs and train is not None:
+        per_epoch = -(-len(train) // min(int(size), max(len(train), 1)))
+        return int(epochs) * per_epoch, per_epoch
+    iterations = getattr(config, "iterations", None)
+    return (int(iterations), 1) if iterations else (None, None)
+
+
 def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None] = lambda s: None,
         state: TrainState | None = None, data: dict | None = None,
-        window: tuple | None = None, best: tuple | None = None) -> Result:
+        window: tuple | None = None, best: tuple | None = None,
+        on_start: Callable | None = None) -> Result:
     """load → split → train → evaluate, watching the training stream with ``observe``.
 
     ``state`` continues a saved run; ``window`` (the figures summed since
     its last history row, see :func:`funcnet.runs.load_state`) and ``best``
     (early stopping's bookkeeping, :func:`funcnet.runs.load_best`) are passed
     on to a ``train`` stage that takes them.
+
+    ``on_start(splits, state, total, per_epoch)`` is called once the data are
+    split and the state made, before the first step (the total steps and
+    steps an epoch the config asks for, None where it does not say).
 
     Training stops early, keeping the last good state, when the observer
     raises :class:`Stop` or KeyboardInterrupt ("interrupted") or the loss
@@ -376,6 +407,8 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     _require_training_labels(data)
     splits = pipe.split(config, data)
     state = pipe.init_state(config) if state is None else state
+    if on_start is not None:
+        on_start(splits, state, *_plan(config, splits))
     records: list = []
     seen: list = [Snapshot(state, 0, 0, 1)]
     watch = _watch(observe, records, seen, time.perf_counter)
@@ -398,6 +431,8 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
               pipe.evaluate(config, splits, params, model_state=model_state))
     metrics = {**judged, "seconds": round(seconds, 3),
                "seed": getattr(config, "seed", None), "steps": int(snap.state.step)}
+    if "loss" in judged:  # which loss: the pipelines' evaluate takes it over the training set
+        metrics.setdefault("loss_split", "train")
     first_loss = None if not first or first[0] is None else float(first[0])
     return Result(config, metrics, pd.DataFrame.from_records(records), params,
                   snap.state, snap, splits, stopped, first_loss,

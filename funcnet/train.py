@@ -119,19 +119,40 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothi
         return _update_leafwise(update_leaves, grads, opt_state, params, treedef)
 
     def step(state: TrainState, batch) -> TrainState:
+        x, y = _xy(batch)
         key = rng.fold_in(state.key, int(state.step)) if stochastic(state.params) else None
         loss, grads, correct, model_state = value_and_grads(
-            state.params, batch.x, batch.y, model_state=state.model_state, key=key, l2=l2, m=m,
+            state.params, x, y, model_state=state.model_state, key=key, l2=l2, m=m,
             label_smoothing=label_smoothing)
         params, opt_state = apply(grads, state.opt_state, state.params)
         return TrainState(params, opt_state, np.int64(state.step + 1), state.key,
-                          np.float64(loss), np.int64(correct), np.int64(len(batch.y)), model_state)
+                          np.float64(loss), np.int64(correct), np.int64(len(y)), model_state)
 
     return step
 
 
+def _xy(batch) -> tuple:
+    """A batch's ``(x, y)``: a :class:`funcnet.data.Dataset` or an ``(x, y)`` pair."""
+    if isinstance(batch, tuple) and len(batch) == 2:
+        return batch
+    try:
+        return batch.x, batch.y
+    except AttributeError:
+        raise TypeError(f"a batch is a Dataset or an (x, y) pair of arrays, got "
+                        f"{type(batch).__name__}") from None
+
+
 def fit(step: Callable, state: TrainState, batches: Iterable) -> TrainState:
-    """The final state: ``toolz.reduce(step, batches, state)``."""
+    """The final state: ``toolz.reduce(step, batches, state)``; batches are Datasets or
+    ``(x, y)`` pairs.
+
+    >>> from funcnet import model, optim
+    >>> x, y = rng.normal(rng.key(1), (8, 3)), np.arange(8) % 2
+    >>> s = fit(make_step(optim.sgd(0.1)), init_state(model.init(rng.key(0), (3, 2)), optim.sgd(0.1),
+    ...         rng.key(2)), [(x, y), (x, y)])
+    >>> int(s.step), int(s.count)
+    (2, 8)
+    """
     return toolz.reduce(step, batches, state)
 
 

@@ -31,7 +31,7 @@ __all__ = [
     "pytree", "static_field", "register", "TreeDef", "flatten", "unflatten",
     "flatten_up_to", "flatten_with_path", "leaves", "structure", "map",
     "reduce", "add", "sub", "scale", "zeros_like", "allclose", "equal",
-    "vdot", "global_norm", "size", "first_nonfinite", "astype",
+    "vdot", "global_norm", "size", "first_nonfinite", "astype", "short",
 ]
 
 # type -> (flatten(node) -> (children, aux, keys), unflatten(aux, children) -> node)
@@ -89,11 +89,36 @@ def static_field(**kwargs) -> Any:
     return attrs.field(metadata=metadata, **kwargs)
 
 
+def short(value: Any) -> str:
+    """A value as records print it: arrays by dtype and shape, never their contents.
+
+    >>> short(np.zeros((784, 10), np.float32)), short(np.int64(3)), short((np.ones(2), "relu"))
+    ('float32[784, 10]', '3', "(float64[2], 'relu')")
+    """
+    if isinstance(value, np.ndarray) and value.ndim:
+        return f"{value.dtype}[{', '.join(builtins.map(str, value.shape))}]"
+    if isinstance(value, (np.ndarray, np.generic)):
+        return repr(value.item())
+    if isinstance(value, (tuple, list)) and not hasattr(value, "_fields"):
+        inner = ", ".join(short(v) for v in value)
+        return f"({inner}{',' if len(value) == 1 else ''})" if isinstance(value, tuple) else f"[{inner}]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k!r}: {short(v)}" for k, v in value.items()) + "}"
+    return repr(value)
+
+
+def _short_repr(self) -> str:
+    fields = ", ".join(f"{f.name}={short(getattr(self, f.name))}" for f in attrs.fields(type(self)))
+    return f"{type(self).__name__}({fields})"
+
+
 def pytree(cls: type) -> type:
     """Class decorator: register an attrs class as a pytree node.
 
     Fields made with :func:`static_field` go into the structure; every other
-    field is a child. Apply it above ``@attrs.frozen``.
+    field is a child. Apply it above ``@attrs.frozen``. Unless the class
+    writes its own ``__repr__``, a record prints its arrays by dtype and shape
+    (:func:`short`), not their values.
 
     >>> @pytree
     ... @attrs.frozen(eq=False)
@@ -103,7 +128,12 @@ def pytree(cls: type) -> type:
     ...     name: str = static_field(default="pair")
     >>> map(lambda x: x + 1, Pair(1, 2))
     Pair(left=2, right=3, name='pair')
+    >>> Pair(np.zeros((2, 3)), np.float32(0.5))
+    Pair(left=float64[2, 3], right=0.5, name='pair')
     """
+    own = cls.__dict__.get("__repr__")
+    if own is None or "attrs generated" in getattr(getattr(own, "__code__", None), "co_filename", ""):
+        cls.__repr__ = _short_repr
     fields = attrs.fields(cls)
     dynamic = tuple(f.name for f in fields if not f.metadata.get("static"))
     static = tuple(f.name for f in fields if f.metadata.get("static"))

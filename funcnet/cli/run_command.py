@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
 from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +20,8 @@ from .. import report as freport
 from .. import runs
 from ..runtime import quiet_numpy
 from .exits import EXIT_NONFINITE, Interrupt, debugging, fail, handle_errors
-from .lines import echo_lines, figure_text, final_lines, progress_line, warn, warn_diverged
+from .lines import (echo_lines, figure_text, final_lines, heartbeat_line, progress_line, start_line,
+                    warn, warn_diverged)
 from .options import client_for, parse_seeds, where_options
 from .outputs import data_inputs, refuse_folder_over_inputs, refuse_sweep_folder
 
@@ -32,35 +35,94 @@ class _Options:
     plots: bool = True
 
 
-def _observer(out, config, opts: _Options, interrupt: Interrupt, earlier=None):
-    """The training stream's watcher: bar, lines, and the run saved at every record."""
+# Without a terminal (piped, a notebook's !funcnet), a line at least this often, in seconds
+# (FUNCNET_HEARTBEAT sets another interval).
+HEARTBEAT = 10.0
+
+
+def _heartbeat() -> float:
+    import os
+    try:
+        return max(0.0, float(os.environ.get("FUNCNET_HEARTBEAT", HEARTBEAT)))
+    except ValueError:
+        return HEARTBEAT
+
+
+def _heartbeats(last: dict, lock, every: float, clock):
+    """``(start, stop)`` of a thread that, every ``every`` seconds without a printed line,
+    prints where the run is (:func:`heartbeat_line` of ``last["snap"]``), however long a step takes."""
+    done = threading.Event()
+
+    def beat():
+        while not done.wait(min(1.0, every / 4)):
+            with lock:
+                since = clock() - last["time"]
+                if since >= every:
+                    snap = last["snap"]
+                    click.echo(heartbeat_line(snap, since) if snap is not None else
+                               f"  no step finished yet, {since:.1f} s since the last line")
+                    last["time"] = clock()
+
+    thread = threading.Thread(target=beat, name="funcnet-heartbeat", daemon=True)
+    return thread.start, lambda: (done.set(), thread.join())
+
+
+def _observer(out, config, opts: _Options, interrupt: Interrupt, earlier=None, clock=time.monotonic):
+    """The training stream's watcher: bar, lines, and the run saved at every record.
+
+    On a terminal a progress bar runs between the metrics lines; otherwise a
+    line is printed at least every :data:`HEARTBEAT` seconds (a thread that
+    watches the clock, so a long step cannot delay it).
+    """
     from tqdm import tqdm
 
-    bar = [None]
+    bar, last, lock = [None], {"time": clock(), "step": None, "snap": None}, threading.Lock()
     record = runs.recorder(out, config, earlier) if out is not None else (lambda snap: None)
+    every = _heartbeat()
+    start_beats, stop_beats = _heartbeats(last, lock, every, clock)
+    beating = opts.lines and not sys.stdout.isatty() and every > 0
+
+    def begin(line: str) -> None:
+        """Print the run's first line, then keep time for the heartbeat lines."""
+        with lock:
+            click.echo(line)
+            last["time"] = clock()
+        if beating:
+            start_beats()
 
     def observe(snap):
         if bar[0] is None and opts.bar:
             bar[0] = tqdm(total=snap.total, initial=int(snap.state.step) - 1, file=sys.stderr,
                           disable=not sys.stderr.isatty(), leave=False, unit="step",
                           dynamic_ncols=True)
+            last["step"] = int(snap.state.step) - 1
         if bar[0] is not None:
             bar[0].update(1)
-        if snap.record is not None:
-            record(snap)  # keep the last good state (and the history) on disk as we go
-            if opts.lines:
-                line = progress_line(snap)
-                (bar[0].write(line, file=sys.stdout) if bar[0] is not None else click.echo(line))
-                if opts.verbose:
-                    click.echo(f"  {json.dumps(snap.record, default=runs.json_default)}")
+        with lock:
+            last["snap"] = snap
+            if snap.record is not None:
+                record(snap)  # keep the last good state (and the history) on disk as we go
+                if opts.lines:
+                    covered = None if last["step"] is None else int(snap.state.step) - last["step"]
+                    line = progress_line(snap, covered)
+                    (bar[0].write(line, file=sys.stdout) if bar[0] is not None else click.echo(line))
+                    if opts.verbose:
+                        click.echo(f"  {json.dumps(snap.record, default=runs.json_default)}")
+                last.update(time=clock(), step=int(snap.state.step))
         if interrupt.requested:
             raise fpipeline.Stop()
 
     def close():
+        if beating and last.get("began"):
+            stop_beats()
         if bar[0] is not None:
             bar[0].close()
 
-    return observe, close
+    def begun(line: str) -> None:
+        last["began"] = True
+        begin(line)
+
+    return observe, close, begun
 
 
 def _execute(pipe, config, out_dir, resumed, opts: _Options, interrupt: Interrupt, data=None):
@@ -70,9 +132,14 @@ def _execute(pipe, config, out_dir, resumed, opts: _Options, interrupt: Interrup
     continue; ``data`` (the pipeline's ``load`` output) is read here when not given.
     """
     earlier = resumed.history if resumed is not None else None
-    observe, close = _observer(out_dir, config, opts, interrupt, earlier)
+    observe, close, begin = _observer(out_dir, config, opts, interrupt, earlier)
+
+    def started(splits, state, total, per_epoch):
+        if opts.lines:
+            begin(start_line(splits, state.params, total, per_epoch))
+
     try:
-        return fpipeline.run(pipe, config, observe, data=data,
+        return fpipeline.run(pipe, config, observe, data=data, on_start=started,
                              state=resumed.state if resumed is not None else None,
                              window=resumed.window if resumed is not None else None,
                              best=resumed.best if resumed is not None else None)

@@ -52,9 +52,10 @@ def _summary_lines(pipe) -> list[str]:
         params = init_state(pipe.Config()).params
     except (TypeError, ValueError, AttributeError):  # a Config with required fields, ...
         return []
-    frame = summary(params).reset_index(names="layer")
+    frame = summary(params)
+    total = int(frame["params"].iloc[-1])  # the summary's last row: the whole network
+    frame = frame.iloc[:-1].reset_index(names="layer")
     rows = [[str(v) for v in row] for row in frame.itertuples(index=False)]
-    total = int(frame["params"].sum())
     return ["", "network (default config):", *freport.table(list(frame.columns), rows),
             f"{total:,} trainable parameters"]
 

@@ -21,7 +21,7 @@ from ..errors import DataError
 from ..pixels import scale  # the one scaling rule, below data/ and the engine
 from ..tree import pytree, static_field
 
-__all__ = ["Dataset", "require_labels", "scale", "split", "batches", "stream", "num_batches"]
+__all__ = ["Dataset", "as_dataset", "require_labels", "scale", "split", "batches", "stream", "num_batches"]
 
 
 @pytree
@@ -51,6 +51,26 @@ class Dataset:
     def take(self, index) -> "Dataset":
         """The rows at ``index`` (a slice, or an integer array)."""
         return Dataset(self.x[index], None if self.y is None else self.y[index], self.source)
+
+
+def as_dataset(data) -> Dataset:
+    """``data`` as a :class:`Dataset`: a Dataset itself, or an ``(x, y)`` pair (or ``(x,)``).
+
+    >>> as_dataset((np.zeros((2, 3)), np.array([0, 1]))).y.tolist()
+    [0, 1]
+    >>> as_dataset([1, 2, 3])
+    Traceback (most recent call last):
+    ...
+    TypeError: expected a Dataset or an (x, y) pair of arrays, got a list of 3 items
+    """
+    if isinstance(data, Dataset):
+        return data
+    if isinstance(data, tuple) and len(data) in (1, 2):
+        x, y = (data[0], None) if len(data) == 1 else data
+        return Dataset(np.asarray(x), None if y is None else np.asarray(y))
+    what = f"a {type(data).__name__} of {len(data)} items" if hasattr(data, "__len__") \
+        else type(data).__name__
+    raise TypeError(f"expected a Dataset or an (x, y) pair of arrays, got {what}")
 
 
 def require_labels(dataset: Dataset) -> Dataset:
@@ -118,10 +138,15 @@ def batches(key, dataset: Dataset, size: int, start: int = 0,
     ``size >= len(dataset)`` the one batch is the whole dataset in its order
     (full-batch gradient descent).
 
+    ``dataset`` may be an ``(x, y)`` pair.
+
     >>> ds = Dataset(np.arange(5)[:, None], np.arange(5))
     >>> [b.y.tolist() for b in batches(rng.key(0), ds, 2)]
     [[3, 2], [0, 1], [4]]
+    >>> [b.y.tolist() for b in batches(rng.key(0), (ds.x, ds.y), 2)]
+    [[3, 2], [0, 1], [4]]
     """
+    dataset = as_dataset(dataset)
     n = _check_size(dataset, size)
     if size >= n:
         whole = Dataset(scale(dataset.x, dtype), dataset.y, dataset.source)
@@ -149,6 +174,7 @@ def stream(key, dataset: Dataset, size: int, start_step: int = 0,
     >>> whole[2:] == tail
     True
     """
+    dataset = as_dataset(dataset)
     per_epoch = num_batches(_check_size(dataset, size), size)
     first_epoch, offset = divmod(start_step, per_epoch)
     return toolz.concat(

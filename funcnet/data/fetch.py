@@ -223,9 +223,11 @@ def _make_folder(folder: Path) -> None:
 @contextlib.contextmanager
 def _guard(folder: Path, timeout: float) -> Iterator[None]:
     """Hold the folder's download lock; pooch's own log lines never reach the user."""
-    lock = filelock.FileLock(str(folder / _LOCK_NAME), timeout=timeout)
+    from .._locks import held
+
+    holding = held(folder / _LOCK_NAME, timeout=timeout)
     try:
-        lock.acquire()
+        holding.__enter__()
     except filelock.Timeout:
         raise DownloadError(f"{folder}: another process has held the download lock "
                             f"{folder / _LOCK_NAME} for over {timeout:g} s; "
@@ -241,7 +243,7 @@ def _guard(folder: Path, timeout: float) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(level)
-        lock.release()
+        holding.__exit__(None, None, None)
 
 
 def fetch(dataset: str = "mnist", folder=None, mirrors=None, progress: bool = True, *,

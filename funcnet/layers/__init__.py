@@ -10,7 +10,7 @@ builds a :class:`Network` from a tuple of specs and an input shape. Blocks
 ...                                         residual(dense(32), relu(), dropout(0.2)), dense(10)),
 ...                    input_shape=(28, 28, 1))
 >>> funcnet.summary(net)["params"].tolist()
-[0, 25120, 64, 0, 1056, 1056, 0, 0, 330]
+[0, 25120, 64, 0, 1056, 1056, 0, 0, 330, 26570]
 
 Every module of this package is imported here, so each kind it ships is
 registered (:data:`base.KINDS`) without a list to keep: adding a kind is

@@ -49,22 +49,23 @@ def _shapes(layers: tuple, shapes: tuple, prefix: tuple) -> list:
 def summary(params: Network):
     """One row per layer, as Keras' ``model.summary()``: kind, output shape, params; the index
     is the layer's path (``3.0`` is layer 0 of block 3, listed after the block, whose row
-    counts the params of all its layers).
+    counts the params of all its layers); the last row, ``total``, counts the network's.
 
     >>> from funcnet import rng
     >>> summary(init(rng.key(0), (784, 10, 10)))
-        kind output_shape  params
-    0  dense        (10,)    7850
-    1   relu        (10,)       0
-    2  dense        (10,)     110
+            kind output_shape  params
+    0      dense        (10,)    7850
+    1       relu        (10,)       0
+    2      dense        (10,)     110
+    total                        7960
     """
     import pandas as pd
 
     rows = _shapes(params.layers, params.shapes, ())
-    return pd.DataFrame({"kind": [_kind(layer) for _, layer, _ in rows],
-                         "output_shape": [str(s) for _, _, s in rows],
-                         "params": [tree.size(layer) for _, layer, _ in rows]},
-                        index=[".".join(map(str, p)) for p, _, _ in rows])
+    return pd.DataFrame({"kind": [_kind(layer) for _, layer, _ in rows] + [""],
+                         "output_shape": [str(s) for _, _, s in rows] + [""],
+                         "params": [tree.size(layer) for _, layer, _ in rows] + [tree.size(params)]},
+                        index=[".".join(map(str, p)) for p, _, _ in rows] + ["total"])
 
 
 def describe(params: Network) -> str:
@@ -79,7 +80,7 @@ def describe(params: Network) -> str:
     if stack is not None and len(set(stack.acts)) <= 1:
         sizes = [params.input_shape[0]] + [d.w.shape[1] for d in stack.dense]
         return "-".join(map(str, sizes)) + (f" {stack.acts[0]}" if stack.acts else "")
-    return " ".join(summary(params)["kind"]) + f" on {params.input_shape}"
+    return " ".join(summary(params)["kind"].iloc[:-1]) + f" on {params.input_shape}"
 
 
 def architecture(params: Network) -> dict:

@@ -95,23 +95,26 @@ def lock(folder) -> Iterator[Path]:
 
     The lock is a ``filelock`` on ``folder/.funcnet.lock`` (created with the
     folder if needed); it is released when the block ends, also on errors
-    and when the process dies. Raises ConfigError naming the folder if
+    and when the process dies, and the lock file is removed with it (a killed
+    run leaves it, harmlessly). Raises ConfigError naming the folder if
     another run (another process, or another lock in this one) holds it.
     """
-    from filelock import FileLock, Timeout
+    from filelock import Timeout
+
+    from .._locks import held
 
     out = Path(folder)
     out.mkdir(parents=True, exist_ok=True)
-    held = FileLock(str(out / LOCK), timeout=0)
     try:
-        held.acquire(timeout=0)
+        holding = held(out / LOCK, timeout=0)
+        holding.__enter__()
     except Timeout:
         raise ConfigError(f"{out}: another run holds this folder (it is being written "
                           "right now); wait for it to end or choose another --out") from None
     try:
         yield out
     finally:
-        held.release()
+        holding.__exit__(None, None, None)
 
 
 @contextlib.contextmanager

@@ -21,13 +21,15 @@ from .cli_helpers import MLP, MNIST, PNG_SIGNATURE, TINY, TINY_MLP, invoke, no_t
 
 ITERATION_LINE = re.compile(
     r"^iteration +\d+/\d+  loss \d+\.\d{4}  train_acc [01]\.\d{4}  dev_acc [01]\.\d{4}"
-    r"  lr \S+  \d+\.\d{2}s$")
+    r"  lr \d\.\d\de[+-]\d\d  \d+\.\d{2} s for \d+ iterations?$")
 EPOCH_LINE = re.compile(
-    r"^epoch +\d+/\d+  loss \d+\.\d{4}  train_acc [01]\.\d{4}  dev_acc [01]\.\d{4}"
-    r"  lr \S+  \d+\.\d{2}s$")
+    r"^epoch +\d+/\d+  loss~ \d+\.\d{4}  train_acc~ [01]\.\d{4}  dev_loss \d+\.\d{4}"
+    r"  dev_acc [01]\.\d{4}  lr \d\.\d\de[+-]\d\d  \d+\.\d{2} s for this epoch$")
+START_LINE = re.compile(r"^training .+ on [\d,]+ examples .*: [\d,]+ (steps, [\d,]+ an epoch|"
+                        r"full-batch iterations)$")
 FINAL_LINE = re.compile(
     r"^train accuracy [01]\.\d{4}, dev accuracy [01]\.\d{4}, test accuracy [01]\.\d{4}; "
-    r"loss \d+\.\d{4}; trained in \d+\.\d{2} s \(\d+ steps\)$")
+    r"training loss \d+\.\d{4}; trained in \d+\.\d{2} s \(\d+ steps\)$")
 
 
 def state_template(pipeline_file, *overrides):
@@ -40,7 +42,10 @@ def state_template(pipeline_file, *overrides):
 def test_metric_lines_every_10_iterations_then_the_final_figures():
     result = invoke("run", MNIST, *TINY, "--seed", "0")
     assert result.exit_code == 0, result.stderr
-    lines = result.stdout.splitlines()
+    start, *lines = result.stdout.splitlines()
+    assert START_LINE.match(start), start
+    assert start.startswith("training 784-10-10 relu on 2,000 examples") and start.endswith(
+        ": 20 full-batch iterations")
     assert len(lines) == 3
     assert all(ITERATION_LINE.match(line) for line in lines[:2]), lines
     assert lines[0].startswith("iteration 10/20") and lines[1].startswith("iteration 20/20")
@@ -51,7 +56,8 @@ def test_metric_lines_every_10_iterations_then_the_final_figures():
 def test_metric_line_per_epoch_for_minibatch_pipelines():
     result = invoke("run", MLP, *TINY_MLP, "--set", "epochs=2")
     assert result.exit_code == 0, result.stderr
-    lines = result.stdout.splitlines()
+    start, *lines = result.stdout.splitlines()
+    assert START_LINE.match(start) and " an epoch" in start, start
     assert [bool(EPOCH_LINE.match(line)) for line in lines] == [True, True, False]
     assert lines[0].startswith("epoch 1/2") and FINAL_LINE.match(lines[2])
 
@@ -187,7 +193,8 @@ def test_sigint_stops_after_the_current_step_with_exit_130_and_a_saved_state(tmp
            "--set", "iterations=100000", "--out", str(out), "--no-plots"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        first = proc.stdout.readline()
+        start, first = proc.stdout.readline(), proc.stdout.readline()
+        assert START_LINE.match(start.rstrip("\n")), (start, proc.stderr.read() if not start else "")
         assert ITERATION_LINE.match(first.rstrip("\n")), (first, proc.stderr.read() if not first else "")
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=60)
@@ -257,3 +264,31 @@ def test_a_gzipped_kaggle_csv_trains_like_the_plain_file(labelled_csv, tmp_path)
     assert gz.exit_code == 0, gz.stderr
     strip = lambda text: re.sub(r"trained in .*", "", text)
     assert strip(gz.stdout) == strip(plain.stdout)
+
+
+def test_piped_output_starts_with_what_is_trained_and_beats_between_epochs(tmp_path):
+    """Without a terminal: the start line comes first, then a heartbeat line every
+    FUNCNET_HEARTBEAT seconds (10 by default) between the epoch lines, each saying how long
+    since the last line; timestamps taken as the lines arrive."""
+    import time
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FUNCNET_HEARTBEAT": "0.3"}
+    cmd = [sys.executable, "-m", "funcnet.cli", "run", MLP, *TINY_MLP, "--set", "epochs=2",
+           "--set", "sizes=784,256,10"]
+    began = time.monotonic()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    seen = [(time.monotonic() - began, line.rstrip("\n")) for line in proc.stdout]
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    texts = [line for _, line in seen]
+    assert START_LINE.match(texts[0]), texts[0]
+    beats = [line for line in texts if line.startswith("  epoch ")]
+    assert beats and all(re.search(r", \d+\.\d s since the last line$", b) for b in beats), texts
+    gaps = [float(re.search(r"(\d+\.\d) s since", b).group(1)) for b in beats]
+    assert min(gaps) >= 0.3
+    assert [bool(EPOCH_LINE.match(t)) for t in texts if not t.startswith("  ")] == [False, True, True, False]
+
+
+def test_a_finished_run_leaves_no_lock_file(tmp_path):
+    out = tmp_path / "run"
+    assert invoke("run", MNIST, *TINY, "--out", out, "--no-plots", "--quiet").exit_code == 0
+    assert not (out / ".funcnet.lock").exists()
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("."))  == []

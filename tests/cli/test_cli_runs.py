@@ -18,7 +18,7 @@ import pytest
 from funcnet import checkpoint, plots, tree
 
 from .cli_helpers import MLP, MNIST, TINY, TINY_MLP, invoke, no_temp_files
-from .test_cli_run import FINAL_LINE, ITERATION_LINE, state_template
+from .test_cli_run import FINAL_LINE, ITERATION_LINE, START_LINE, state_template
 
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 LONG = ["--set", "rows=3000", "--set", "iterations=100000", "--no-plots"]
@@ -51,7 +51,9 @@ def start(*args) -> subprocess.Popen:
 
 
 def first_lines(proc: subprocess.Popen, n: int) -> list[str]:
-    """The first ``n`` lines the process prints (each printed once its state is saved)."""
+    """The first ``n`` metrics lines the process prints (each printed once its state is saved),
+    after the line that says what is trained."""
+    assert START_LINE.match(proc.stdout.readline().rstrip("\n"))
     lines = [proc.stdout.readline() for _ in range(n)]
     assert all(ITERATION_LINE.match(line.rstrip("\n")) for line in lines), (lines, proc.stderr.read()
                                                                             if not lines[-1] else "")

@@ -164,6 +164,7 @@ def test_http_404_and_refused_connections_are_not_tried_again(tmp_path, mirrors,
         fetch("mnist", tmp_path, [mirrors.url("a") + "missing/", dead_url], progress=False,
               registry=registry(files, LABELS[:1]), retries=2, timeout=5)
     assert mirrors.requests == [f"/a/missing/{LABELS[0]}"]
+    assert not list(tmp_path.rglob("*.lock"))  # a failed download leaves no lock file behind
 
 
 def test_offline_message(tmp_path, files, dead_url, monkeypatch):

@@ -101,9 +101,9 @@ def test_summary_has_one_row_per_layer():
     frame = model.summary(net)
     assert list(frame.columns) == ["kind", "output_shape", "params"]
     assert list(frame["kind"]) == ["conv2d", "batch_norm", "relu", "max_pool", "flatten",
-                                   "dropout", "dense"]
-    assert list(frame["params"]) == [40, 8, 0, 0, 0, 0, 6770]
-    assert frame["params"].sum() == tree.size(net)
+                                   "dropout", "dense", ""]
+    assert list(frame["params"]) == [40, 8, 0, 0, 0, 0, 6770, 6818]
+    assert frame["params"].iloc[-1] == tree.size(net) and frame.index[-1] == "total"
     assert frame["output_shape"]["3"] == "(13, 13, 4)" and list(frame.index)[:2] == ["0", "1"]
 
 

@@ -75,7 +75,7 @@ def test_clear_removes_the_old_run_and_nothing_else(saved, tmp_path):
     (out / "seed-3" / "config.json").write_text("{}")
     removed = runs.clear(out)
     assert "curves.png" in removed and "seed-3/config.json" in removed
-    assert sorted(p.name for p in out.iterdir()) == [".funcnet.lock", "notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
 
 
 def test_describe_says_what_an_incomplete_folder_holds(tmp_path):

@@ -23,7 +23,8 @@ import pandas as pd
 from ._atomic import write_atomic
 
 __all__ = ["DPI", "SIZES", "HINT", "available", "layout", "write_atomic", "curves",
-           "confusion", "mistakes", "weights", "figures"]
+           "curves_figure", "confusion", "confusion_figure", "mistakes", "mistakes_figure", "weights",
+           "weights_figure", "figures"]
 
 DPI = 100
 # (width, height) in pixels of each picture.
@@ -86,77 +87,113 @@ def _image(pixels) -> np.ndarray:
     return img / 255.0 if np.issubdtype(arr.dtype, np.integer) or img.max(initial=0) > 1 else img
 
 
+def curves_figure(history: pd.DataFrame):
+    """The Figure of :func:`curves`: loss and accuracy panels, whole-number epoch ticks.
+
+    A minibatch run's training figures are running means over each epoch (under
+    dropout and augmentation), labelled so; the dev figures are a clean pass.
+
+    >>> fig = curves_figure(pd.DataFrame({"step": [430, 860], "epoch": [1, 2],
+    ...                                   "train_loss": [0.5, 0.3], "dev_loss": [0.2, 0.1]}))
+    >>> [ax.get_title() for ax in fig.axes]
+    ['loss: train (running mean over each epoch) and dev', 'accuracy: no history recorded']
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    fig = _figure("curves")
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    x_name = "epoch" if "epoch" in history else "step"
+    full_batch = {"step", "epoch"} <= set(history) and (history["step"] == history["epoch"]).all()
+    train_label = "train" if full_batch else "train (running mean over each epoch)"
+    for ax, what in ((ax_loss, "loss"), (ax_acc, "accuracy")):
+        shown = []
+        for split, label in (("train", train_label), ("dev", "dev")):
+            col = f"{split}_{what}"
+            if col in history and len(history):
+                ax.plot(history[x_name], history[col], marker="." if len(history) < 30 else None,
+                        label=label)
+                shown.append(label)
+        ax.set_xlabel("iteration" if full_batch else x_name)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_ylabel(what)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend()
+            ax.set_title(f"{what}: {' and '.join(shown)}")
+        else:
+            ax.text(0.5, 0.5, "no history recorded", ha="center", va="center",
+                    transform=ax.transAxes)
+            ax.set_title(f"{what}: no history recorded")
+    fig.tight_layout()
+    return fig
+
+
 def curves(history: pd.DataFrame, path) -> Path:
     """Loss and accuracy against epochs (or iterations), train and dev, from a history.
 
     Uses the columns present among ``train_loss, dev_loss`` and
-    ``train_accuracy, dev_accuracy``; the x axis is ``epoch``, labelled
-    "iteration" when every row's epoch equals its step (full batch).
+    ``train_accuracy, dev_accuracy``; the x axis is ``epoch`` (whole-number
+    ticks), labelled "iteration" when every row's epoch equals its step (full batch).
 
     >>> curves(pd.DataFrame({"step": [1, 2], "epoch": [1, 2], "train_loss": [2.0, 1.0],
     ...                      "train_accuracy": [0.5, 0.7]}), "curves.png")  # doctest: +SKIP
     PosixPath('curves.png')
     """
-    fig = _figure("curves")
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    x_name = "epoch" if "epoch" in history else "step"
-    full_batch = {"step", "epoch"} <= set(history) and (history["step"] == history["epoch"]).all()
-    for ax, what in ((ax_loss, "loss"), (ax_acc, "accuracy")):
-        for split in ("train", "dev"):
-            col = f"{split}_{what}"
-            if col in history and len(history):
-                ax.plot(history[x_name], history[col], marker="." if len(history) < 30 else None,
-                        label=split)
-        ax.set_xlabel("iteration" if full_batch else x_name)
-        ax.set_ylabel(what)
-        ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend()
-        else:
-            ax.text(0.5, 0.5, "no history recorded", ha="center", va="center",
-                    transform=ax.transAxes)
-    ax_loss.set_title("loss")
-    ax_acc.set_title("accuracy")
-    fig.tight_layout()
-    return _save(fig, path)
+    return _save(curves_figure(history), path)
 
 
-def confusion(matrix, path, names: Sequence[str] | None = None) -> Path:
-    """The confusion matrix (rows true, columns predicted) as a heat map with counts.
+def confusion_figure(matrix, names: Sequence[str] | None = None, split: str = "test"):
+    """The Figure of :func:`confusion`: the mistakes (off the diagonal) coloured on their own
+    scale, the diagonal's counts written on grey, so the mistakes are what the eye sees.
 
-    >>> confusion(np.eye(10, dtype=int) * 5, "confusion.png")  # doctest: +SKIP
-    PosixPath('confusion.png')
+    >>> fig = confusion_figure(np.eye(3, dtype=int) * 50 + np.eye(3, k=1, dtype=int), split="dev")
+    >>> fig.axes[0].get_title(), fig.axes[1].get_ylabel()
+    ('confusion matrix on the dev set (accuracy 0.9868)', 'mistakes (count, off the diagonal)')
     """
     counts = np.asarray(matrix)
     k = counts.shape[0]
     fig = _figure("confusion")
     ax = fig.subplots()
-    image = ax.imshow(counts, cmap="Blues")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    off = np.where(np.eye(k, dtype=bool), np.nan, counts.astype(float))
+    top = np.nanmax(off) if k > 1 and np.isfinite(off).any() else 0.0
+    ax.imshow(np.where(np.eye(k, dtype=bool), 1.0, np.nan), cmap="Greys", vmin=0, vmax=5)
+    image = ax.imshow(off, cmap="Reds", vmin=0, vmax=max(top, 1.0))
+    bar = fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    bar.set_label("mistakes (count, off the diagonal)")
     labels = list(names) if names else [str(i) for i in range(k)]
     ax.set_xticks(range(k), labels, rotation=45 if names else 0, ha="right" if names else "center")
     ax.set_yticks(range(k), labels)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    top = counts.max(initial=0)
     for (i, j), v in np.ndenumerate(counts):
+        strong = i != j and top and v > top / 2
         ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=7,
-                color="white" if top and v > top / 2 else "black")
+                fontweight="bold" if i == j else "normal", color="white" if strong else "black")
     total = counts.sum()
     acc = np.trace(counts) / total if total else float("nan")
-    ax.set_title(f"confusion matrix (accuracy {acc:.4f})")
+    ax.set_title(f"confusion matrix on the {split} set (accuracy {acc:.4f})")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
-def mistakes(images, labels, predictions, confidences, path,
-             names: Sequence[str] | None = None) -> Path:
+def confusion(matrix, path, names: Sequence[str] | None = None, split: str = "test") -> Path:
+    """The confusion matrix (rows true, columns predicted) on the ``split`` set, with counts:
+    the mistakes coloured, the diagonal apart (:func:`confusion_figure`).
+
+    >>> confusion(np.eye(10, dtype=int) * 5, "confusion.png")  # doctest: +SKIP
+    PosixPath('confusion.png')
+    """
+    return _save(confusion_figure(matrix, names, split), path)
+
+
+def mistakes_figure(images, labels, predictions, confidences,
+                    names: Sequence[str] | None = None, split: str = "test"):
     """A grid of up to 24 misclassified images, each titled true / pred / confidence.
 
     ``images`` is ``(n, 784)`` (uint8 or floats in [0, 1]), most confident first.
 
-    >>> mistakes(np.zeros((2, 784)), [3, 5], [8, 6], [0.99, 0.9], "mistakes.png")  # doctest: +SKIP
-    PosixPath('mistakes.png')
+    >>> mistakes_figure(np.zeros((1, 784)), [3], [8], [0.99], split="dev")._suptitle.get_text()
+    'the most confident mistakes on the dev set'
     """
     images = np.asarray(images)[:MAX_MISTAKES]
     n = len(images)
@@ -172,20 +209,33 @@ def mistakes(images, labels, predictions, confidences, path,
                          f"({float(confidences[i]):.0%})", fontsize=8)
     if n == 0:
         axes[0].text(0.5, 0.5, "no mistakes", ha="center", va="center", transform=axes[0].transAxes)
-    fig.suptitle("most confident mistakes" if n else "no mistakes")
+    fig.suptitle(f"the most confident mistakes on the {split} set" if n
+                 else f"no mistakes on the {split} set")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
-def weights(w, path) -> Path:
-    """First-layer weights as images, red positive, blue negative, each on its own scale.
+def mistakes(images, labels, predictions, confidences, path,
+             names: Sequence[str] | None = None, split: str = "test") -> Path:
+    """The most confident mistakes on the ``split`` set (:func:`mistakes_figure`), saved.
+
+    >>> mistakes(np.zeros((2, 784)), [3, 5], [8, 6], [0.99, 0.9], "mistakes.png")  # doctest: +SKIP
+    PosixPath('mistakes.png')
+    """
+    return _save(mistakes_figure(images, labels, predictions, confidences, names, split), path)
+
+
+def weights_figure(w):
+    """The Figure of :func:`weights`: first-layer weights as images, red positive, blue
+    negative, each on its own scale, and a colour bar with the sign legend.
 
     An MLP's ``w: (784, units)``: column ``j`` is a 28×28 picture (up to 64
     units). A convolution's ``w: (kh, kw, c_in, filters)``: filter ``o`` is a
     kh×kw picture (channels averaged), up to 64 filters.
 
-    >>> weights(np.zeros((784, 10)), "weights.png")  # doctest: +SKIP
-    PosixPath('weights.png')
+    >>> fig = weights_figure(np.arange(784 * 4.0).reshape(784, 4) - 1500)
+    >>> [t.get_text() for t in fig.axes[-1].get_yticklabels()]
+    ['− (blue)', '0', '+ (red)']
     """
     w = np.asarray(w, dtype=np.float64)
     if w.ndim == 4:  # conv filters: one kh×kw picture per output channel
@@ -200,23 +250,38 @@ def weights(w, path) -> Path:
     rows, cols = layout(units, columns=math.ceil(math.sqrt(units)))
     fig = _figure("weights")
     axes = np.ravel(fig.subplots(rows, cols))
+    image = None
     for j, ax in enumerate(axes):
         ax.set_axis_off()
         if j < units and j < len(pictures):
             lim = float(np.abs(pictures[j]).max()) or 1.0
-            ax.imshow(pictures[j], cmap="seismic", vmin=-lim, vmax=lim)
+            image = ax.imshow(pictures[j] / lim, cmap="seismic", vmin=-1, vmax=1)
             ax.set_title(str(j), fontsize=7)
     fig.suptitle(f"first-layer weights ({units} of {total} {what})")
-    fig.tight_layout()
-    return _save(fig, path)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    if image is not None:
+        bar = fig.colorbar(image, cax=fig.add_axes((0.92, 0.25, 0.02, 0.5)), ticks=[-1, 0, 1])
+        bar.ax.set_yticklabels(["− (blue)", "0", "+ (red)"])
+        bar.set_label("weight sign; each picture on its own scale (÷ its largest |w|)")
+    return fig
+
+
+def weights(w, path) -> Path:
+    """First-layer weights as images, red positive, blue negative, each on its own scale, with
+    a colour bar saying so (:func:`weights_figure`).
+
+    >>> weights(np.zeros((784, 10)), "weights.png")  # doctest: +SKIP
+    PosixPath('weights.png')
+    """
+    return _save(weights_figure(w), path)
 
 
 def figures(out, history: pd.DataFrame, params, dataset, names: Sequence[str] | None = None,
-            model_state=None) -> list[Path]:
+            model_state=None, split: str = "test") -> list[Path]:
     """The four pictures of a run in folder ``out``: curves, confusion, mistakes, weights.
 
     ``params`` is any network (with its ``model_state``); ``dataset`` a labelled
-    :class:`funcnet.data.Dataset` (the test set, or dev) to judge it on.
+    :class:`funcnet.data.Dataset` (the ``split`` set: test, or dev) to judge it on.
     """
     from . import evaluate
     from .model import num_outputs, predict_proba, weights as layer_weights
@@ -230,8 +295,9 @@ def figures(out, history: pd.DataFrame, params, dataset, names: Sequence[str] | 
     order = wrong[np.argsort(-probs[wrong, pred[wrong]], kind="stable")][:MAX_MISTAKES]
     return [
         curves(history, out / "curves.png"),
-        confusion(evaluate.confusion_matrix(dataset.y, pred, k), out / "confusion.png", names),
+        confusion(evaluate.confusion_matrix(dataset.y, pred, k), out / "confusion.png", names,
+                  split),
         mistakes(x[order], dataset.y[order], pred[order], probs[order, pred[order]],
-                 out / "mistakes.png", names),
+                 out / "mistakes.png", names, split),
         weights(layer_weights(params)[0], out / "weights.png"),
     ]

@@ -125,8 +125,11 @@ def _evaluate_step(config: Config, splits: dict):
             acc = int(state.correct) / max(int(state.count), 1)
         else:
             acc = fevaluate.dataset_accuracy(state.params, splits["train"])
+        dev = splits["dev"]
+        z = model.logits(state.params, dev.x)  # one pass for the dev loss and accuracy
         return {"train_loss": float(state.loss), "train_accuracy": acc,
-                "dev_accuracy": fevaluate.dataset_accuracy(state.params, splits["dev"]),
+                "dev_loss": cross_entropy(z, dev.y),
+                "dev_accuracy": fevaluate.accuracy(dev.y, z.argmax(axis=1)),
                 "learning_rate": config.learning_rate}
     return evaluate
 

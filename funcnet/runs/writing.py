@@ -90,21 +90,22 @@ def recorder(folder, config, earlier: pd.DataFrame | None = None):
 
 
 def _judge_set(result):
-    """The labelled split the pictures judge the model on: test, else dev."""
+    """``(name, dataset)`` of the labelled split the pictures judge the model on: test, else
+    dev; ``(None, None)`` without one."""
     for name in ("test", "dev"):
         ds = result.splits.get(name)
         if ds is not None and getattr(ds, "y", None) is not None:
-            return ds
-    return None
+            return name, ds
+    return None, None
 
 
 def _draw(out: Path, history: pd.DataFrame, result, names) -> list[Path]:
     """The run's pictures, judged on the test split (else dev), if matplotlib is there."""
-    dataset = _judge_set(result)
+    split, dataset = _judge_set(result)
     if dataset is None or not fplots.available():
         return []
     return fplots.figures(out, history, result.params, dataset, names,
-                          getattr(result, "model_state", None))
+                          getattr(result, "model_state", None), split)
 
 
 def save(folder, result, config=None, *, history=None, pictures: bool = True,

@@ -86,7 +86,7 @@ def test_out_folder_holds_config_metrics_history_model_and_state(run_dir):
     assert {"train_accuracy", "dev_accuracy", "test_accuracy", "loss", "seconds", "seed"} <= set(metrics)
     assert metrics["seed"] == 0 and metrics["stopped"] is None and 0 < metrics["test_accuracy"] < 1
     history = pd.read_csv(run_dir / "history.csv")
-    assert list(history.columns) == ["step", "epoch", "train_loss", "train_accuracy",
+    assert list(history.columns) == ["step", "epoch", "train_loss", "train_accuracy", "dev_loss",
                                      "dev_accuracy", "learning_rate", "seconds", "elapsed"]
     assert history["step"].tolist() == [10, 20]
     params, info = load_model(run_dir)

@@ -20,7 +20,8 @@ from funcnet.cli import load_model
 from .cli_helpers import MLP, MNIST, PNG_SIGNATURE, TINY, TINY_MLP, invoke, no_temp_files, png_size
 
 ITERATION_LINE = re.compile(
-    r"^iteration +\d+/\d+  loss \d+\.\d{4}  train_acc [01]\.\d{4}  dev_acc [01]\.\d{4}"
+    r"^iteration +\d+/\d+  loss \d+\.\d{4}  train_acc [01]\.\d{4}  (dev_loss \d+\.\d{4}  )?"
+    r"dev_acc [01]\.\d{4}"
     r"  lr \d\.\d\de[+-]\d\d  \d+\.\d{2} s for \d+ iterations?$")
 EPOCH_LINE = re.compile(
     r"^epoch +\d+/\d+  loss~ \d+\.\d{4}  train_acc~ [01]\.\d{4}  dev_loss \d+\.\d{4}"

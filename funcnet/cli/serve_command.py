@@ -23,8 +23,9 @@ def serve(model_path, host, port):
 
     The page shows the ten class probabilities, the 28x28 image the network
     sees after preprocessing (as funcnet predict --images does it) and the
-    first layer's activations. MODEL is a model.safetensors file or a run
-    folder holding one. Stop with Ctrl-C.
+    first layer's activations (an ensemble's first member's). MODEL is a
+    model.safetensors file, a run folder holding one, or an ensemble folder
+    (funcnet ensemble --out). Stop with Ctrl-C.
     """
     params, info = load_model(model_path)  # refuses anything but a funcnet model, before serving
     images.field_side(images.input_shape(params))

@@ -11,24 +11,32 @@ import pandas as pd
 
 from .. import checkpoint
 from ..errors import CheckpointError, ConfigError
+from . import ensemble_folders
+from .ensemble_folders import ENSEMBLE
 from .files import CONFIG, METRICS, MODEL
 from .folders import describe, is_complete
 from .resuming import history
 
 
 def model_file(path) -> Path:
-    """The model checkpoint ``path`` names: the file, or ``model.safetensors`` in a run folder."""
+    """The model file ``path`` names: the file, ``model.safetensors`` in a run folder, or
+    ``ensemble.json`` in an ensemble folder (:mod:`funcnet.runs.ensemble_folders`)."""
     p = Path(path)
-    if p.is_dir():
-        if not (p / MODEL).is_file():
-            raise CheckpointError(f"{p}: no model.safetensors in this folder "
-                                  "(expected a funcnet run folder, as written by funcnet run --out)")
-        return p / MODEL
-    return p
+    if not p.is_dir():
+        return p
+    run, ensemble = (p / MODEL).is_file(), (p / ENSEMBLE).is_file()
+    if run and ensemble:
+        raise CheckpointError(f"{p}: holds both a run's model.safetensors and an ensemble.json: "
+                              "pass the file you mean")
+    if not (run or ensemble):
+        raise CheckpointError(f"{p}: no model.safetensors in this folder "
+                              "(expected a funcnet run folder, as written by funcnet run --out, "
+                              "or an ensemble folder, as written by funcnet ensemble --out)")
+    return p / (MODEL if run else ENSEMBLE)
 
 
 def load_model(path):
-    """``(params, info)``: a model file rebuilt from the file alone.
+    """``(params, info)``: a model rebuilt from its file alone.
 
     ``path`` is a ``model.safetensors`` file or a run folder holding one. The
     network is rebuilt by :func:`funcnet.checkpoint.load_network` from the
@@ -37,8 +45,17 @@ def load_model(path):
     with ``info["model_state"]`` the model state saved with it (batch norm's
     running statistics; None for the MLP). Every model funcnet reads goes
     through this function.
+
+    ``path`` may also be an ensemble folder (or its ``ensemble.json``): then
+    ``params`` is a :class:`funcnet.model.Ensemble` of the members and
+    ``info["model_state"]`` the tuple of their model states
+    (:func:`funcnet.runs.ensemble_folders.load`); inference takes it as it
+    takes a network.
     """
-    params, model_state, info = checkpoint.load_network(model_file(path))
+    file = model_file(path)
+    if ensemble_folders.is_ensemble(file):
+        return ensemble_folders.load(file)
+    params, model_state, info = checkpoint.load_network(file)
     return params, {**info, "model_state": model_state}
 
 

@@ -182,7 +182,7 @@ def probabilities(ens: Ensemble, x: np.ndarray, chunk: int | None = None, *,
     x = np.asarray(x)
     if x.shape[1:] != ens.input_shape and (x.ndim != 2 or x.shape[1] != math.prod(ens.input_shape)):
         raise network.DataError(network._shape_error(ens, x))
-    rows = x.reshape(len(x), -1)
+    rows = x.reshape(len(x), math.prod(ens.input_shape))
     probs = (softmax(logits(net, rows, chunk, model_state=state))
              for net, state in zip(ens.members, member_states(ens, model_state)))
     total = functools.reduce(np.add, probs)

@@ -21,15 +21,19 @@ __all__ = ["ensemble", "member_names", "check_finished", "check_classes", "agree
 
 
 def member_names(folders) -> list[str]:
-    """The members' file names: each run folder's name, ``-2``, ``-3``, ... added to repeats.
+    """The members' file names: each run folder's name; a name already taken gets its parent
+    folder's name before it, then ``-2``, ``-3``, ... if still taken.
 
-    >>> member_names(["runs/a/seed-0", "runs/b/seed-0", "runs/c"])
-    ['seed-0', 'seed-0-2', 'c']
+    >>> member_names(["runs/mlp/seed-0", "runs/cnn/seed-0", "runs/b/cnn/seed-0", "c"])
+    ['seed-0', 'cnn-seed-0', 'cnn-seed-0-2', 'c']
     """
     names: list[str] = []
     for folder in folders:
-        base = Path(folder).resolve().name or "run"
-        name, n = base, 1
+        path = Path(folder).resolve()
+        name = path.name or "run"
+        if name in names and path.parent.name:
+            name = f"{path.parent.name}-{name}"
+        base, n = name, 1
         while name in names:
             n += 1
             name = f"{base}-{n}"

@@ -334,6 +334,6 @@ def test_a_folder_with_a_run_and_an_ensemble_is_ambiguous(tmp_path, two_runs):
 
 
 def test_member_names_are_the_run_folders_made_unique():
-    assert experiments.ensembling.member_names(["x/seed-0", "y/seed-0", "seed-0-2"]) == [
-        "seed-0", "seed-0-2", "seed-0-2-2"]
+    assert experiments.ensembling.member_names(["x/seed-0", "y/seed-0", "w/y/seed-0", "v/seed-1"]) == [
+        "seed-0", "y-seed-0", "y-seed-0-2", "seed-1"]
     assert experiments.ensembling.member_names([Path(os.getcwd()) / "."])[0] == Path(os.getcwd()).name

@@ -134,10 +134,10 @@ def ensemble(run_dirs, out, *, overwrite: bool = False) -> Path:
         raise ConfigError("an ensemble needs at least one run folder")
     seen: dict = {}
     for folder in folders:
-        if folder.resolve() in seen:
-            also = "" if str(seen[folder.resolve()]) == str(folder) else f" (also as {seen[folder.resolve()]})"
+        first = seen.setdefault(folder.resolve(), folder)
+        if first is not folder:
+            also = "" if str(first) == str(folder) else f" (also as {first})"
             raise ConfigError(f"{folder}: given twice{also}: each run is one member")
-        seen[folder.resolve()] = folder
         check_finished(folder)
     loaded = [runs.load_model(folder) for folder in folders]
     infos = [info for _, info in loaded]

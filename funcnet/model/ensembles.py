@@ -40,7 +40,7 @@ import math
 import attrs
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..tree import pytree
 
 __all__ = ["Ensemble", "same_example", "input_shape_of", "check_members", "member_states",
@@ -175,14 +175,15 @@ def probabilities(ens: Ensemble, x: np.ndarray, chunk: int | None = None, *,
     >>> bool(np.array_equal(probabilities(Ensemble.of([net]), x), model.predict_proba(net, x)))
     True
     """
-    from ..layers import network
+    from ..layers.network import _shape_error
     from ..losses import softmax
     from .inference import logits
 
     x = np.asarray(x)
-    if x.shape[1:] != ens.input_shape and (x.ndim != 2 or x.shape[1] != math.prod(ens.input_shape)):
-        raise network.DataError(network._shape_error(ens, x))
-    rows = x.reshape(len(x), math.prod(ens.input_shape))
+    flat = math.prod(ens.input_shape)
+    if x.shape[1:] != ens.input_shape and (x.ndim != 2 or x.shape[1] != flat):
+        raise DataError(_shape_error(ens, x))
+    rows = x.reshape(len(x), flat)
     probs = (softmax(logits(net, rows, chunk, model_state=state))
              for net, state in zip(ens.members, member_states(ens, model_state)))
     total = functools.reduce(np.add, probs)

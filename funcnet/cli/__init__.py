@@ -5,7 +5,8 @@ pipeline; also over several seeds, or the tutorial's ablation), ``sweep`` (a
 grid of Config values × seeds, in parallel), ``predict`` (Kaggle submission
 CSV, digits drawn in the terminal; one's own pictures in
 ``predict_pictures.py``), ``evaluate`` (accuracy, per-class report,
-confusion matrix), ``show`` (a pipeline's Config fields), ``serve`` (a
+confusion matrix), ``ensemble`` (finished runs made into one model),
+``show`` (a pipeline's Config fields), ``serve`` (a
 page to draw a digit on and watch the network decide) and ``tune`` (the
 layouts of the hot passes measured on this machine). What they share:
 ``exits`` (one line on stderr and an exit code; Ctrl-C and SIGTERM),
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import click
 
+from .ensemble_command import ensemble
 from .evaluate_command import evaluate
 from .exits import FuncnetGroup, handle_errors
 from .model_data import load_examples, load_model, model_file, probabilities
@@ -47,6 +49,7 @@ def cli(debug: bool) -> None:
         funcnet run pipelines/mnist.py --seed 0 --out runs/mnist
         funcnet sweep pipelines/mnist.py --grid learning_rate=0.05,0.1 --seeds 0,1 --out runs/lr
         funcnet evaluate runs/mnist
+        funcnet ensemble runs/seeds/seed-0 runs/seeds/seed-1 --out runs/ens
         funcnet predict runs/mnist --data test.csv --out submission.csv --show 6
         funcnet predict runs/mnist --images my-digits/ --out preds.csv
         funcnet serve runs/mnist
@@ -62,7 +65,7 @@ def cli(debug: bool) -> None:
     """
 
 
-for _command in (run, sweep, predict, evaluate, show, serve, tune):
+for _command in (run, sweep, predict, evaluate, ensemble, show, serve, tune):
     cli.add_command(_command)
 
 

@@ -24,7 +24,8 @@ from .model_data import (check_inputs, load_examples, load_model, model_line, pr
 def evaluate(model_path, data, split):
     """Judge MODEL on labelled data: accuracy, per-class report, confusion matrix.
 
-    MODEL is a model.safetensors file or a run folder holding one.
+    MODEL is a model.safetensors file, a run folder holding one, or an
+    ensemble folder (as written by funcnet ensemble --out).
     """
     from .. import evaluate as fevaluate
 

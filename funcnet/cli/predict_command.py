@@ -107,7 +107,8 @@ def predict(model_path, paths, pictures, data, out, split, show, show_mistakes):
     """Predict the class of every image in --data (or of picture files) with MODEL.
 
     MODEL is a model.safetensors file or a run folder holding one (as
-    written by funcnet run --out). Prints how many images were predicted
+    written by funcnet run --out), or an ensemble folder (funcnet ensemble
+    --out). Prints how many images were predicted
     (and the accuracy when the data are labelled).
 
     With --images PATH ..., each picture is read as a photo viewer shows it

@@ -24,8 +24,9 @@ def serve(model_path, host, port):
 
     The page shows the ten class probabilities, the 28x28 image the network
     sees after preprocessing (as funcnet predict --images does it) and the
-    first layer's activations. MODEL is a model.safetensors file or a run
-    folder holding one. Stop with Ctrl-C.
+    first layer's activations (an ensemble's first member's). MODEL is a
+    model.safetensors file, a run folder holding one, or an ensemble folder
+    (funcnet ensemble --out). Stop with Ctrl-C.
 
     The page answers only requests addressed to this machine (an IP
     address, localhost or its host name) and names the model without its

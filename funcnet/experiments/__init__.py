@@ -10,7 +10,9 @@ into a folder they own and return the rows as a DataFrame: :func:`sweep`
 gives mean ± sd per grid point), :func:`run_seeds` (``seeds.csv`` and
 ``seed-S/``) and :func:`run_ablation` (``ablation.csv``);
 :func:`trained_runs`, :func:`seeds_lines` and :func:`ablation_lines` are
-the tables of the last two and their text.
+the tables of the last two and their text. :func:`ensemble` writes the
+ensemble of finished runs into a folder that is a model of its own
+(``ensembling``).
 
 The modules, each importing only those above it: ``tasks`` (Task and the
 lists), ``layout`` (where the files go), ``rows`` (one task run into its
@@ -36,6 +38,7 @@ from .tasks import (ABLATION_SEEDS, BASELINE, Task, ablation, ablation_variants,
 from .rows import METRICS, STATUSES, make_row, run_task, task_config, trained
 from .runners import close, connect, local_cluster
 from .engine import execute
+from .ensembling import ensemble
 from .studies import (ablation_lines, read_results, run_ablation, run_seeds, seeds_lines,
                       summarize, sweep, trained_runs)
 
@@ -43,4 +46,4 @@ __all__ = ["Task", "METRICS", "STATUSES", "ABLATION_SEEDS", "BASELINE", "seeds",
            "ablation_variants", "grid", "parse_grid", "parse_sets", "value_text", "folder_name",
            "task_config", "make_row", "run_task", "trained", "execute", "sweep", "run_seeds",
            "run_ablation", "trained_runs", "seeds_lines", "ablation_lines", "summarize",
-           "read_results", "connect", "local_cluster", "close"]
+           "read_results", "connect", "local_cluster", "close", "ensemble"]

@@ -10,7 +10,9 @@ arithmetic in fewer, larger steps.
 
 :func:`logits` is the one inference path: every prediction (``predict``,
 ``predict_proba``, ``loss``, the evaluation, the plots, the command line)
-goes through it, in chunks (:func:`chunk_rows`).
+goes through it, in chunks (:func:`chunk_rows`). An :class:`Ensemble` of
+trained networks goes through it too: its probabilities are the mean of its
+members' (:mod:`funcnet.model.ensembles`).
 
 >>> import numpy as np
 >>> from funcnet import rng
@@ -23,6 +25,7 @@ goes through it, in chunks (:func:`chunk_rows`).
 
 from ..layers.dense import SCHEMES, Dense
 from ..layers.network import Network
+from .ensembles import Ensemble
 from .describing import (architecture, architecture_specs, describe, from_architecture, intermediates,
                          summary)
 from .inference import (CHUNK_FLOATS, CHUNK_ROWS, chunk_rows, dtype_of, input_shape, logits, loss,
@@ -30,7 +33,7 @@ from .inference import (CHUNK_FLOATS, CHUNK_ROWS, chunk_rows, dtype_of, input_sh
 from .training import (Trace, backward, check_labels, forward, init, init_model_state, leaves,
                        loss_and_grads, stochastic, update, value_and_grads, weights, with_leaves)
 
-__all__ = ["Dense", "Network", "Trace", "SCHEMES", "CHUNK_ROWS", "CHUNK_FLOATS", "chunk_rows",
+__all__ = ["Dense", "Network", "Ensemble", "Trace", "SCHEMES", "CHUNK_ROWS", "CHUNK_FLOATS", "chunk_rows",
            "init", "init_model_state", "stochastic", "leaves", "with_leaves", "forward",
            "backward", "check_labels", "logits", "loss", "loss_and_grads", "value_and_grads",
            "predict", "predict_proba", "update", "intermediates", "summary", "architecture",

@@ -13,7 +13,7 @@ import numpy as np
 from .. import tree
 from ..layers import base, network
 from ..layers.network import Network
-from . import _fused
+from . import _fused, ensembles
 from .training import init
 
 
@@ -76,6 +76,8 @@ def describe(params: Network) -> str:
     >>> describe(init(rng.key(0), (784, 10, 10)))
     '784-10-10 relu'
     """
+    if isinstance(params, ensembles.Ensemble):  # "ensemble of 2: 784-10-10 relu ×2"
+        return ensembles.describe(params)
     stack = _fused.match(params)
     if stack is not None and len(set(stack.acts)) <= 1:
         sizes = [params.input_shape[0]] + [d.w.shape[1] for d in stack.dense]

@@ -14,7 +14,8 @@ import numpy as np
 from .._kernels import default_threads, ordered_sum
 from ..layers import network
 from ..losses import cross_entropy, l2_penalty, softmax
-from . import _fused
+from . import _fused, ensembles
+from .ensembles import Ensemble
 from .training import init  # the examples below use it
 from .training import check_labels, weights
 
@@ -25,7 +26,9 @@ def dtype_of(params) -> np.dtype:
 
 
 def num_outputs(params) -> int:
-    """The number of classes (the last layer's width)."""
+    """The number of classes (the last layer's width; an ensemble's members')."""
+    if isinstance(params, Ensemble):
+        return ensembles.num_outputs(params)
     return math.prod(params.shapes[-1])
 
 
@@ -96,11 +99,16 @@ def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None)
     ``x`` is ``(n, *input_shape)`` or ``(n, prod(input_shape))``; integer
     pixels are scaled to [0, 1] chunk by chunk (no float copy of the whole
     set). No dropout; batch norm uses the running statistics ``model_state``.
+    An :class:`~funcnet.model.ensembles.Ensemble`'s logits are log P, P the mean of
+    its members' probabilities (:mod:`funcnet.model.ensembles`).
 
     >>> from funcnet import rng
     >>> logits(init(rng.key(0), (3, 2)), np.zeros((4, 3))).shape
     (4, 2)
     """
+    if isinstance(params, Ensemble):
+        p = ensembles.probabilities(params, x, chunk, model_state=model_state)
+        return ensembles.log_probabilities(p)
     x = _rows(params, x)
     stack = _fused.match(params)
     if stack is not None:
@@ -122,12 +130,15 @@ def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None)
 
 
 def predict_proba(params, x: np.ndarray, *, model_state=None) -> np.ndarray:
-    """Class probabilities softmax(Z_L), shape ``(batch, classes)``.
+    """Class probabilities softmax(Z_L), shape ``(batch, classes)`` (an ensemble's: the mean
+    of its members' softmax(Z_k)).
 
     >>> from funcnet import rng
     >>> predict_proba(init(rng.key(0), (3, 2)), np.zeros((1, 3))).sum().round(6)
     np.float32(1.0)
     """
+    if isinstance(params, Ensemble):
+        return ensembles.probabilities(params, x, model_state=model_state)
     return softmax(logits(params, x, model_state=model_state))
 
 

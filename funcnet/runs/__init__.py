@@ -53,13 +53,17 @@ The API, for the command line and for experiments alike:
   history)``; pass ``state`` and ``window`` to :func:`funcnet.pipeline.run`
   and the new rows to ``join_history(resumed.history, result.history)``.
 - ``load(folder) -> Saved(folder, config, metrics, history, params, info)``;
-  ``load_model(path) -> (params, info)``, the one way a model is read.
+  ``load_model(path) -> (params, info)``, the one way a model is read (a
+  model file, a run folder, or an ensemble folder: then ``params`` is a
+  :class:`funcnet.model.Ensemble`).
 - ``is_complete(folder)`` (resumable), ``is_finished(folder)`` (ran to its
   end), ``describe(folder)``, ``contents(folder)``, ``read_metrics(folder)``.
 
 The modules: ``files`` (the files' names and the rules), ``folders`` (what a
 folder holds; claiming one), ``writing`` (saving as it goes and at the end),
-``resuming`` and ``reading`` (a run read back).
+``resuming`` and ``reading`` (a run read back), ``ensemble_folders`` (an
+ensemble's folder: its members' model files and ``ensemble.json``, written
+whole or not at all).
 
 >>> import tempfile
 >>> folder = Path(tempfile.mkdtemp())
@@ -78,6 +82,7 @@ from .files import (ABLATION_TABLE, BEST, CONFIG, DECAYING, EXTENDING, HISTORY, 
                     SUMMARIES, json_default, to_json_text, write_atomic)
 from .folders import (check_writable, claim, clean_temp, clear, contents, describe, is_complete,
                       lock, refuse_to_clobber)
+from .ensemble_folders import ENSEMBLE, is_ensemble
 from .reading import Saved, is_finished, load, load_model, model_file, read_metrics
 from .resuming import (Resumed, check_resume, history, join_history, load_best, load_state,
                        read_config, resume)
@@ -90,4 +95,4 @@ __all__ = ["CONFIG", "MODEL", "STATE", "METRICS", "HISTORY", "BEST", "PICTURES",
            "clean_temp", "clear", "read_config", "check_resume", "load_state", "load_best",
            "history", "join_history", "recorder", "save_progress", "save", "resume",
            "read_metrics", "is_finished", "Saved", "load", "write_atomic", "to_json_text",
-           "json_default"]
+           "json_default", "ENSEMBLE", "is_ensemble"]

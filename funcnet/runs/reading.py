@@ -11,24 +11,32 @@ import pandas as pd
 
 from .. import checkpoint
 from ..errors import CheckpointError, ConfigError
+from . import ensemble_folders
+from .ensemble_folders import ENSEMBLE
 from .files import CONFIG, METRICS, MODEL
 from .folders import describe, is_complete
 from .resuming import history
 
 
 def model_file(path) -> Path:
-    """The model checkpoint ``path`` names: the file, or ``model.safetensors`` in a run folder."""
+    """The model file ``path`` names: the file, ``model.safetensors`` in a run folder, or
+    ``ensemble.json`` in an ensemble folder (:mod:`funcnet.runs.ensemble_folders`)."""
     p = Path(path)
-    if p.is_dir():
-        if not (p / MODEL).is_file():
-            raise CheckpointError(f"{p}: no model.safetensors in this folder "
-                                  "(expected a funcnet run folder, as written by funcnet run --out)")
-        return p / MODEL
-    return p
+    if not p.is_dir():
+        return p
+    run, ensemble = (p / MODEL).is_file(), (p / ENSEMBLE).is_file()
+    if run and ensemble:
+        raise CheckpointError(f"{p}: holds both a run's model.safetensors and an ensemble.json: "
+                              "pass the file you mean")
+    if not (run or ensemble):
+        raise CheckpointError(f"{p}: no model.safetensors in this folder "
+                              "(expected a funcnet run folder, as written by funcnet run --out, "
+                              "or an ensemble folder, as written by funcnet ensemble --out)")
+    return p / (MODEL if run else ENSEMBLE)
 
 
 def load_model(path):
-    """``(params, info)``: a model file rebuilt from the file alone.
+    """``(params, info)``: a model rebuilt from its file alone.
 
     ``path`` is a ``model.safetensors`` file or a run folder holding one. The
     network is rebuilt by :func:`funcnet.checkpoint.load_network` from the
@@ -38,15 +46,25 @@ def load_model(path):
     running statistics; None for the MLP). Every model funcnet reads goes
     through this function. A model of one output is refused: a classifier has
     one output per class.
+
+    ``path`` may also be an ensemble folder (or its ``ensemble.json``): then
+    ``params`` is a :class:`funcnet.model.Ensemble` of the members and
+    ``info["model_state"]`` the tuple of their model states
+    (:func:`funcnet.runs.ensemble_folders.load`); inference takes it as it
+    takes a network.
     """
     from ..model import num_outputs
 
     file = model_file(path)
-    params, model_state, info = checkpoint.load_network(file)
+    if ensemble_folders.is_ensemble(file):
+        params, info = ensemble_folders.load(file)
+    else:
+        params, model_state, info = checkpoint.load_network(file)
+        info = {**info, "model_state": model_state}
     if num_outputs(params) < 2:
         raise CheckpointError(f"{file}: the model has {num_outputs(params)} output; a classifier "
                               "has one per class (at least 2)")
-    return params, {**info, "model_state": model_state}
+    return params, info
 
 
 def read_metrics(folder) -> dict | None:

@@ -37,7 +37,7 @@ from .. import digitize, model
 from ..data import picture_files
 from ..errors import DataError, FuncnetError
 
-__all__ = ["MAX_BODY", "TYPES", "DECODERS", "look", "describe", "shown_name", "host_allowed",
+__all__ = ["MAX_BODY", "TYPES", "DECODERS", "shown_network", "look", "describe", "shown_name", "host_allowed",
            "machine_names", "exposure", "create_app", "serve"]
 
 MAX_BODY = 1_000_000  # bytes: a 280 × 280 canvas as PNG is a few kB
@@ -50,14 +50,33 @@ def _rounded(values: np.ndarray, digits: int = 4) -> list:
     return np.round(np.asarray(values, np.float64), digits).ravel().tolist()
 
 
+def shown_network(params, model_state=None) -> tuple:
+    """``(network, its model state, whose)``: the network whose first layer the page shows.
+
+    A network's own (``whose`` None); an ensemble's first member's, ``whose``
+    saying so (``"member 1 of 2"``): an ensemble has no first layer of its own.
+
+    >>> from funcnet import model, rng
+    >>> net = model.init(rng.key(0), (784, 16, 10))
+    >>> shown_network(model.Ensemble.of([net, net]))[0] is net, shown_network(net)[2]
+    (True, None)
+    """
+    if not isinstance(params, model.Ensemble):
+        return params, model_state, None
+    first = model.ensembles.member_states(params, model_state)[0]
+    return params.members[0], first, f"member 1 of {len(params.members)}"
+
+
 def look(params, pixels, classes=None, model_state=None) -> dict:
     """What the page shows for one picture: the field, the probabilities, the first layer.
 
     ``{"label", "name", "probs": (k,), "field": side² values in [0, 1],
     "side", "layer": {"shape", "values"}}``: the field is what the network
-    sees after :func:`funcnet.digitize.preprocess`, probs = softmax(Z_L), and
-    the layer is :func:`funcnet.digitize.first_layer` (hidden units for an
-    MLP, feature maps ``(H, W, C)`` for a convolutional network).
+    sees after :func:`funcnet.digitize.preprocess`, probs = softmax(Z_L) (an
+    ensemble's: the mean of its members'), and the layer is
+    :func:`funcnet.digitize.first_layer` (hidden units for an MLP, feature maps
+    ``(H, W, C)`` for a convolutional network); for an ensemble, its first
+    member's, and ``layer["of"]`` says so (:func:`shown_network`).
 
     >>> from funcnet import model, rng
     >>> seen = look(model.init(rng.key(0), (784, 16, 10)), np.eye(40))
@@ -67,11 +86,13 @@ def look(params, pixels, classes=None, model_state=None) -> dict:
     side = digitize.field_side(digitize.input_shape(params))
     field = digitize.preprocess(pixels, side)[None]
     probs = digitize.probabilities(params, field, model_state)[0]
-    layer = digitize.first_layer(params, field, model_state)[0]
+    net, state, whose = shown_network(params, model_state)
+    layer = digitize.first_layer(net, field, state)[0]
     label = int(np.argmax(probs))
+    shown = {"shape": list(layer.shape), "values": _rounded(layer, 3)}
     return {"label": label, "name": classes[label] if classes else str(label),
             "probs": _rounded(probs), "field": _rounded(field, 3), "side": side,
-            "layer": {"shape": list(layer.shape), "values": _rounded(layer, 3)}}
+            "layer": shown if whose is None else {**shown, "of": whose}}
 
 
 def describe(params, name: str, classes=None) -> dict:

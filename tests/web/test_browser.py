@@ -60,3 +60,26 @@ def test_a_digit_drawn_in_chromium_gets_the_models_label(small_mlp, mnist_test, 
     assert (tmp_path / "page.png").stat().st_size > 10_000
     assert fetch and all(t > 0 for t in fetch)
     assert code == 0 and after == ["stopped"] and stderr == ""
+
+
+@pytest.mark.slow
+def test_an_ensemble_served_shows_its_label_and_whose_first_layer(ensemble_folder, mnist_test):
+    params, info = load_model(ensemble_folder)
+    chosen = confident_digits(params, mnist_test, 1, floor=0.5)
+    assert chosen
+    server = browser.Server(ensemble_folder)
+    try:
+        with browser.chromium() as driver:
+            driver.get(server.url)
+            browser.draw(driver, mnist_test.x[chosen[0]])
+            state = browser.wait_for_answer(driver)
+            shown = driver.find_element("id", "label").get_attribute("data-label")
+            title = driver.find_element("id", "layer-title").text
+            model_line = driver.find_element("id", "model").text
+    finally:
+        code, _, stderr = server.stop()
+    assert int(shown) == int(mnist_test.y[chosen[0]]), state["errors"]
+    assert title == "first layer of member 1 of 2: 64 units"
+    # the model named by its folder and file, never by its absolute path
+    assert model_line.startswith(f"model: {ensemble_folder.name}/ensemble.json (ensemble of 2: ")
+    assert not state["errors"] and code == 0 and stderr == ""

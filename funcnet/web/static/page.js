@@ -120,7 +120,7 @@ function show(body) {
   window.funcnet.label = body.label;
   showBars(body.probs);
   showField(body.field, body.side);
-  showLayer(body.layer.values, body.layer.shape);
+  showLayer(body.layer.values, body.layer.shape, body.layer.of);
 }
 
 function showBars(probs) {
@@ -168,7 +168,8 @@ function shade(v, scale) {
 }
 
 // Hidden units (shape [n]) as a grid of cells; feature maps (shape [H, W, C]) as C tiles.
-function showLayer(values, shape) {
+// `of` names the network shown when it is one of several (an ensemble's first member).
+function showLayer(values, shape, of) {
   const maps = shape.length === 3 ? shape[2] : 1;
   const [h, w] = shape.length === 3 ? [shape[0], shape[1]] : gridOf(shape[0] || values.length);
   const cols = maps === 1 ? 1 : Math.ceil(Math.sqrt(maps * 2)), rows = Math.ceil(maps / cols);
@@ -184,8 +185,9 @@ function showLayer(values, shape) {
     ctx.fillStyle = `rgb(${shade(v, scale).join(",")})`;
     ctx.fillRect(x * cell, y * cell, cell - (cell > 3 ? 1 : 0), cell - (cell > 3 ? 1 : 0));
   });
+  const title = of ? `first layer of ${of}` : "first layer";
   document.getElementById("layer-title").textContent =
-    shape.length === 3 ? `first layer: ${maps} feature maps` : `first layer: ${values.length} units`;
+    shape.length === 3 ? `${title}: ${maps} feature maps` : `${title}: ${values.length} units`;
 }
 
 function gridOf(n) {

@@ -149,8 +149,10 @@ def by_name(name: str, lr: LearningRate, **kw) -> Optimizer:
     Raises:
       ConfigError (a ValueError): for an unknown name or hyperparameter.
 
-    >>> by_name("adam", 1e-3, b2=0.99) is not None
-    True
+    >>> import numpy as np
+    >>> opt = by_name("adam", 0.1, b2=0.99)    # Adam's first step: −α·sign(g)
+    >>> opt.update([np.array([2.0, -0.5])], opt.init([np.zeros(2)]))[0]
+    [array([-0.1,  0.1])]
     >>> by_name("adagrad", 0.1)
     Traceback (most recent call last):
     ...

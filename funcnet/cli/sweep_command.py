@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from .. import experiments
 from .. import pipeline as fpipeline
@@ -95,6 +96,7 @@ def sweep(pipeline_file, grid_items, overrides, seeds, out, workers, scheduler, 
     pipe = fpipeline.load_pipeline(pipeline_file)
     grid = experiments.parse_grid(pipe.Config, grid_items)
     fixed = experiments.parse_sets(pipe.Config, overrides)
+    seeds = _seeds_from(grid, fixed, seeds)
     total = len(seeds) * math.prod(len(v) for v in grid.values())
     on_row, close = _reporter(total, list(grid))
     with client_for(workers, scheduler, local_dask) as client, quiet_numpy(not debugging()), \
@@ -108,8 +110,26 @@ def sweep(pipeline_file, grid_items, overrides, seeds, out, workers, scheduler, 
     _report(frame, list(grid), Path(out), interrupt)
 
 
+def _seeds_from(grid: dict, fixed: dict, seeds: tuple) -> tuple:
+    """The seeds to run: ``--seeds``; else those a ``--grid seed=...`` or ``--set seed=...``
+    gives (taken out of the grid or the overrides). With ``--seeds`` given as well, the seed
+    stays where it is and the sweep refuses it in one line.
+    """
+    ctx = click.get_current_context(silent=True)
+    given = ctx is not None and ctx.get_parameter_source("seeds") is not ParameterSource.DEFAULT
+    if given:
+        return seeds
+    if "seed" in grid and "seed" not in fixed and None not in grid["seed"]:
+        return tuple(int(s) for s in grid.pop("seed"))
+    if "seed" in fixed and "seed" not in grid and fixed["seed"] is not None:
+        return (int(fixed.pop("seed")),)
+    return seeds
+
+
 def _report(frame, keys, out: Path, interrupt) -> None:
     """The summary table, then how the sweep ended: exit 0, 1 (failures) or 130 (Ctrl-C)."""
+    for note in frame.attrs.get("notes", []):
+        click.echo(f"funcnet: note: {note}", err=True)
     summary = experiments.summarize(frame, by=keys)
     columns = [c for c in experiments.METRICS if c in summary and summary[c].notna().any()]
     if len(summary) and summary["runs"].sum():

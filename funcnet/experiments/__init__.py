@@ -28,11 +28,12 @@ local workers default to one per core, so that workers × threads = cores.
 
 >>> t = Task("/p/mnist.py", {"learning_rate": 0.05}, seed=1)
 >>> t.overrides, t.seed, folder_name(t, ["learning_rate"])
-({'learning_rate': 0.05}, 1, 'learning_rate=0.05_seed-1')
+({'learning_rate': 0.05}, 1, 'learning_rate=0.05_seed-1_6d8fc498d8')
 """
 
 from .tasks import (ABLATION_SEEDS, BASELINE, Task, ablation, ablation_variants, folder_name,
-                    grid, parse_grid, parse_sets, seeds, value_text)
+                    grid, legacy_folder_name, parse_grid, parse_sets, seeds, task_digest,
+                    value_text)
 from .rows import METRICS, STATUSES, make_row, run_task, task_config, trained
 from .runners import close, connect, local_cluster
 from .engine import execute
@@ -41,6 +42,7 @@ from .studies import (ablation_lines, read_results, run_ablation, run_seeds, see
 
 __all__ = ["Task", "METRICS", "STATUSES", "ABLATION_SEEDS", "BASELINE", "seeds", "ablation",
            "ablation_variants", "grid", "parse_grid", "parse_sets", "value_text", "folder_name",
+           "legacy_folder_name", "task_digest",
            "task_config", "make_row", "run_task", "trained", "execute", "sweep", "run_seeds",
            "run_ablation", "trained_runs", "seeds_lines", "ablation_lines", "summarize",
            "read_results", "connect", "local_cluster", "close"]

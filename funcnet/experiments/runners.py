@@ -8,7 +8,10 @@ process with BLAS threads can hang). A worker that dies breaks the
 executor; its tasks are then run again, one at a time, in a new one, and
 a task whose worker dies twice becomes an error row. Ctrl-C in a terminal
 reaches the workers too: each stops its task after the current step, as
-``funcnet run`` does, and returns the row.
+``funcnet run`` does, and returns the row. A worker whose parent is gone
+(the sweep killed, even by SIGKILL, which nothing can catch) exits within
+a second (:func:`watch_parent`): its task's folder keeps the last record
+saved, and a rerun continues it.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from typing import Callable, Iterator
 
 from .. import runtime
@@ -49,8 +54,32 @@ def _serial(tasks, indices, folders, *, threads, plots, stop) -> Iterator[tuple[
 
 
 def _init_worker() -> None:
-    """A worker's set-up: Ctrl-C asks its task to stop after the current step."""
+    """A worker's set-up: Ctrl-C asks its task to stop after the current step; the worker
+    exits when its parent is gone."""
     signal.signal(signal.SIGINT, lambda signum, frame: runtime.request_stop())
+    watch_parent()
+
+
+def watch_parent(every: float = 0.25) -> threading.Thread:
+    """Start a daemon thread that ends this process (exit code 1) once its parent is gone.
+
+    A process whose parent dies is handed to another (init or a subreaper),
+    so its parent id changes: the thread compares ``os.getppid()`` with the
+    one at the start every ``every`` seconds. Every file a task writes is
+    written atomically, so ending the process at any moment leaves each
+    file whole (the temp file of a write cut short is removed by the next
+    run on the folder).
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    thread = threading.Thread(target=watch, name="funcnet-watch-parent", daemon=True)
+    thread.start()
+    return thread
 
 
 def _in_worker(task, folder, threads, plots) -> dict:

@@ -3,7 +3,8 @@
 Its Config can make a run slow (``sleep`` seconds a step), kill its own
 process (``die_seed``: SIGKILL in the middle of training; with ``marker``,
 only while that file does not exist, so a second try lives), or blow up
-(``learning_rate=inf`` gives a non-finite loss).
+(``learning_rate=inf`` gives a non-finite loss); ``note`` is free text that
+changes nothing (any string a folder name must survive).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Config:
     sleep: float = 0.0
     die_seed: int = -1
     marker: str = ""
+    note: str = ""
 
 
 def load(config):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -189,7 +192,7 @@ def test_sweep_writes_results_and_skips_finished_tasks_when_run_again(toy, tmp_p
     pd.testing.assert_frame_equal(saved[metric_columns(saved)], first[metric_columns(first)],
                                   check_dtype=False)
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
-    assert len(stamps) == 4 and (out / "learning_rate=0.3_seed-1" / "model.safetensors").is_file()
+    assert len(stamps) == 4 and len(list(out.glob("learning_rate=0.3_seed-1_*/model.safetensors"))) == 1
     again = experiments.sweep(toy, {"learning_rate": [0.1, 0.3]}, [0, 1], {"steps": 4}, out=out,
                               workers=1)
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")} == stamps  # not run again
@@ -310,3 +313,76 @@ def test_a_task_run_again_over_an_ended_or_other_run_starts_afresh(toy, tmp_path
     assert len(seen) == 6 and other["metric_steps"] == 6 and other["seed"] == 1
     assert not (folder / "curves.png").exists()  # the old run's files went first
     assert runs.load(folder).config["seed"] == 1 and first["seed"] == 0
+
+
+# ---------------------------------------------------------------- sweeps own their tasks
+
+
+def test_folder_names_are_distinct_for_distinct_tasks_and_valid_for_any_value():
+    names = [experiments.folder_name(Task("p.py", {"note": v}, 0), ["note"])
+             for v in ("/x/a-b.csv", "/x/a/b.csv", "x" * 300, "a b", "ü" * 200, "..", "")]
+    assert len(set(names)) == len(names)
+    assert all(len(n.encode()) < 255 and "/" not in n and n not in (".", "..") for n in names)
+    same = [experiments.folder_name(Task("q.py", {"note": "a", "steps": s}, 0), ["note"])
+            for s in (2, 3)]
+    assert same[0] != same[1] and same[0].startswith("note=a_seed-0_")
+
+
+def test_a_sweep_gives_each_task_its_own_folder_whatever_its_value(toy, tmp_path):
+    out = tmp_path / "sweep"
+    values = ["/x/a-b.csv", "/x/a/b.csv", "v" * 300]
+    frame = experiments.sweep(toy, {"note": values}, [0], {"steps": 2}, out=out, workers=1)
+    assert (frame["status"] == "ok").all() and frame["note"].tolist() == values
+    folders = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(folders) == 3 and all((f / "metrics.json").is_file() for f in folders)
+    saved = {json.loads((f / "config.json").read_text())["note"] for f in folders}
+    assert saved == set(values)
+
+
+def test_duplicate_grid_values_run_once(toy):
+    tasks = experiments.grid(toy, {"learning_rate": [0.1, 0.10, "0.1", 0.2]}, [0, 1])
+    assert [(t.overrides["learning_rate"], t.seed) for t in tasks] == [
+        (0.1, 0), (0.1, 1), (0.2, 0), (0.2, 1)]
+    pipe = pipeline.load_pipeline(toy)
+    assert experiments.parse_grid(pipe.Config, ["steps=2,2,3", "steps=3"]) == {"steps": [2, 3]}
+
+
+@pytest.mark.parametrize("grid, overrides, words", [
+    ({"seed": [1, 2]}, {}, "--grid seed: the seeds are given by --seeds"),
+    ({"steps": [2]}, {"seed": 1}, "--set seed: the seeds are given by --seeds"),
+    ({"steps": [2, 3]}, {"steps": 4}, "--set steps=4 contradicts --grid steps=2,3"),
+])
+def test_a_seed_in_the_grid_or_a_set_contradicting_the_grid_is_refused(toy, grid, overrides, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        experiments.grid(toy, grid, [0], overrides)
+
+
+def test_the_same_grid_in_another_order_is_the_same_sweep(toy, tmp_path):
+    out = tmp_path / "sweep"
+    experiments.sweep(toy, {"steps": [2, 4], "hidden": [4, 8]}, [0], out=out, workers=1)
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+    again = experiments.sweep(toy, {"hidden": [8, 4], "steps": [4, 2]}, [0], out=out, workers=1)
+    assert len(stamps) == 4 and (again["status"] == "ok").all()
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")} == stamps
+    with pytest.raises(ConfigError, match=r"its grid differs: grid steps=\S+ hidden=\S+ there, "
+                                          r"hidden=8,16 steps=4,2 here"):
+        experiments.sweep(toy, {"hidden": [8, 16], "steps": [4, 2]}, [0], out=out, workers=1)
+
+
+def test_a_sweep_folder_of_the_old_names_is_adopted_and_resumed(toy, tmp_path):
+    """A sweep written before folder names had a digest: its folders are renamed, not rerun;
+    of two tasks whose old names collided, the folder goes to the one whose config it holds."""
+    out = tmp_path / "sweep"
+    grid = {"note": ["/x/a-b.csv", "/x/a/b.csv"]}
+    experiments.sweep(toy, grid, [0], {"steps": 2}, out=out, workers=1)
+    tasks = experiments.grid(toy, grid, [0], {"steps": 2})
+    new = [out / experiments.folder_name(t, ["note"]) for t in tasks]
+    old = out / experiments.legacy_folder_name(tasks[1], ["note"])
+    assert old == out / experiments.legacy_folder_name(tasks[0], ["note"])  # they collided
+    new[1].rename(old)  # the old sweep kept the second task's run under the shared name
+    shutil.rmtree(new[0])
+    stamp = (old / "metrics.json").stat().st_mtime_ns
+    again = experiments.sweep(toy, grid, [0], {"steps": 2}, out=out, workers=1)
+    assert (again["status"] == "ok").all() and again.attrs["notes"] == []
+    assert not old.exists() and (new[1] / "metrics.json").stat().st_mtime_ns == stamp
+    assert json.loads((new[0] / "config.json").read_text())["note"] == "/x/a-b.csv"

@@ -3,7 +3,7 @@ written atomically, never clobbered.
 
 A task's run folder is a :mod:`funcnet.runs` folder; it counts as finished
 (a sweep run again skips it) when it is complete, holds ``metrics.json``
-and the run was not interrupted. The studies' folders:
+and the run was neither interrupted nor paused at a budget. The studies' folders:
 
 - a sweep's: ``sweep.json`` (what it runs: pipeline, grid, overrides),
   ``results.csv`` (one row per finished task) and a run folder per task
@@ -43,7 +43,7 @@ def save_run(folder: Path, result, plots: bool = False, history=None) -> None:
 def finished_metrics(folder: Path) -> dict | None:
     """The metrics of the complete run in ``folder``; None if it is not one."""
     metrics = runs.read_metrics(folder) if runs.is_complete(folder) else None
-    if metrics is None or metrics.get("stopped") == "interrupted":
+    if metrics is None or metrics.get("stopped") in ("interrupted", "paused"):
         return None
     return metrics
 

@@ -95,3 +95,23 @@ def write_toy(folder: Path) -> Path:
 def metric_columns(frame):
     """The columns that must be equal bit for bit wherever a task ran (not its timing)."""
     return [c for c in frame.columns if c != "seconds"]
+
+
+def small_mnist_csv(path: Path, rows: int = 600) -> Path:
+    """The first ``rows`` MNIST training digits as a Kaggle-style ``train.csv`` (label, pixels):
+    ``--set data=...`` of a minibatch pipeline then trains in a fraction of a second."""
+    import numpy as np
+
+    from funcnet import data as fdata
+
+    train = fdata.load("mnist", download=False)["train"]
+    header = ",".join(["label"] + [f"pixel{i}" for i in range(784)])
+    table = np.column_stack([train.y[:rows], train.x[:rows]]).astype(int)
+    np.savetxt(path, table, fmt="%d", delimiter=",", header=header, comments="")
+    return Path(path)
+
+
+# A minibatch run of pipelines/mnist_mlp.py on such a file: 10 steps an epoch (500 rows
+# trained on, batches of 50), warm-up then cosine decay over the whole run, dropout, shifts.
+SMALL_MLP = {"sizes": (784, 16, 10), "dev_size": 100, "batch_size": 50, "epochs": 4,
+             "warmup_epochs": 1.0, "schedule": "cosine"}

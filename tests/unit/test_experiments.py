@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -17,7 +18,7 @@ from funcnet import experiments, pipeline, runs, tree
 from funcnet.errors import ConfigError
 from funcnet.experiments import Task
 
-from experiments_helpers import metric_columns, write_toy
+from experiments_helpers import SMALL_MLP, metric_columns, small_mnist_csv, write_toy
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO / "pipelines" / "mnist.py"
@@ -386,3 +387,53 @@ def test_a_sweep_folder_of_the_old_names_is_adopted_and_resumed(toy, tmp_path):
     assert (again["status"] == "ok").all() and again.attrs["notes"] == []
     assert not old.exists() and (new[1] / "metrics.json").stat().st_mtime_ns == stamp
     assert json.loads((new[0] / "config.json").read_text())["note"] == "/x/a-b.csv"
+
+
+# ---------------------------------------------------------------- a run paused at a budget
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory) -> Path:
+    return small_mnist_csv(tmp_path_factory.mktemp("data") / "train.csv")
+
+
+def _same_run(a: Path, b: Path) -> None:
+    """Two run folders hold the same parameters and training state, bit for bit."""
+    from safetensors.numpy import load_file
+
+    pa, pb = runs.load_model(a)[0], runs.load_model(b)[0]
+    assert tree.allclose(pa, pb, rtol=0, atol=0)
+    sa, sb = (load_file(str(f / "state.safetensors")) for f in (a, b))
+    assert sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
+    ha, hb = (pd.read_csv(f / "history.csv").drop(columns=["seconds", "elapsed"]) for f in (a, b))
+    pd.testing.assert_frame_equal(ha, hb, check_exact=True)
+
+
+def test_a_run_paused_at_budgets_and_continued_equals_the_uninterrupted_run(small_csv, tmp_path):
+    """Warm-up and cosine decay over 4 epochs: paused after 1 and 3 epochs, continued to the end."""
+    task = Task(str(REPO / "pipelines" / "mnist_mlp.py"), {**SMALL_MLP, "data": str(small_csv)}, 0)
+    paused = [experiments.run_task(task, tmp_path / "paused", stop_at=b) for b in (1, 3, 4)]
+    whole = experiments.run_task(task, tmp_path / "whole")
+    assert [r["status"] for r in paused] == ["ok"] * 3 and whole["status"] == "ok"
+    assert [r["stopped"] for r in paused] == ["paused", "paused", ""]
+    assert [r["budget"] for r in paused] == [1, 3, 4] and [r["steps"] for r in paused] == [10, 30, 40]
+    keep = [c for c in experiments.METRICS if c != "seconds"] + ["steps"]
+    assert {c: paused[-1][c] for c in keep} == {c: whole[c] for c in keep}
+    _same_run(tmp_path / "paused", tmp_path / "whole")
+    saved = runs.read_metrics(tmp_path / "paused")
+    assert saved["stopped"] is None and saved["budget"] == 4
+
+
+def test_a_run_cut_off_after_its_last_record_is_judged_without_a_step_more(small_csv, tmp_path):
+    task = Task(str(REPO / "pipelines" / "mnist_mlp.py"), {**SMALL_MLP, "data": str(small_csv)}, 1)
+    first = experiments.run_task(task, tmp_path / "run", stop_at=2)
+    (tmp_path / "run" / "metrics.json").unlink()  # killed between the state and the metrics
+    again = experiments.run_task(task, tmp_path / "run", stop_at=2)
+    keep = ["train_accuracy", "dev_accuracy", "loss", "steps", "budget", "stopped", "status"]
+    assert {c: again[c] for c in keep} == {c: first[c] for c in keep}
+    assert first["steps"] == 20 and runs.read_metrics(tmp_path / "run")["stopped"] == "paused"
+
+
+def test_a_budget_needs_a_length_field(toy):
+    row = experiments.run_task(Task(str(toy), {}, 0), stop_at=2)
+    assert row["status"] == "error" and "needs a Config field epochs or iterations" in row["error"]

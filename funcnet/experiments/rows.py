@@ -172,9 +172,16 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
             data = _load_data(pipe, config, cache)
             folder = Path(folder) if folder is not None else None
             earlier = unfinished(folder, pipe, config)
+            ended = _ended(folder, pipe, config) if stop_at is not None and earlier is None else None
+            if ended is not None:
+                return make_row(task, ended, "ok" if not ended["stopped"] else "error",
+                                ended["stopped"], 0.0)
             if folder is not None and earlier is None:
                 runs.clear(folder)
             spent = _spent(earlier, unit)
+            if stop_at is not None and spent is not None and spent > stop_at:
+                earlier, spent = None, None  # saved past the budget asked for: afresh
+                runs.clear(folder)
             if stop_at is not None and spent is not None and spent >= stop_at:
                 result = _judged(pipe, config, data, earlier)
             else:
@@ -197,6 +204,22 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
     status = "ok" if ended else "interrupted" if result.stopped == "interrupted" else "error"
     return make_row(task, metrics, status, "" if status == "ok" else result.stopped,
                     time.perf_counter() - start, fpipeline.diverged(result) or "")
+
+
+def _ended(folder: Path | None, pipe, config) -> dict | None:
+    """The metrics of the run of exactly ``config`` that ended in ``folder`` (None if none)."""
+    if folder is None or not runs.is_complete(folder):
+        return None
+    metrics = runs.read_metrics(folder)
+    if metrics is None or metrics.get("stopped") in ("interrupted", PAUSED):
+        return None
+    try:
+        saved = runs.read_config(folder, pipe.Config)
+    except FuncnetError:
+        return None
+    if fpipeline.to_json(saved) != fpipeline.to_json(config):
+        return None
+    return {**metrics, "stopped": metrics.get("stopped") or ""}
 
 
 def _unit(pipe, stop_at: int | None) -> str | None:

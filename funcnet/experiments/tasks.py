@@ -120,7 +120,8 @@ def check_fixed(fixed: Mapping[str, Any], varied: Mapping[str, Any], flag: str) 
     both = [k for k in fixed if k in varied]
     if both:
         k = both[0]
-        shown = varied[k] if isinstance(varied[k], str) else ",".join(map(value_text, varied[k]))
+        v = varied[k]
+        shown = v.text() if hasattr(v, "text") else v if isinstance(v, str) else ",".join(map(value_text, v))
         raise ConfigError(f"--set {k}={value_text(fixed[k])} contradicts {flag} {k}={shown}: "
                           f"give {k} in one of them")
 

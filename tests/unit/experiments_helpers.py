@@ -115,3 +115,80 @@ def small_mnist_csv(path: Path, rows: int = 600) -> Path:
 # trained on, batches of 50), warm-up then cosine decay over the whole run, dropout, shifts.
 SMALL_MLP = {"sizes": (784, 16, 10), "dev_size": 100, "batch_size": 50, "epochs": 4,
              "warmup_epochs": 1.0, "schedule": "cosine"}
+
+
+SEARCH_TOY = '''
+"""A toy minibatch pipeline for searches: 60 synthetic images, epochs of 2 steps."""
+
+import itertools
+import time
+
+import attrs
+import numpy as np
+
+from funcnet import data as fdata
+from funcnet import evaluate as fevaluate
+from funcnet import model, optim, rng, train as ftrain
+
+
+@attrs.frozen
+class Config:
+    seed: int = 0
+    epochs: int = 9
+    learning_rate: float = attrs.field(default=0.1, validator=attrs.validators.gt(0))
+    hidden: int = 8
+    momentum: float = 0.0
+    sleep: float = 0.0
+
+
+def load(config):
+    r = np.random.default_rng(0)
+    y = np.arange(120) % 4
+    x = (r.integers(0, 60, (120, 784)) + 150 * (np.arange(784) % 4 == y[:, None])).astype(np.uint8)
+    return {"train": fdata.Dataset(x, y)}
+
+
+def split(config, data):
+    dev, train = fdata.split(rng.key(7), data["train"], 40)
+    scaled = lambda d: fdata.Dataset(fdata.scale(d.x), d.y)
+    return {"train": scaled(train), "dev": scaled(dev)}
+
+
+def _opt(config):
+    return optim.sgd(optim.cosine_decay(config.learning_rate, 2 * config.epochs))
+
+
+def init_state(config):
+    params = model.init(rng.key(config.seed), (784, config.hidden, 10))
+    return ftrain.init_state(params, _opt(config), rng.key(1))
+
+
+def _slowly(snaps, seconds):
+    for snap in snaps:
+        time.sleep(seconds)
+        yield snap
+
+
+def train(config, splits, state=None):
+    state = init_state(config) if state is None else state
+    step = ftrain.make_step(_opt(config))
+    tr = splits["train"]
+    batches = fdata.stream(rng.key(config.seed + 1), tr, 40, start_step=int(state.step))
+    record = lambda s, w: {"dev_accuracy": fevaluate.dataset_accuracy(s.params, splits["dev"])}
+    snaps = ftrain.snapshots(step, state, batches, steps=config.epochs * 2, per_epoch=2,
+                             evaluate=record)
+    return _slowly(snaps, config.sleep)
+
+
+def evaluate(config, splits, params):
+    return {"train_accuracy": fevaluate.dataset_accuracy(params, splits["train"]),
+            "dev_accuracy": fevaluate.dataset_accuracy(params, splits["dev"]),
+            "test_accuracy": None, "loss": 1.0}
+'''
+
+
+def write_search_toy(folder: Path) -> Path:
+    """The search toy pipeline as ``folder/search_toy.py``."""
+    path = Path(folder) / "search_toy.py"
+    path.write_text(SEARCH_TOY, encoding="utf-8")
+    return path

@@ -191,10 +191,11 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
                                        window=earlier.window if earlier else None,
                                        best=earlier.best if earlier else None)
                 result = _paused(result, watch)
+            history = runs.join_history(earlier.history if earlier else None, result.history)
             if folder is not None:
-                save_run(folder, result, plots=plots and result.stopped != PAUSED,
-                         history=runs.join_history(earlier.history if earlier else None,
-                                                   result.history))
+                save_run(folder, result, plots=plots and result.stopped != PAUSED, history=history)
+            if stop_at is not None:  # judged on the whole run's history, wherever it resumed
+                result = attrs.evolve(result, first_loss=_first_loss(history))
     except KeyboardInterrupt:
         return make_row(task, {}, "interrupted", "interrupted before training", time.perf_counter() - start)
     except Exception as exc:  # a failing task is a row, never the end of the experiment
@@ -204,6 +205,18 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
     status = "ok" if ended else "interrupted" if result.stopped == "interrupted" else "error"
     return make_row(task, metrics, status, "" if status == "ok" else result.stopped,
                     time.perf_counter() - start, fpipeline.diverged(result) or "")
+
+
+def _first_loss(history) -> float | None:
+    """The training loss of a run's first history row (None if it has none).
+
+    >>> import pandas as pd
+    >>> _first_loss(pd.DataFrame({"train_loss": [2.5, 1.0]})), _first_loss(None)
+    (2.5, None)
+    """
+    if history is None or "train_loss" not in history or not len(history):
+        return None
+    return float(history["train_loss"].iloc[0])
 
 
 def _ended(folder: Path | None, pipe, config) -> dict | None:

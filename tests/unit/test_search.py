@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from funcnet import experiments, pipeline, rng, runs, tree
+from funcnet import plots as fplots
 from funcnet.errors import ConfigError
 from funcnet.experiments import Dimension, Ladder, Task
 
@@ -209,6 +210,11 @@ def test_a_search_prunes_by_dev_accuracy_and_spends_less_than_the_whole_grid(toy
     assert best["budget"].iloc[0] == 9 and best["dev_accuracy"].iloc[0] == frame[
         frame["budget"] == 9]["dev_accuracy"].max()
     assert len(list((tmp_path / "s").glob("trial-*"))) == 9
+    if fplots.available():
+        pictures = experiments.searching.sweep_pictures(tmp_path / "s", frame, experiments.parse_space(
+            pipeline.load_pipeline(toy).Config, space))
+        assert [p.name for p in pictures] == ["parallel.png", "curves.png"]
+        assert all(p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in pictures)
 
 
 def test_a_failing_trial_is_a_row_never_an_abort(toy):

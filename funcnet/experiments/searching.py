@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -97,7 +98,9 @@ def search(pipeline: str | Path, space: Mapping, trials: int, *, halving: int | 
     on); a stop (``stop()`` true, Ctrl-C) ends the search after the running
     runs stop, their rows ``interrupted``. The data and split are checked
     before any trial runs. ``on_row((trial, rung, seed), task, row)`` is
-    called as each row comes.
+    called as each row comes. Without ``out`` the runs are kept in a
+    temporary folder (removed at the end) so that promoted trials continue;
+    on a Dask cluster pass an ``out`` its workers see at the same path.
     """
     pipe, path = _load(pipeline)
     space = parse_space(pipe.Config, space)
@@ -107,6 +110,12 @@ def search(pipeline: str | Path, space: Mapping, trials: int, *, halving: int | 
     if not space or int(trials) < 1 or not seeds:
         raise ConfigError("search: expected a space of at least one field, --trials ≥ 1 and a seed")
     unit, budgets = _budgets(pipe, path, fixed, space, seeds, halving, min_budget)
+    if out is None and len(budgets) > 1:  # promoted trials continue their saved runs
+        with tempfile.TemporaryDirectory(prefix="funcnet-search-") as scratch:
+            return search(pipeline, space, trials, halving=halving, min_budget=min_budget,
+                          seeds=seeds, overrides=fixed, sampler=sampler, seed=seed, client=client,
+                          workers=workers, threads=threads, out=scratch, overwrite=True,
+                          plots=False, on_row=on_row, stop=stop)
     from .studies import _check_data
 
     _check_data(Task(path, fixed, seeds[0]))

@@ -303,3 +303,16 @@ def test_a_search_that_cannot_be_is_refused_before_any_run(toy, tmp_path, kwargs
         experiments.search(toy, trials=2, halving=3, workers=1, out=tmp_path / "s",
                            **{"min_budget": 1, **kwargs})
     assert not (tmp_path / "s" / "results.csv").exists()
+
+
+def test_a_stopped_search_run_again_ends_with_the_rows_of_one_go(toy, tmp_path):
+    """Stopped in the middle of a run (the run's row interrupted, its folder saved), then run
+    again: the rows and decisions of the search run in one go."""
+    space = {"learning_rate": "log:1e-3..3"}
+    calls = iter(range(10**6))
+    cut = experiments.search(toy, space, 6, halving=3, min_budget=1, workers=1, out=tmp_path / "s",
+                             stop=lambda: next(calls) > 12)
+    assert (cut["status"] == "interrupted").sum() == 1 and len(cut) < 8
+    again = experiments.search(toy, space, 6, halving=3, min_budget=1, workers=1, out=tmp_path / "s")
+    whole = experiments.search(toy, space, 6, halving=3, min_budget=1, workers=1, out=tmp_path / "w")
+    pd.testing.assert_frame_equal(no_timing(again), no_timing(whole))

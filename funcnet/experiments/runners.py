@@ -74,15 +74,19 @@ class Serial:
         self.cache: dict = {}
 
     def free(self) -> int:
+        """How many more tasks it takes now."""
         return 0 if self.queue else 1
 
     def busy(self) -> int:
+        """Tasks submitted and not yet handed back."""
         return len(self.queue)
 
     def submit(self, ref: Hashable, job: Job) -> None:
+        """Start ``job`` (or queue it); its row comes back from :meth:`wait` with ``ref``."""
         self.queue.append((ref, job))
 
     def wait(self, timeout: float = 0.2) -> list[tuple[Hashable, dict]]:
+        """The ``(ref, row)`` pairs finished since the last call, waiting up to ``timeout`` s."""
         if not self.queue:
             return []
         ref, job = self.queue.popleft()
@@ -90,9 +94,11 @@ class Serial:
                                stop=self.stop, cache=self.cache, stop_at=job.stop_at))]
 
     def interrupt(self) -> None:
+        """Drop the tasks not started (the running one stops at ``stop()``)."""
         self.queue.clear()
 
     def close(self) -> None:
+        """Stop taking tasks and let go of the processes (or futures)."""
         self.queue.clear()
 
 
@@ -150,18 +156,22 @@ class Processes:
         return self.executor
 
     def free(self) -> int:
+        """How many more tasks it takes now."""
         if self.retry or any(self.strikes[ref] for ref, _ in self.running.values()):
             return 0
         return max(self.workers - len(self.running), 0)
 
     def busy(self) -> int:
+        """Tasks submitted and not yet handed back."""
         return len(self.running) + len(self.retry)
 
     def submit(self, ref: Hashable, job: Job) -> None:
+        """Start ``job`` (or queue it); its row comes back from :meth:`wait` with ``ref``."""
         future = self._executor().submit(_in_worker, job, self.threads, self.plots)
         self.running[future] = (ref, job)
 
     def wait(self, timeout: float = 0.2) -> list[tuple[Hashable, dict]]:
+        """The ``(ref, row)`` pairs finished since the last call, waiting up to ``timeout`` s."""
         if self.retry and not self.running:
             self.submit(*self.retry.popleft())
         out: list = []
@@ -213,6 +223,7 @@ class Processes:
             self.executor = None
 
     def close(self) -> None:
+        """Stop taking tasks and let go of the processes (or futures)."""
         self.retry.clear()
         self._shutdown()
 
@@ -276,17 +287,21 @@ class OnDask:
         return self.limit or 1
 
     def free(self) -> int:
+        """How many more tasks it takes now."""
         return max(self._width() - len(self.futures), 0)
 
     def busy(self) -> int:
+        """Tasks submitted and not yet handed back."""
         return len(self.futures)
 
     def submit(self, ref: Hashable, job: Job) -> None:
+        """Start ``job`` (or queue it); its row comes back from :meth:`wait` with ``ref``."""
         future = self.client.submit(_in_worker, job, self.threads, self.plots, pure=False,
                                     key=f"funcnet-task-{os.urandom(6).hex()}")
         self.futures[future] = (ref, job)
 
     def wait(self, timeout: float = 0.2) -> list[tuple[Hashable, dict]]:
+        """The ``(ref, row)`` pairs finished since the last call, waiting up to ``timeout`` s."""
         if not self.futures:
             return []
         try:
@@ -313,6 +328,7 @@ class OnDask:
         self.futures.clear()
 
     def close(self) -> None:
+        """Stop taking tasks and let go of the processes (or futures)."""
         self.interrupt()
 
 

@@ -237,7 +237,6 @@ def _search_report(frame, keys, out: Path, interrupt, trials: int, seeds: int) -
     """The best trials, the budget spent, then how the search ended (exit 0, 1 or 130)."""
     best = experiments.best_trials(frame)
     if len(best):
-        columns = ["trial", *keys, "budget", "dev_accuracy", "decision"]
         echo_lines(["", "best trials (dev accuracy at the largest budget each reached):",
                     *best_lines(best, keys)])
     spent, whole = experiments.budget_spent(frame, trials * seeds)

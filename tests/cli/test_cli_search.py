@@ -17,22 +17,22 @@ import pytest
 
 from funcnet.experiments import read_results
 
-from .cli_helpers import MLP, REPO, invoke
+from .cli_helpers import REPO, invoke
 from .test_cli_sweep import _children, _descendants
 
 pytest.importorskip("optuna")
 
 _spec = importlib.util.spec_from_file_location(
-    "experiments_helpers_cli", Path(__file__).resolve().parents[1] / "unit" / "experiments_helpers.py")
-helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(helpers)
+    "experiments_toys_cli", Path(__file__).resolve().parents[1] / "unit" / "experiments_helpers.py")
+toys = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(toys)
 
 SPACE = ["--space", "learning_rate=log:1e-3..3", "--space", "hidden=choice:4,16"]
 
 
 @pytest.fixture
 def toy(tmp_path) -> Path:
-    return helpers.write_search_toy(tmp_path)
+    return toys.write_search_toy(tmp_path)
 
 
 def test_a_search_prints_each_run_its_best_trials_and_the_budget_spent(toy, tmp_path):

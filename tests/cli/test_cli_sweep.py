@@ -212,7 +212,7 @@ def test_a_grid_over_seed_alone_runs_those_seeds(toy_pipeline, tmp_path):
 
 def test_a_long_value_and_values_that_named_one_folder_each_get_their_own(toy_pipeline, tmp_path):
     long = "x" * 300
-    result = invoke("sweep", toy_pipeline, "--grid", f"learning_rate=0.1,0.10,0.2",
+    result = invoke("sweep", toy_pipeline, "--grid", "learning_rate=0.1,0.10,0.2",
                     "--set", "steps=2", "--out", tmp_path / "a", "--workers", "1")
     assert result.exit_code == 0, result.stderr
     assert len(read_results(tmp_path / "a" / "results.csv")) == 2  # 0.1 and 0.10 run once

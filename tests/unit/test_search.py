@@ -5,7 +5,6 @@ an uninterrupted run, a rerun reading its rows back, the TPE sampler on workers)
 from __future__ import annotations
 
 import math
-import random
 from pathlib import Path
 
 import numpy as np

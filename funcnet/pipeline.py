@@ -431,8 +431,6 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
               pipe.evaluate(config, splits, params, model_state=model_state))
     metrics = {**judged, "seconds": round(seconds, 3),
                "seed": getattr(config, "seed", None), "steps": int(snap.state.step)}
-    if "loss" in judged:  # which loss: the pipelines' evaluate takes it over the training set
-        metrics.setdefault("loss_split", "train")
     first_loss = None if not first or first[0] is None else float(first[0])
     return Result(config, metrics, pd.DataFrame.from_records(records), params,
                   snap.state, snap, splits, stopped, first_loss,

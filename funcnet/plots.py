@@ -1,4 +1,6 @@
-"""Pictures of a run: learning curves, confusion matrix, mistakes, first-layer weights.
+"""Pictures of a run: learning curves, confusion matrix, mistakes, first-layer weights;
+and of a search: its trials across the searched fields (:func:`parallel`) and their dev
+accuracy against the budget spent (:func:`search_curves`).
 
 Each function takes arrays or DataFrames and a path, draws one PNG of a
 fixed pixel size (:data:`SIZES`), writes it atomically (a temp file in the
@@ -22,14 +24,17 @@ import pandas as pd
 
 from ._atomic import write_atomic
 
-__all__ = ["DPI", "SIZES", "HINT", "available", "layout", "write_atomic", "curves",
-           "curves_figure", "confusion", "confusion_figure", "mistakes", "mistakes_figure", "weights",
-           "weights_figure", "figures"]
+__all__ = ["DPI", "SIZES", "SEARCH_SIZES", "HINT", "available", "layout", "write_atomic",
+           "curves", "curves_figure", "confusion", "confusion_figure", "mistakes",
+           "mistakes_figure", "weights", "weights_figure", "figures", "axis_positions", "parallel",
+           "search_curves"]
 
 DPI = 100
 # (width, height) in pixels of each picture.
 SIZES = {"curves": (1000, 400), "confusion": (700, 600), "mistakes": (900, 720),
          "weights": (800, 840)}
+# (width, height) in pixels of a search's pictures (in the sweep folder, not a run's).
+SEARCH_SIZES = {"parallel": (1100, 520), "search_curves": (900, 520)}
 HINT = "install funcnet[plot] for pictures"
 MAX_MISTAKES = 24
 MAX_UNITS = 64
@@ -64,7 +69,7 @@ def _figure(kind: str):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    width, height = SIZES[kind]
+    width, height = {**SIZES, **SEARCH_SIZES}[kind]
     fig = Figure(figsize=(width / DPI, height / DPI), dpi=DPI)
     FigureCanvasAgg(fig)
     return fig
@@ -301,3 +306,85 @@ def figures(out, history: pd.DataFrame, params, dataset, names: Sequence[str] | 
                  out / "mistakes.png", names, split),
         weights(layer_weights(params)[0], out / "weights.png"),
     ]
+
+
+def axis_positions(values: Sequence, log: bool = False) -> tuple[np.ndarray, list[str], list[float]]:
+    """Where each value sits on a parallel-coordinates axis of [0, 1], with the axis's tick
+    labels and their positions: numbers linearly between their least and greatest (in log10
+    with ``log``), other values (texts, tuples) in sorted order, evenly spaced.
+
+    >>> pos, labels, ticks = axis_positions([1e-3, 1e-1, 1e-2], log=True)
+    >>> pos.round(3).tolist(), labels
+    ([0.0, 1.0, 0.5], ['0.001', '0.1'])
+    >>> axis_positions(["784,64,10", "784,32,10", "784,64,10"])[0].tolist()
+    [1.0, 0.0, 1.0]
+    """
+    series = pd.Series(list(values), dtype=object)
+    numbers = pd.to_numeric(series, errors="coerce")
+    if len(series) and numbers.notna().all() and not series.map(lambda v: isinstance(v, bool)).any():
+        x = np.asarray(numbers, dtype=np.float64)
+        shown = np.log10(x) if log else x
+        low, high = float(shown.min()), float(shown.max())
+        span = high - low if high > low else 1.0
+        return (shown - low) / span, [f"{x.min():.3g}", f"{x.max():.3g}"], [0.0, 1.0]
+    texts = series.map(str)
+    kinds = sorted(texts.unique())
+    where = {k: (i / (len(kinds) - 1) if len(kinds) > 1 else 0.5) for i, k in enumerate(kinds)}
+    return np.array([where[t] for t in texts]), kinds, [where[k] for k in kinds]
+
+
+def parallel(table: pd.DataFrame, fields: Sequence[str], path, logs: Sequence[str] = (),
+             score: str = "dev_accuracy") -> Path:
+    """One line per trial across the searched ``fields`` and ``score`` (parallel coordinates),
+    coloured by ``score``; the fields of ``logs`` on log scales. ``table`` holds a row per trial
+    (:func:`funcnet.experiments.best_trials` with ``top=None``)."""
+    from matplotlib import cm, colormaps, colors
+
+    fig = _figure("parallel")
+    ax = fig.subplots()
+    axes = [*fields, score]
+    placed = [axis_positions(table[f], f in logs) for f in axes]
+    values = pd.to_numeric(table[score], errors="coerce").to_numpy(dtype=np.float64)
+    finite = values[np.isfinite(values)]
+    norm = colors.Normalize(*(finite.min(), finite.max()) if len(finite) else (0.0, 1.0))
+    cmap = colormaps["viridis"]
+    order = np.argsort(np.where(np.isfinite(values), values, -np.inf), kind="stable")
+    for i in order:
+        ys = [pos[i] for pos, _, _ in placed]
+        colour = cmap(norm(values[i])) if np.isfinite(values[i]) else (0.6, 0.6, 0.6, 0.5)
+        ax.plot(range(len(axes)), ys, color=colour, alpha=0.8, linewidth=1.2)
+    for j, (_, labels, ticks) in enumerate(placed):
+        ax.axvline(j, color="black", linewidth=0.8)
+        for label, y in zip(labels, ticks):
+            ax.text(j + 0.02, y, label, fontsize=7, va="center")
+    ax.set_xticks(range(len(axes)), [f"{a} (log)" if a in logs else a for a in axes])
+    ax.set_yticks([])
+    ax.set_xlim(-0.1, len(axes) - 0.6)
+    ax.set_title(f"{len(table)} trials, coloured by {score}")
+    fig.colorbar(cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=score)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def search_curves(rows: pd.DataFrame, path, score: str = "dev_accuracy") -> Path:
+    """Every trial's ``score`` (the mean over its seeds) against the budget it had spent at
+    each rung: pruned trials end early; trials that reached the whole budget in colour."""
+    fig = _figure("search_curves")
+    ax = fig.subplots()
+    ok = rows[rows["status"] == "ok"] if "status" in rows else rows
+    decisions = ok.groupby("trial")["decision"].last() if "decision" in ok else pd.Series(dtype=str)
+    for trial, part in ok.groupby("trial", sort=True):
+        curve = part.groupby("budget", sort=True)[score].mean()
+        done = decisions.get(trial, "") == "done"
+        ax.plot(curve.index.astype(float), curve.to_numpy(dtype=np.float64), marker="o",
+                markersize=3, linewidth=1.5 if done else 0.8, alpha=0.9 if done else 0.4,
+                color=None if done else "grey", label=f"trial {trial}" if done else None)
+    unit = rows.attrs.get("unit") or "budget"
+    ax.set_xlabel(f"budget ({unit})")
+    ax.set_ylabel(score)
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    ax.set_title("dev accuracy against budget (grey: stopped at a rung)")
+    fig.tight_layout()
+    return _save(fig, path)

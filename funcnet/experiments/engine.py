@@ -31,9 +31,9 @@ def execute(tasks: Sequence[Task], *, workers: int | None = None, client=None, t
         done = {i: row for i, row in ((i, _complete_row(t, f)) for i, (t, f)
                                        in enumerate(zip(tasks, folders))) if row is not None}
     todo = [i for i in range(len(tasks)) if i not in done]
-    runner = runners.where(len(todo), workers, client)
-    rows = itertools.chain(((i, done[i]) for i in sorted(done)),
-                           runner(tasks, todo, folders, threads=threads, plots=plots, stop=stop))
+    where = runners.pool(len(todo), workers, client, threads=threads, plots=plots, stop=stop)
+    jobs = {i: runners.Job(tasks[i], folders[i]) for i in todo}
+    rows = itertools.chain(((i, done[i]) for i in sorted(done)), runners.drive(jobs, where, stop))
     seen = set()
     for i, row in (_in_order(rows, len(tasks)) if ordered else rows):
         seen.add(i)

@@ -14,7 +14,7 @@ from .. import pipeline as fpipeline
 from .. import report as freport
 from .. import runs
 from .engine import execute
-from .layout import prepare_sweep, seed_folder, write_results, write_table
+from .layout import adopt_legacy, prepare_sweep, seed_folder, write_results, write_table
 from .rows import METRICS, task_config
 from .tasks import (ABLATION_SEEDS, BASELINE, Task, ablation as _ablation_tasks, folder_name,
                     grid as _grid_tasks, parse_sets, seeds as _seeds_tasks)
@@ -34,19 +34,28 @@ def sweep(pipeline: str | Path, grid: Mapping[str, Sequence] | None = None,
     ``error`` (one line). With ``out``: task i's run folder is
     ``out/<folder_name>``, ``out/results.csv`` is rewritten atomically as
     each task finishes, tasks whose folder is complete are not run again,
-    and a folder holding another sweep is refused unless ``overwrite``.
-    ``on_row(i, task, row)`` is called as each task finishes.
+    and a folder holding another sweep is refused unless ``overwrite`` (the
+    same grid with its values in another order is the same sweep). The run
+    folders of a sweep written before folder names had a digest are adopted
+    (:func:`funcnet.experiments.layout.adopt_legacy`); ``frame.attrs["notes"]``
+    names the old folders left alone. ``on_row(i, task, row)`` is called as
+    each task finishes.
     """
     grid = dict(grid or {})
     tasks = _grid_tasks(pipeline, grid, seeds, overrides)
     keys = list(grid)
-    folders = [None] * len(tasks)
-    if out is not None:
-        out = Path(out)
-        prepare_sweep(out, tasks[0].pipeline if tasks else str(pipeline), tasks, keys, overwrite)
-        folders = [out / folder_name(t, keys) for t in tasks]
+    folders: list = [None] * len(tasks)
+    notes: list[str] = []
     rows: dict[int, dict] = {}
     with runs.lock(out) if out is not None else contextlib.nullcontext():
+        if out is not None:
+            out = Path(out)
+            named = prepare_sweep(out, tasks[0].pipeline if tasks else str(pipeline), tasks, keys,
+                                  overwrite)
+            if tasks and not overwrite:
+                pipe = fpipeline.load_pipeline(tasks[0].pipeline)
+                notes = adopt_legacy(out, tasks, named, lambda t: task_config(pipe, t))
+            folders = [out / folder_name(t, named) for t in tasks]
         for i, row in execute(tasks, workers=workers, client=client, threads=threads,
                               folders=folders, plots=plots, stop=stop,
                               skip_complete=out is not None and not overwrite):
@@ -59,6 +68,7 @@ def sweep(pipeline: str | Path, grid: Mapping[str, Sequence] | None = None,
         if out is not None:
             write_results(out, [r for r in frame.to_dict("records") if r["error"] != "not started"])
     frame.attrs["by"] = keys
+    frame.attrs["notes"] = notes
     return frame
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -78,7 +80,50 @@ def parse_grid(config_cls: type, items: Iterable[str]) -> dict[str, list]:
             raise ConfigError(f"--grid {key}: expected values such as {key}=V1{sep}V2")
         out.setdefault(key, []).extend(
             fpipeline.parse_field(config_cls, key, v.strip(), "--grid") for v in values)
+    return {key: distinct(values) for key, values in out.items()}
+
+
+def distinct(values: Iterable) -> list:
+    """``values`` without repeats (the first of equal values kept, in order): a grid point
+    given twice runs once.
+
+    >>> distinct([0.1, 0.2, 0.10, 0.1]), distinct([(784, 10), (784, 10)])
+    ([0.1, 0.2], [(784, 10)])
+    """
+    seen, out = set(), []
+    for v in values:
+        key = _canonical(v)
+        if key not in seen:
+            seen.add(key)
+            out.append(v)
     return out
+
+
+def check_fixed(fixed: Mapping[str, Any], varied: Mapping[str, Any], flag: str) -> None:
+    """Refuse a seed among the varied or fixed fields, and a fixed field that is also varied.
+
+    ``fixed`` are the ``--set`` values, ``varied`` the fields ``flag``
+    (``--grid`` or ``--space``) varies, each with its values or range.
+
+    >>> check_fixed({"lr": 0.1}, {"hidden": [8, 16]}, "--grid")
+    >>> check_fixed({}, {"seed": [1, 2]}, "--grid")
+    Traceback (most recent call last):
+    ...
+    funcnet.errors.ConfigError: --grid seed: the seeds are given by --seeds (such as --seeds 0,1,2), not by --grid
+    """
+    if "seed" in varied:
+        raise ConfigError(f"{flag} seed: the seeds are given by --seeds (such as --seeds 0,1,2), "
+                          f"not by {flag}")
+    if "seed" in fixed:
+        raise ConfigError("--set seed: the seeds are given by --seeds (such as --seeds 0,1,2), "
+                          "not by --set")
+    both = [k for k in fixed if k in varied]
+    if both:
+        k = both[0]
+        v = varied[k]
+        shown = v.text() if hasattr(v, "text") else v if isinstance(v, str) else ",".join(map(value_text, v))
+        raise ConfigError(f"--set {k}={value_text(fixed[k])} contradicts {flag} {k}={shown}: "
+                          f"give {k} in one of them")
 
 
 def _load(path: str | Path):
@@ -97,15 +142,24 @@ def grid(pipeline: str | Path, grid: Mapping[str, Sequence], seeds: Sequence[int
          overrides=None) -> list[Task]:
     """One task per point of the grid (first key slowest) and seed (fastest).
 
+    A value given twice runs once. Refused (ConfigError, one line): a grid
+    over ``seed`` (the seeds are ``seeds``), an override of ``seed``, and an
+    override of a field the grid varies (the two would contradict).
+
     >>> import pathlib
-    >>> tasks = grid(pathlib.Path("pipelines/mnist.py"), {"learning_rate": [0.1, 0.2]}, [0, 1])
+    >>> tasks = grid(pathlib.Path("pipelines/mnist.py"), {"learning_rate": [0.1, 0.2, 0.1]}, [0, 1])
     >>> [(t.overrides["learning_rate"], t.seed) for t in tasks]
     [(0.1, 0), (0.1, 1), (0.2, 0), (0.2, 1)]
+    >>> grid(pathlib.Path("pipelines/mnist.py"), {"learning_rate": [0.1]}, [0], {"learning_rate": 0.5})
+    Traceback (most recent call last):
+    ...
+    funcnet.errors.ConfigError: --set learning_rate=0.5 contradicts --grid learning_rate=0.1: give learning_rate in one of them
     """
     pipe, path = _load(pipeline)
     fixed = parse_sets(pipe.Config, overrides or {})
-    axes = {k: [fpipeline.parse_field(pipe.Config, k, v, "--grid") for v in vs]
+    axes = {k: distinct(fpipeline.parse_field(pipe.Config, k, v, "--grid") for v in vs)
             for k, vs in grid.items()}
+    check_fixed(fixed, axes, "--grid")
     points = [dict(zip(axes, combo)) for combo in itertools.product(*axes.values())]
     return [Task(path, {**fixed, **point}, int(s)) for point in points for s in seeds]
 
@@ -148,10 +202,51 @@ def ablation(pipeline: str | Path, seeds: Sequence[int] = ABLATION_SEEDS, overri
             for name, changes in variants for s in seeds]
 
 
+def _canonical(value: Any) -> str:
+    """A value as JSON text, the same for equal values of a field (tuples as lists).
+
+    >>> _canonical((784, 10)), _canonical(0.10), _canonical("a/b")
+    ('[784, 10]', '0.1', '"a/b"')
+    """
+    return json.dumps(list(value) if isinstance(value, tuple) else value, sort_keys=True)
+
+
+def task_digest(task: Task) -> str:
+    """A short digest of what makes a task this task: every override, the seed, the variant
+    (10 hex digits of SHA-256 over their canonical JSON); distinct tasks, distinct digests.
+
+    >>> task_digest(Task("p.py", {"data": "/x/a-b.csv"}, 0)) != task_digest(Task("p.py", {"data": "/x/a/b.csv"}, 0))
+    True
+    >>> task_digest(Task("p.py", {"lr": 0.1}, 0)) == task_digest(Task("q.py", {"lr": 0.10}, 0))
+    True
+    """
+    what = {"overrides": {k: json.loads(_canonical(v)) for k, v in task.overrides.items()},
+            "seed": task.seed, "variant": task.variant}
+    text = json.dumps(what, sort_keys=True, allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:10]
+
+
+PREFIX = 60  # characters of a folder name's readable part (a file name holds 255 bytes)
+
+
 def folder_name(task: Task, keys: Sequence[str] = ()) -> str:
-    """A task's run folder: the values of ``keys``, then the seed (``lr=0.1_seed-0``).
+    """A task's run folder: the values of ``keys`` and the seed, readable (at most
+    :data:`PREFIX` characters, other characters than letters, digits and ``.=+-`` as ``-``),
+    then the task's digest (:func:`task_digest`), so that distinct tasks never share a folder.
 
     >>> folder_name(Task("p.py", {"sizes": (784, 10), "data": "a/b"}, 2), ["sizes", "data"])
+    'sizes=784-10_data=a-b_seed-2_db9ac64f15'
+    >>> len(folder_name(Task("p.py", {"data": "x" * 300}, 0), ["data"]))
+    71
+    """
+    return f"{legacy_folder_name(task, keys)[:PREFIX]}_{task_digest(task)}"
+
+
+def legacy_folder_name(task: Task, keys: Sequence[str] = ()) -> str:
+    """The run folder sweeps named before :func:`folder_name` (read to adopt their runs):
+    the values of ``keys``, then the seed.
+
+    >>> legacy_folder_name(Task("p.py", {"sizes": (784, 10), "data": "a/b"}, 2), ["sizes", "data"])
     'sizes=784-10_data=a-b_seed-2'
     """
     parts = [f"{k}={value_text(task.overrides.get(k)).replace(',', '-')}" for k in keys]

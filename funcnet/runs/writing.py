@@ -127,6 +127,8 @@ def save(folder, result, config=None, *, history=None, pictures: bool = True,
                   dataset=fdata.identify(*result.splits.values()),
                   model_state=getattr(result, "model_state", None), best=_best_of(result.snapshot))
     metrics = {**result.metrics, "stopped": result.stopped}
+    if "loss" in metrics:  # which loss: the pipelines' evaluate takes it over the training set
+        metrics.setdefault("loss_split", "train")
     write_atomic(out / METRICS, to_json_text(metrics))
     if pictures and result.stopped != "interrupted":
         return _draw(out, history, result, names)

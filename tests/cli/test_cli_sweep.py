@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -51,8 +52,9 @@ def test_sweep_prints_a_line_per_task_then_the_summary(toy_pipeline, tmp_path):
     assert sorted(zip(frame["learning_rate"], frame["seed"])) == [(0.1, 0), (0.1, 1), (0.3, 0), (0.3, 1)]
     assert (frame["status"] == "ok").all() and {"steps", "error", "dev_accuracy"} <= set(frame)
     assert json.loads((out / "sweep.json").read_text())["grid"] == {"learning_rate": [0.1, 0.3]}
-    for name in ("learning_rate=0.1_seed-0", "learning_rate=0.3_seed-1"):
-        assert (out / name / "metrics.json").is_file() and (out / name / "model.safetensors").is_file()
+    for name in ("learning_rate=0.1_seed-0_*", "learning_rate=0.3_seed-1_*"):
+        [folder] = out.glob(name)
+        assert (folder / "metrics.json").is_file() and (folder / "model.safetensors").is_file()
 
 
 def test_running_the_same_sweep_again_skips_the_finished_tasks(toy_pipeline, tmp_path):
@@ -182,3 +184,125 @@ def test_run_seeds_on_workers_equal_the_serial_table(toy_pipeline):
     assert serial.exit_code == parallel.exit_code == 0
     strip = lambda out: [line.rsplit(None, 1)[0] for line in out.splitlines()[:-1]]  # no seconds
     assert strip(serial.stdout) == strip(parallel.stdout)
+
+
+# ---------------------------------------------------------------- the sweep owns its tasks
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--grid", "seed=1,2", "--seeds", "0,1"], "--grid seed: the seeds are given by --seeds"),
+    (["--set", "seed=1", "--seeds", "0"], "--set seed: the seeds are given by --seeds"),
+    (["--set", "steps=3", "--grid", "steps=2,4"], "--set steps=3 contradicts --grid steps=2,4"),
+])
+def test_a_seed_grid_with_seeds_or_a_set_contradicting_the_grid_is_one_line(toy_pipeline, tmp_path,
+                                                                            args, words):
+    result = invoke("sweep", toy_pipeline, *args, "--out", tmp_path / "s")
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("funcnet: error: ") and words in line
+    assert not (tmp_path / "s" / "results.csv").exists()
+
+
+def test_a_grid_over_seed_alone_runs_those_seeds(toy_pipeline, tmp_path):
+    result = invoke("sweep", toy_pipeline, "--grid", "seed=1,2,2", "--set", "steps=2",
+                    "--out", tmp_path, "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    assert sorted(read_results(tmp_path / "results.csv")["seed"]) == [1, 2]
+
+
+def test_a_long_value_and_values_that_named_one_folder_each_get_their_own(toy_pipeline, tmp_path):
+    long = "x" * 300
+    result = invoke("sweep", toy_pipeline, "--grid", "learning_rate=0.1,0.10,0.2",
+                    "--set", "steps=2", "--out", tmp_path / "a", "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    assert len(read_results(tmp_path / "a" / "results.csv")) == 2  # 0.1 and 0.10 run once
+    quirky = TOY_PIPELINE.replace("    steps: int = 6\n", "    steps: int = 2\n    note: str = ''\n")
+    (tmp_path / "noted.py").write_text(quirky, encoding="utf-8")
+    result = invoke("sweep", tmp_path / "noted.py", "--grid", f"note=/x/a-b.csv,/x/a/b.csv,{long}",
+                    "--out", tmp_path / "b", "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    assert len([p for p in (tmp_path / "b").iterdir() if p.is_dir()]) == 3
+
+
+def test_the_same_grid_reordered_resumes_and_another_grid_is_one_clear_line(toy_pipeline, tmp_path):
+    first = invoke("sweep", toy_pipeline, "--grid", "steps=2,3", "--grid", "learning_rate=0.1,0.2",
+                   "--out", tmp_path, "--workers", "1")
+    assert first.exit_code == 0, first.stderr
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/metrics.json")}
+    again = invoke("sweep", toy_pipeline, "--grid", "learning_rate=0.2,0.1", "--grid", "steps=3,2",
+                   "--out", tmp_path, "--workers", "1")
+    assert again.exit_code == 0, again.stderr
+    assert len(stamps) == 4 and {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    other = invoke("sweep", toy_pipeline, "--grid", "learning_rate=0.2,0.3", "--grid", "steps=3,2",
+                   "--out", tmp_path, "--workers", "1")
+    assert other.exit_code == 2
+    [line] = other.stderr.splitlines()
+    assert re.match(r"funcnet: error: .*: holds another sweep \(its grid differs: grid "
+                    r"steps=2,3 learning_rate=0.1,0.2 there, learning_rate=0.2,0.3 steps=3,2 here\)",
+                    line), line
+
+
+def _children() -> dict[int, int]:
+    """Every live process's parent: ``{pid: ppid}`` read from /proc (zombies left out)."""
+    table = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            table[int(stat.parent.name)] = int(fields[1])
+    return table
+
+
+def _descendants(pid: int) -> set[int]:
+    table, found, todo = _children(), set(), [pid]
+    while todo:
+        parent = todo.pop()
+        kids = {p for p, pp in table.items() if pp == parent} - found
+        found |= kids
+        todo.extend(kids)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+@pytest.mark.parametrize("where", [["--workers", "2"], ["--dask", "--workers", "2"]])
+def test_sigkill_of_the_sweep_leaves_no_worker_behind_and_a_rerun_resumes(slow_toy, tmp_path, where):
+    if "--dask" in where:
+        pytest.importorskip("distributed")
+    out = tmp_path / "s"
+    command = [sys.executable, "-m", "funcnet.cli", "sweep", str(slow_toy), "--grid", "steps=160",
+               "--seeds", "0,1", "--out", str(out), *where]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(list(out.glob("*/state.safetensors"))) < 2:
+            time.sleep(0.1)
+        assert len(list(out.glob("*/state.safetensors"))) == 2  # both tasks are training
+        kids = _descendants(proc.pid)
+        assert kids
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and kids & set(_children()):
+            time.sleep(0.1)
+        left = kids & set(_children())
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for pid in _descendants(proc.pid) if proc.poll() is None else ():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes left behind: {sorted(left)}"
+    steps_then = {p.parent.name: len(pd.read_csv(p)) for p in out.glob("*/history.csv")}
+    rerun = invoke("sweep", slow_toy, "--grid", "steps=160", "--seeds", "0,1", "--out", out,
+                   "--workers", "2")
+    assert rerun.exit_code == 0, rerun.stderr
+    frame = read_results(out / "results.csv")
+    assert (frame["status"] == "ok").all() and frame["steps"].tolist() == [160, 160]
+    for name, rows in steps_then.items():  # continued, not started afresh: the rows kept
+        history = pd.read_csv(out / name / "history.csv")
+        assert len(history) == 80 and history["step"].tolist() == list(range(2, 161, 2)), rows

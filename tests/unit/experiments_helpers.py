@@ -3,7 +3,8 @@
 Its Config can make a run slow (``sleep`` seconds a step), kill its own
 process (``die_seed``: SIGKILL in the middle of training; with ``marker``,
 only while that file does not exist, so a second try lives), or blow up
-(``learning_rate=inf`` gives a non-finite loss).
+(``learning_rate=inf`` gives a non-finite loss); ``note`` is free text that
+changes nothing (any string a folder name must survive).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class Config:
     sleep: float = 0.0
     die_seed: int = -1
     marker: str = ""
+    note: str = ""
 
 
 def load(config):
@@ -93,3 +95,100 @@ def write_toy(folder: Path) -> Path:
 def metric_columns(frame):
     """The columns that must be equal bit for bit wherever a task ran (not its timing)."""
     return [c for c in frame.columns if c != "seconds"]
+
+
+def small_mnist_csv(path: Path, rows: int = 600) -> Path:
+    """The first ``rows`` MNIST training digits as a Kaggle-style ``train.csv`` (label, pixels):
+    ``--set data=...`` of a minibatch pipeline then trains in a fraction of a second."""
+    import numpy as np
+
+    from funcnet import data as fdata
+
+    train = fdata.load("mnist", download=False)["train"]
+    header = ",".join(["label"] + [f"pixel{i}" for i in range(784)])
+    table = np.column_stack([train.y[:rows], train.x[:rows]]).astype(int)
+    np.savetxt(path, table, fmt="%d", delimiter=",", header=header, comments="")
+    return Path(path)
+
+
+# A minibatch run of pipelines/mnist_mlp.py on such a file: 10 steps an epoch (500 rows
+# trained on, batches of 50), warm-up then cosine decay over the whole run, dropout, shifts.
+SMALL_MLP = {"sizes": (784, 16, 10), "dev_size": 100, "batch_size": 50, "epochs": 4,
+             "warmup_epochs": 1.0, "schedule": "cosine"}
+
+
+SEARCH_TOY = '''
+"""A toy minibatch pipeline for searches: 60 synthetic images, epochs of 2 steps."""
+
+import itertools
+import time
+
+import attrs
+import numpy as np
+
+from funcnet import data as fdata
+from funcnet import evaluate as fevaluate
+from funcnet import model, optim, rng, train as ftrain
+
+
+@attrs.frozen
+class Config:
+    seed: int = 0
+    epochs: int = 9
+    learning_rate: float = attrs.field(default=0.1, validator=attrs.validators.gt(0))
+    hidden: int = 8
+    momentum: float = 0.0
+    sleep: float = 0.0
+
+
+def load(config):
+    r = np.random.default_rng(0)
+    y = np.arange(120) % 4
+    x = (r.integers(0, 60, (120, 784)) + 150 * (np.arange(784) % 4 == y[:, None])).astype(np.uint8)
+    return {"train": fdata.Dataset(x, y)}
+
+
+def split(config, data):
+    dev, train = fdata.split(rng.key(7), data["train"], 40)
+    scaled = lambda d: fdata.Dataset(fdata.scale(d.x), d.y)
+    return {"train": scaled(train), "dev": scaled(dev)}
+
+
+def _opt(config):
+    return optim.sgd(optim.cosine_decay(config.learning_rate, 2 * config.epochs))
+
+
+def init_state(config):
+    params = model.init(rng.key(config.seed), (784, config.hidden, 10))
+    return ftrain.init_state(params, _opt(config), rng.key(1))
+
+
+def _slowly(snaps, seconds):
+    for snap in snaps:
+        time.sleep(seconds)
+        yield snap
+
+
+def train(config, splits, state=None):
+    state = init_state(config) if state is None else state
+    step = ftrain.make_step(_opt(config))
+    tr = splits["train"]
+    batches = fdata.stream(rng.key(config.seed + 1), tr, 40, start_step=int(state.step))
+    record = lambda s, w: {"dev_accuracy": fevaluate.dataset_accuracy(s.params, splits["dev"])}
+    snaps = ftrain.snapshots(step, state, batches, steps=config.epochs * 2, per_epoch=2,
+                             evaluate=record)
+    return _slowly(snaps, config.sleep)
+
+
+def evaluate(config, splits, params):
+    return {"train_accuracy": fevaluate.dataset_accuracy(params, splits["train"]),
+            "dev_accuracy": fevaluate.dataset_accuracy(params, splits["dev"]),
+            "test_accuracy": None, "loss": 1.0}
+'''
+
+
+def write_search_toy(folder: Path) -> Path:
+    """The search toy pipeline as ``folder/search_toy.py``."""
+    path = Path(folder) / "search_toy.py"
+    path.write_text(SEARCH_TOY, encoding="utf-8")
+    return path

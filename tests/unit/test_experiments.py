@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import pickle
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -14,7 +18,7 @@ from funcnet import experiments, pipeline, runs, tree
 from funcnet.errors import ConfigError
 from funcnet.experiments import Task
 
-from experiments_helpers import metric_columns, write_toy
+from experiments_helpers import SMALL_MLP, metric_columns, small_mnist_csv, write_toy
 
 REPO = Path(__file__).resolve().parents[2]
 MNIST = REPO / "pipelines" / "mnist.py"
@@ -189,7 +193,7 @@ def test_sweep_writes_results_and_skips_finished_tasks_when_run_again(toy, tmp_p
     pd.testing.assert_frame_equal(saved[metric_columns(saved)], first[metric_columns(first)],
                                   check_dtype=False)
     stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
-    assert len(stamps) == 4 and (out / "learning_rate=0.3_seed-1" / "model.safetensors").is_file()
+    assert len(stamps) == 4 and len(list(out.glob("learning_rate=0.3_seed-1_*/model.safetensors"))) == 1
     again = experiments.sweep(toy, {"learning_rate": [0.1, 0.3]}, [0, 1], {"steps": 4}, out=out,
                               workers=1)
     assert {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")} == stamps  # not run again
@@ -310,3 +314,126 @@ def test_a_task_run_again_over_an_ended_or_other_run_starts_afresh(toy, tmp_path
     assert len(seen) == 6 and other["metric_steps"] == 6 and other["seed"] == 1
     assert not (folder / "curves.png").exists()  # the old run's files went first
     assert runs.load(folder).config["seed"] == 1 and first["seed"] == 0
+
+
+# ---------------------------------------------------------------- sweeps own their tasks
+
+
+def test_folder_names_are_distinct_for_distinct_tasks_and_valid_for_any_value():
+    names = [experiments.folder_name(Task("p.py", {"note": v}, 0), ["note"])
+             for v in ("/x/a-b.csv", "/x/a/b.csv", "x" * 300, "a b", "ü" * 200, "..", "")]
+    assert len(set(names)) == len(names)
+    assert all(len(n.encode()) < 255 and "/" not in n and n not in (".", "..") for n in names)
+    same = [experiments.folder_name(Task("q.py", {"note": "a", "steps": s}, 0), ["note"])
+            for s in (2, 3)]
+    assert same[0] != same[1] and same[0].startswith("note=a_seed-0_")
+
+
+def test_a_sweep_gives_each_task_its_own_folder_whatever_its_value(toy, tmp_path):
+    out = tmp_path / "sweep"
+    values = ["/x/a-b.csv", "/x/a/b.csv", "v" * 300]
+    frame = experiments.sweep(toy, {"note": values}, [0], {"steps": 2}, out=out, workers=1)
+    assert (frame["status"] == "ok").all() and frame["note"].tolist() == values
+    folders = sorted(p for p in out.iterdir() if p.is_dir())
+    assert len(folders) == 3 and all((f / "metrics.json").is_file() for f in folders)
+    saved = {json.loads((f / "config.json").read_text())["note"] for f in folders}
+    assert saved == set(values)
+
+
+def test_duplicate_grid_values_run_once(toy):
+    tasks = experiments.grid(toy, {"learning_rate": [0.1, 0.10, "0.1", 0.2]}, [0, 1])
+    assert [(t.overrides["learning_rate"], t.seed) for t in tasks] == [
+        (0.1, 0), (0.1, 1), (0.2, 0), (0.2, 1)]
+    pipe = pipeline.load_pipeline(toy)
+    assert experiments.parse_grid(pipe.Config, ["steps=2,2,3", "steps=3"]) == {"steps": [2, 3]}
+
+
+@pytest.mark.parametrize("grid, overrides, words", [
+    ({"seed": [1, 2]}, {}, "--grid seed: the seeds are given by --seeds"),
+    ({"steps": [2]}, {"seed": 1}, "--set seed: the seeds are given by --seeds"),
+    ({"steps": [2, 3]}, {"steps": 4}, "--set steps=4 contradicts --grid steps=2,3"),
+])
+def test_a_seed_in_the_grid_or_a_set_contradicting_the_grid_is_refused(toy, grid, overrides, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        experiments.grid(toy, grid, [0], overrides)
+
+
+def test_the_same_grid_in_another_order_is_the_same_sweep(toy, tmp_path):
+    out = tmp_path / "sweep"
+    experiments.sweep(toy, {"steps": [2, 4], "hidden": [4, 8]}, [0], out=out, workers=1)
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")}
+    again = experiments.sweep(toy, {"hidden": [8, 4], "steps": [4, 2]}, [0], out=out, workers=1)
+    assert len(stamps) == 4 and (again["status"] == "ok").all()
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/metrics.json")} == stamps
+    with pytest.raises(ConfigError, match=r"its grid differs: grid steps=\S+ hidden=\S+ there, "
+                                          r"hidden=8,16 steps=4,2 here"):
+        experiments.sweep(toy, {"hidden": [8, 16], "steps": [4, 2]}, [0], out=out, workers=1)
+
+
+def test_a_sweep_folder_of_the_old_names_is_adopted_and_resumed(toy, tmp_path):
+    """A sweep written before folder names had a digest: its folders are renamed, not rerun;
+    of two tasks whose old names collided, the folder goes to the one whose config it holds."""
+    out = tmp_path / "sweep"
+    grid = {"note": ["/x/a-b.csv", "/x/a/b.csv"]}
+    experiments.sweep(toy, grid, [0], {"steps": 2}, out=out, workers=1)
+    tasks = experiments.grid(toy, grid, [0], {"steps": 2})
+    new = [out / experiments.folder_name(t, ["note"]) for t in tasks]
+    old = out / experiments.legacy_folder_name(tasks[1], ["note"])
+    assert old == out / experiments.legacy_folder_name(tasks[0], ["note"])  # they collided
+    new[1].rename(old)  # the old sweep kept the second task's run under the shared name
+    shutil.rmtree(new[0])
+    stamp = (old / "metrics.json").stat().st_mtime_ns
+    again = experiments.sweep(toy, grid, [0], {"steps": 2}, out=out, workers=1)
+    assert (again["status"] == "ok").all() and again.attrs["notes"] == []
+    assert not old.exists() and (new[1] / "metrics.json").stat().st_mtime_ns == stamp
+    assert json.loads((new[0] / "config.json").read_text())["note"] == "/x/a-b.csv"
+
+
+# ---------------------------------------------------------------- a run paused at a budget
+
+
+@pytest.fixture(scope="module")
+def small_csv(tmp_path_factory) -> Path:
+    return small_mnist_csv(tmp_path_factory.mktemp("data") / "train.csv")
+
+
+def _same_run(a: Path, b: Path) -> None:
+    """Two run folders hold the same parameters and training state, bit for bit."""
+    from safetensors.numpy import load_file
+
+    pa, pb = runs.load_model(a)[0], runs.load_model(b)[0]
+    assert tree.allclose(pa, pb, rtol=0, atol=0)
+    sa, sb = (load_file(str(f / "state.safetensors")) for f in (a, b))
+    assert sa.keys() == sb.keys() and all(np.array_equal(sa[k], sb[k]) for k in sa)
+    ha, hb = (pd.read_csv(f / "history.csv").drop(columns=["seconds", "elapsed"]) for f in (a, b))
+    pd.testing.assert_frame_equal(ha, hb, check_exact=True)
+
+
+def test_a_run_paused_at_budgets_and_continued_equals_the_uninterrupted_run(small_csv, tmp_path):
+    """Warm-up and cosine decay over 4 epochs: paused after 1 and 3 epochs, continued to the end."""
+    task = Task(str(REPO / "pipelines" / "mnist_mlp.py"), {**SMALL_MLP, "data": str(small_csv)}, 0)
+    paused = [experiments.run_task(task, tmp_path / "paused", stop_at=b) for b in (1, 3, 4)]
+    whole = experiments.run_task(task, tmp_path / "whole")
+    assert [r["status"] for r in paused] == ["ok"] * 3 and whole["status"] == "ok"
+    assert [r["stopped"] for r in paused] == ["paused", "paused", ""]
+    assert [r["budget"] for r in paused] == [1, 3, 4] and [r["steps"] for r in paused] == [10, 30, 40]
+    keep = [c for c in experiments.METRICS if c != "seconds"] + ["steps"]
+    assert {c: paused[-1][c] for c in keep} == {c: whole[c] for c in keep}
+    _same_run(tmp_path / "paused", tmp_path / "whole")
+    saved = runs.read_metrics(tmp_path / "paused")
+    assert saved["stopped"] is None and saved["budget"] == 4
+
+
+def test_a_run_cut_off_after_its_last_record_is_judged_without_a_step_more(small_csv, tmp_path):
+    task = Task(str(REPO / "pipelines" / "mnist_mlp.py"), {**SMALL_MLP, "data": str(small_csv)}, 1)
+    first = experiments.run_task(task, tmp_path / "run", stop_at=2)
+    (tmp_path / "run" / "metrics.json").unlink()  # killed between the state and the metrics
+    again = experiments.run_task(task, tmp_path / "run", stop_at=2)
+    keep = ["train_accuracy", "dev_accuracy", "loss", "steps", "budget", "stopped", "status"]
+    assert {c: again[c] for c in keep} == {c: first[c] for c in keep}
+    assert first["steps"] == 20 and runs.read_metrics(tmp_path / "run")["stopped"] == "paused"
+
+
+def test_a_budget_needs_a_length_field(toy):
+    row = experiments.run_task(Task(str(toy), {}, 0), stop_at=2)
+    assert row["status"] == "error" and "needs a Config field epochs or iterations" in row["error"]

@@ -32,6 +32,7 @@ __all__ = [
     "flatten_up_to", "flatten_with_path", "leaves", "structure", "map",
     "reduce", "add", "sub", "scale", "zeros_like", "allclose", "equal",
     "vdot", "global_norm", "size", "first_nonfinite", "astype",
+    "matches", "labels", "mask", "unmatched", "at",
 ]
 
 # type -> (flatten(node) -> (children, aux, keys), unflatten(aux, children) -> node)
@@ -427,3 +428,7 @@ def first_nonfinite(a: Any) -> str | None:
         if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
             return path
     return None
+
+
+# Paths, patterns, labels, masks and surgery live in funcnet.paths (they build on the above).
+from .paths import at, labels, mask, matches, unmatched  # noqa: E402

@@ -20,9 +20,10 @@ hyperparameters in the state (``inject_hyperparams``). A training step::
 
 from .alias import RECIPES, adam, adamw, by_name, momentum, rmsprop, sgd
 from .base import Optimizer, apply_updates, chain
-from .groups import (InjectHyperparamsState, MaskedState, MultiStepsState, MultiTransformState,
-                     SetToZeroState, by_path, freeze, frozen, hyperparams, inject_hyperparams,
-                     masked, multi_steps, multi_transform, set_to_zero)
+from .accumulation import MultiStepsState, multi_steps
+from .groups import (MaskedState, MultiTransformState, SetToZeroState, by_path, freeze, frozen,
+                     masked, multi_transform, set_to_zero)
+from .injection import InjectHyperparamsState, hyperparams, inject_hyperparams
 from .schedules import (Schedule, constant, cosine_decay, exponential_decay, step_decay,
                         warmup, warmup_cosine)
 from .transform import (AddDecayedWeightsState, ClipByGlobalNormState, IdentityState,

@@ -7,9 +7,9 @@ Shaped like optax's wrappers, each a factory returning an :class:`Optimizer`:
 - :func:`set_to_zero` and :func:`freeze` pin leaves: u = 0, no state, never decayed or
   clipped by what follows in a :func:`~funcnet.optim.chain`, and a training step
   neither writes them nor computes gradients below the lowest trainable layer;
-- :func:`multi_steps` accumulates k gradients and updates once;
-- :func:`inject_hyperparams` keeps the current hyperparameters (a scheduled learning
-  rate) in the state, where :func:`hyperparams` reads them back.
+and (in :mod:`~funcnet.optim.accumulation` and :mod:`~funcnet.optim.injection`)
+``multi_steps``, which accumulates k gradients and updates once, and
+``inject_hyperparams``, which keeps the current hyperparameters in the state.
 
 A mask is a pattern or several (``"*.w"``, ``["layers.0-3"]``: see :mod:`funcnet.paths`),
 a tree of booleans with the params' structure (or a prefix of it), or a function of the
@@ -40,9 +40,8 @@ from funcnet.errors import ConfigError
 
 from .base import Optimizer
 
-__all__ = ["MaskedState", "MultiTransformState", "SetToZeroState", "MultiStepsState",
-           "InjectHyperparamsState", "masked", "multi_transform", "set_to_zero", "freeze",
-           "multi_steps", "inject_hyperparams", "by_path", "frozen", "hyperparams"]
+__all__ = ["MaskedState", "MultiTransformState", "SetToZeroState", "masked", "multi_transform",
+           "set_to_zero", "freeze", "by_path", "frozen", "chain_frozen"]
 
 
 # --- resolving masks and labels once per structure -------------------------------------------
@@ -455,160 +454,3 @@ def frozen(optimizer: Optimizer, params: Any) -> Any:
     ls, treedef = tree.flatten(params)
     flags = optimizer.frozen(params) if optimizer.frozen is not None else (False,) * len(ls)
     return tree.unflatten(treedef, list(flags))
-
-
-# --- multi_steps -----------------------------------------------------------------------------------
-
-@tree.pytree
-@attrs.frozen(eq=False)
-class MultiStepsState:
-    """The state of :func:`multi_steps`: ``mini_step`` gradients summed so far (0-d int64),
-    their sum ``acc`` (shaped as the params) and the inner optimizer's state."""
-
-    mini_step: np.ndarray
-    acc: Any
-    inner_state: Any
-
-
-def multi_steps(inner: Optimizer, k: int) -> Optimizer:
-    """Accumulate k gradients, then update once with their mean (optax's ``MultiSteps``).
-
-        calls 1 … k−1:  u = 0,  acc ← acc + g
-        call k:         u = inner((acc + g)/k),  acc ← 0
-
-    With batches of equal size, the mean of k batch gradients is the gradient of the
-    k batches together: ``multi_steps(sgd(α), k)`` on k batches is one SGD step on
-    their union.
-
-    Args:
-      inner: the optimizer applied every k-th call.
-      k: a positive number of gradients per update.
-    Returns:
-      An Optimizer with state :class:`MultiStepsState`.
-
-    >>> from funcnet.optim import sgd
-    >>> opt = multi_steps(sgd(1.0), 2)
-    >>> u1, s = opt.update([np.array([1.0])], opt.init([np.zeros(1)]))
-    >>> u2, s = opt.update([np.array([3.0])], s)
-    >>> u1, u2, int(s.mini_step)
-    ([array([0.])], [array([-2.])], 0)
-    """
-    if int(k) != k or k < 1:
-        raise ConfigError(f"multi_steps: k must be a positive integer, got {k!r}")
-    k, step = int(k), _leaves_step(inner)
-
-    def init(params):
-        ls, treedef = tree.flatten(params)
-        zeros = tree.unflatten(treedef, [np.zeros_like(x) for x in ls])
-        return MultiStepsState(np.zeros((), np.int64), zeros, inner.init(params))
-
-    def update_leaves(gs, state, params, treedef):
-        acc = [np.add(a, g, out=np.empty_like(a)) for a, g in
-               zip(tree.flatten_up_to(treedef, state.acc), gs)]
-        if int(state.mini_step) + 1 < k:
-            return ([np.zeros_like(g) for g in gs],
-                    MultiStepsState(np.array(int(state.mini_step) + 1, np.int64),
-                                    tree.unflatten(treedef, acc), state.inner_state))
-        mean = [np.multiply(a, a.dtype.type(1.0 / k), out=a) for a in acc]  # acc is ours
-        us, inner_state = step(mean, state.inner_state, params, treedef)
-        zeros = tree.unflatten(treedef, [np.zeros_like(g) for g in gs])
-        return us, MultiStepsState(np.zeros((), np.int64), zeros, inner_state)
-
-    return _wrap(init, update_leaves, inner.frozen)
-
-
-# --- inject_hyperparams ------------------------------------------------------------------------------
-
-@tree.pytree
-@attrs.frozen(eq=False)
-class InjectHyperparamsState:
-    """The state of :func:`inject_hyperparams`: steps ``count`` (0-d int64), the
-    ``hyperparams`` of the last update ``{name: 0-d float64}`` (of step 0 before any) and
-    the inner optimizer's state."""
-
-    count: np.ndarray
-    hyperparams: dict
-    inner_state: Any
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-
-
-def inject_hyperparams(factory: Callable[..., Optimizer], static_args: tuple = ()) -> Callable:
-    """``factory`` made to keep its numeric hyperparameters in the state (optax's ``inject_hyperparams``).
-
-    ``inject_hyperparams(adam)(learning_rate=schedule)`` is an optimizer that, at step t,
-    computes h = schedule(t) for each hyperparameter given as a schedule (a number
-    stays a number), applies ``factory(**h)``, and stores h in its state, where
-    :func:`hyperparams` reads the values the last update used.
-
-    Args:
-      factory: an optimizer factory taking the hyperparameters as keywords.
-      static_args: names of keyword arguments passed through unchanged and not stored
-        (booleans, strings, masks and None are passed through anyway).
-    Returns:
-      ``make(**hyperparameters) -> Optimizer`` with state :class:`InjectHyperparamsState`.
-
-    >>> from funcnet.optim import sgd
-    >>> opt = inject_hyperparams(sgd)(lr=lambda t: 0.1 * (t + 1))
-    >>> u, s = opt.update([np.ones(1)], opt.init([np.zeros(1)]))
-    >>> u, s = opt.update([np.ones(1)], s)
-    >>> u, hyperparams(s)
-    ([array([-0.2])], {'lr': 0.2})
-    """
-    def make(**kwargs) -> Optimizer:
-        tuned = {k: v for k, v in kwargs.items()
-                 if k not in static_args and (_is_number(v) or callable(v))}
-        fixed = {k: v for k, v in kwargs.items() if k not in tuned}
-
-        def values(t: int) -> dict:
-            return {k: float(v(t)) if callable(v) else float(v) for k, v in tuned.items()}
-
-        first = factory(**fixed, **values(0))
-
-        def stored(vals: dict) -> dict:
-            return {k: np.array(v, np.float64) for k, v in vals.items()}
-
-        def init(params):
-            return InjectHyperparamsState(np.zeros((), np.int64), stored(values(0)), first.init(params))
-
-        def update_leaves(gs, state, params, treedef):
-            vals = values(int(state.count))
-            us, inner = _leaves_step(factory(**fixed, **vals))(gs, state.inner_state, params, treedef)
-            return us, InjectHyperparamsState(np.array(int(state.count) + 1, np.int64),
-                                              stored(vals), inner)
-
-        return _wrap(init, update_leaves, first.frozen)
-    return make
-
-
-def _injected(state: Any, path: str, out: dict) -> None:
-    if isinstance(state, InjectHyperparamsState):
-        out[path] = {k: float(v) for k, v in state.hyperparams.items()}
-    fns = tree._node_fns(state)
-    if fns is None:
-        return
-    children, _, keys = fns[0](state)
-    for key, child in zip(keys, children):
-        _injected(child, f"{path}.{key}" if path else str(key), out)
-
-
-def hyperparams(state: Any, everywhere: bool = False) -> dict:
-    """The hyperparameters of the last update, read from an optimizer state.
-
-    ``{name: value}`` of the first :class:`InjectHyperparamsState` found (depth first),
-    or with ``everywhere`` ``{path in the state: {name: value}}`` for each one
-    (one per group of a :func:`multi_transform`); ``{}`` when there is none.
-
-    >>> from funcnet.optim import adam
-    >>> opt = multi_transform({"a": inject_hyperparams(adam)(lr=0.1),
-    ...                        "b": inject_hyperparams(adam)(lr=0.01)}, {"w": "a", "b": "b"})
-    >>> hyperparams(opt.init({"w": np.ones(1), "b": np.ones(1)}), everywhere=True)
-    {'inner_states.a': {'lr': 0.1}, 'inner_states.b': {'lr': 0.01}}
-    """
-    out: dict = {}
-    _injected(state, "", out)
-    if everywhere:
-        return out
-    return next(iter(out.values()), {})

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from funcnet import checkpoint, classify, model, optim, rng, tree
+from funcnet import checkpoint, classify, optim, tree
 from funcnet.errors import ConfigError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"

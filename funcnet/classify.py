@@ -20,7 +20,6 @@ trained model.
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import attrs
 import numpy as np
@@ -30,6 +29,7 @@ from . import evaluate as fevaluate
 from . import activations, augment, model, optim, rng, tree
 from . import train as ftrain
 from .errors import ConfigError
+from .finetuning import REST, check_patterns, lr_groups_of, read_trained, take_layers
 from .layers.conv import PADDINGS
 from .losses import cross_entropy
 
@@ -293,32 +293,6 @@ def schedule(config, per_epoch: int):
 
 
 DECAYED = "*.w"  # what adamw decays unless decay_all: weights, not biases or batch norm's γ, β
-REST = "rest"    # the label of the parameters no lr_groups pattern names
-
-
-def lr_groups_of(items) -> list[tuple[str, float]]:
-    """``[(pattern, rate)]`` from ``lr_groups`` items ``PATTERN=RATE``, or a ValueError naming
-    the field and the item.
-
-    >>> lr_groups_of(("layers.0-3=1e-4",))
-    [('layers.0-3', 0.0001)]
-    >>> lr_groups_of(("layers.0",))
-    Traceback (most recent call last):
-    ...
-    ValueError: lr_groups: expected PATTERN=RATE items such as layers.0-3=1e-4, got 'layers.0'
-    """
-    out = []
-    for item in items:
-        pattern, sep, rate = str(item).rpartition("=")
-        try:
-            value = float(rate)
-        except ValueError:
-            value = float("nan")
-        if not sep or not pattern or pattern == REST or not value > 0:
-            raise ValueError(f"lr_groups: expected PATTERN=RATE items such as layers.0-3=1e-4, "
-                             f"got {item!r}")
-        out.append((pattern, value))
-    return out
 
 
 def _recipe(config, lr) -> optim.Optimizer:
@@ -367,48 +341,6 @@ def _fresh_params(config):
     return model.init(k_init, specs, scheme=config.init, input_shape=shape)
 
 
-def _layer_list(params) -> str:
-    return ", ".join(p for p, _, _ in model.layer_paths(params))
-
-
-def check_patterns(config, params) -> None:
-    """Refuse a ``freeze``, ``lr_groups`` or ``init_layers`` pattern that names no parameter
-    of the network (a ConfigError naming the field, the pattern and the layers there are)."""
-    fields = {"freeze": tuple(getattr(config, "freeze", ())),
-              "lr_groups": tuple(p for p, _ in lr_groups_of(getattr(config, "lr_groups", ()))),
-              "init_layers": tuple(getattr(config, "init_layers", ()))}
-    for name, patterns in fields.items():
-        missing = tree.unmatched(params, patterns) if patterns else []
-        if missing:
-            raise ConfigError(f"{name}: {missing[0]!r} names no parameter of the network; "
-                              f"its layers with parameters are {_layer_list(params)}")
-
-
-def read_trained(path) -> tuple:
-    """``(params, model_state)`` of the model in a run folder or model file (reads it)."""
-    from . import checkpoint
-    from .errors import CheckpointError
-    p = Path(path)
-    file = p / "model.safetensors" if p.is_dir() else p
-    if p.is_dir() and not file.is_file():
-        raise CheckpointError(f"init_from {p}: no model.safetensors in this folder (expected a "
-                              "run folder written by funcnet run --out, or a model file)")
-    params, model_state, _ = checkpoint.load_network(file)
-    return params, model_state
-
-
-def _taken(config, fresh, src) -> tuple:
-    """``(params, model_state)``: ``fresh`` with the layers init_from gives (ConfigError named)."""
-    rule = tuple(config.init_layers) or None
-    try:
-        params = model.transfer(src[0], fresh, rule, partial=config.partial)
-        state = model.transfer_state(src[0], src[1], fresh, model.init_model_state(fresh), rule,
-                                     partial=config.partial)
-    except ConfigError as exc:
-        raise ConfigError(f"init_from {config.init_from}: {exc}") from None
-    return params, state
-
-
 def init_state(config, per_epoch: int = 1) -> ftrain.TrainState:
     """The state before the first step (also the template checkpoints load into).
 
@@ -420,7 +352,7 @@ def init_state(config, per_epoch: int = 1) -> ftrain.TrainState:
     check_patterns(config, params)
     model_state = None
     if getattr(config, "init_from", None):
-        params, model_state = _taken(config, params, read_trained(config.init_from))
+        params, model_state = take_layers(config, params, read_trained(config.init_from))
     state = ftrain.init_state(params, optimizer(config, per_epoch), k_dropout)
     return state if model_state is None else attrs.evolve(state, model_state=model_state)
 
@@ -431,7 +363,7 @@ def init_line(config) -> str:
     fresh = _fresh_params(config)
     src = read_trained(config.init_from)
     m = model.match(src[0], fresh, tuple(config.init_layers) or None)
-    taken = _taken(config, fresh, src)[0]  # refuses what init_state refuses
+    taken = take_layers(config, fresh, src)[0]  # refuses what init_state refuses
     numbers = sum(int(np.size(x)) for p, _, layer in model.layer_paths(taken) if p in m.taken
                   for x in tree.leaves(layer))
     flags = tree.flatten_with_path(optim.frozen(optimizer(config), taken))

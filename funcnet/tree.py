@@ -5,7 +5,9 @@ registered with :func:`pytree`; anything else is a *leaf*. The API follows
 ``jax.tree``: :func:`flatten` a tree into its leaves and a :class:`TreeDef`,
 :func:`unflatten` them back, :func:`map` a function over the leaves of one or
 more trees of the same structure. Dicts flatten in sorted key order; ``None``
-is a node with no children.
+is a node with no children. Every leaf has a dotted path (:func:`flatten_with_path`);
+:func:`labels`, :func:`mask` and :func:`at` (from :mod:`funcnet.paths`) work
+over those paths and the patterns that name them.
 
 >>> import numpy as np
 >>> t = {"b": (1, 2), "a": [3, None]}

@@ -8,7 +8,13 @@ declares and the network the config's :meth:`~TrainConfig.network` returns
 on its :meth:`~TrainConfig.input_shape_of` examples; a pipeline that only
 changes a default keeps the field's validator and help (:func:`default`).
 
-Everything here is pure except :func:`load`, which reads files.
+Fine-tuning: ``init_from`` (a trained run) gives the network its matching
+layers, ``freeze`` pins parameters, ``lr_groups`` gives parameters their own
+learning rate; AdamW decays the weights only unless ``decay_all``.
+
+Everything here is pure except :func:`load`, which reads the data files, and,
+with ``init_from``, :func:`init_state` and :func:`init_line`, which read the
+trained model.
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ import numpy as np
 
 from . import data as fdata
 from . import evaluate as fevaluate
-from . import activations, augment, model, optim, rng
+from . import activations, augment, model, optim, rng, tree
 from . import train as ftrain
 from .errors import ConfigError
+from .finetuning import REST, check_patterns, lr_groups_of, read_trained, take_layers
 from .layers.conv import PADDINGS
 from .losses import cross_entropy
 
 __all__ = ["TrainConfig", "MLPConfig", "CNNConfig", "field", "default", "one_of", "architecture",
-           "keys", "load", "split", "schedule", "optimizer", "init_state", "train", "evaluate"]
+           "keys", "load", "split", "schedule", "optimizer", "init_state", "train", "evaluate",
+           "lr_groups_of", "check_patterns", "read_trained", "init_line", "DECAYED"]
 
 
 def field(default, help, validator=None):
@@ -100,6 +108,23 @@ class TrainConfig:
                           one_of(SCHEDULES))
     warmup_epochs: float = field(0.5, "linear warm-up, in epochs", NON_NEGATIVE)
     weight_decay: float = field(1e-4, "decoupled weight decay (adamw)", NON_NEGATIVE)
+    decay_all: bool = field(False, "adamw: decay every parameter (default: the weights only, "
+                                   "not the biases or batch norm's gamma and beta)")
+    lr_groups: tuple[str, ...] = attrs.field(
+        default=(), converter=tuple, validator=lambda i, a, v: lr_groups_of(v),
+        metadata={"help": "PATTERN=RATE,...: the peak learning rate of the parameters PATTERN "
+                          "names (e.g. layers.0-3=1e-4), on the same schedule"})
+    freeze: tuple[str, ...] = attrs.field(
+        default=(), converter=tuple,
+        metadata={"help": "patterns of the parameters kept as they are (e.g. layers.0-5): no "
+                          "update, no optimizer state, no gradient below the first trainable layer"})
+    init_from: str | None = field(None, "a run folder or model file whose matching layers start "
+                                        "the network (fine-tuning; none: fresh)")
+    init_layers: tuple[str, ...] = attrs.field(
+        default=(), converter=tuple,
+        metadata={"help": "patterns of the layers init_from gives (empty: every layer)"})
+    partial: bool = field(False, "init_from: keep layers whose kind or shape differ freshly "
+                                 "initialised instead of refusing them")
     l2: float = field(0.0, "L2 penalty λ in the loss (λ/2·ΣW²)", NON_NEGATIVE)
     dropout: float = field(0.2, "dropout rate on hidden layers (inverted dropout), in [0, 1)", RATE)
     shift: int = field(2, "augmentation: translate training images by up to this many pixels", NON_NEGATIVE)
@@ -267,29 +292,104 @@ def schedule(config, per_epoch: int):
     return optim.warmup(lr, warm, after) if warm else after
 
 
-def optimizer(config, per_epoch: int = 1) -> optim.Optimizer:
-    """The optimizer the config names, with its schedule and clipping."""
-    lr = schedule(config, per_epoch)
-    name = config.optimizer
-    kw = {}
+DECAYED = "*.w"  # what adamw decays unless decay_all: weights, not biases or batch norm's γ, β
+
+
+def _recipe(config, lr) -> optim.Optimizer:
+    """The optimizer the config names at learning rate ``lr`` (a number or a schedule)."""
+    name, kw = config.optimizer, {}
     if name in ("sgd", "momentum") and config.momentum:
         kw = {"momentum": config.momentum} if name == "sgd" else {"mu": config.momentum}
     if name == "adamw":
-        kw = {"weight_decay": config.weight_decay}
+        kw = {"weight_decay": config.weight_decay,
+              **({} if getattr(config, "decay_all", True) else {"mask": DECAYED})}
     try:
-        opt = optim.by_name(name, lr, **kw)
+        return optim.by_name(name, lr, **kw)
     except ValueError as exc:
         raise ConfigError(f"optimizer: {exc}") from None
+
+
+def optimizer(config, per_epoch: int = 1) -> optim.Optimizer:
+    """The optimizer the config names, with its schedule, groups, clipping and frozen parameters.
+
+    ``chain(freeze(config.freeze), clip_by_global_norm(c), opt)``, each part only when
+    asked for: the frozen parameters keep no state and are never clipped or decayed.
+    AdamW decays the weights only (``*.w``) unless ``decay_all``. With ``lr_groups``,
+    ``opt`` is a ``multi_transform`` of one recipe per group (the rest at
+    ``learning_rate``), each under ``inject_hyperparams`` so that its current rate
+    lives in the state (``optim.hyperparams``), as ``history.csv`` records it.
+    """
+    groups = lr_groups_of(getattr(config, "lr_groups", ()))
+    if groups:
+        def group(rate):
+            lr = schedule(attrs.evolve(config, learning_rate=rate), per_epoch)
+            return optim.inject_hyperparams(lambda learning_rate: _recipe(config, learning_rate))(
+                learning_rate=lr)
+        transforms = {REST: group(config.learning_rate), **{p: group(r) for p, r in groups}}
+        opt = optim.multi_transform(transforms, optim.by_path({p: p for p, _ in groups}, REST))
+    else:
+        opt = _recipe(config, schedule(config, per_epoch))
     clip = config.clip_norm
-    return optim.chain(optim.clip_by_global_norm(clip), opt) if clip else opt
+    opt = optim.chain(optim.clip_by_global_norm(clip), opt) if clip else opt
+    frozen = tuple(getattr(config, "freeze", ()))
+    return optim.chain(optim.freeze(frozen), opt) if frozen else opt
+
+
+def _fresh_params(config):
+    _, k_init, *_ = keys(config)
+    specs, shape = architecture(config)
+    return model.init(k_init, specs, scheme=config.init, input_shape=shape)
 
 
 def init_state(config, per_epoch: int = 1) -> ftrain.TrainState:
-    """The state before the first step (also the template checkpoints load into)."""
-    _, k_init, _, k_dropout, _ = keys(config)
-    specs, shape = architecture(config)
-    params = model.init(k_init, specs, scheme=config.init, input_shape=shape)
-    return ftrain.init_state(params, optimizer(config, per_epoch), k_dropout)
+    """The state before the first step (also the template checkpoints load into).
+
+    With ``init_from`` it reads the trained model there and starts from its matching
+    layers (:func:`funcnet.model.transfer`), the other layers freshly initialised.
+    """
+    _, _, _, k_dropout, _ = keys(config)
+    params = _fresh_params(config)
+    check_patterns(config, params)
+    model_state = None
+    if getattr(config, "init_from", None):
+        params, model_state = take_layers(config, params, read_trained(config.init_from))
+    state = ftrain.init_state(params, optimizer(config, per_epoch), k_dropout)
+    return state if model_state is None else attrs.evolve(state, model_state=model_state)
+
+
+def init_line(config) -> str:
+    """One line saying what ``init_from`` gives the network: the layers taken, new (fresh),
+    mismatched (kept fresh with ``partial``) and frozen (reads the trained model)."""
+    fresh = _fresh_params(config)
+    src = read_trained(config.init_from)
+    m = model.match(src[0], fresh, tuple(config.init_layers) or None)
+    taken = take_layers(config, fresh, src)[0]  # refuses what init_state refuses
+    numbers = sum(int(np.size(x)) for p, _, layer in model.layer_paths(taken) if p in m.taken
+                  for x in tree.leaves(layer))
+    flags = tree.flatten_with_path(optim.frozen(optimizer(config), taken))
+    frozen = [p for p, _, layer in model.layer_paths(taken)
+              if any(f for q, f in flags if q.startswith(p + "."))]
+    show = lambda xs: ", ".join(xs) or "none"  # noqa: E731
+    parts = [f"taken {show(m.taken)} ({numbers:,} numbers)", f"new {show(m.new)}"]
+    if m.mismatched:
+        parts.append(f"kept fresh (partial) {show(m.mismatched)}")
+    parts.append(f"frozen {show(frozen)}")
+    return f"init from {config.init_from}: " + " | ".join(parts)
+
+
+def _learning_rates(state, lr) -> dict:
+    """The learning rate of the last step: from the state (``inject_hyperparams``: one per
+    lr group, ``learning_rate[PATTERN]``), else from the schedule."""
+    found = optim.hyperparams(state.opt_state, everywhere=True)
+    if not found:
+        step = max(int(state.step) - 1, 0)
+        return {"learning_rate": float(lr(step)) if callable(lr) else float(lr)}
+    out = {"learning_rate": None}
+    for path, values in found.items():
+        label = path.rpartition("inner_states.")[2]
+        name = "learning_rate" if label in (REST, path) else f"learning_rate[{label}]"
+        out[name] = values.get("learning_rate")
+    return out
 
 
 def _record(config, splits: dict, lr):
@@ -300,7 +400,7 @@ def _record(config, splits: dict, lr):
         return {"train_loss": lsum / max(count, 1), "train_accuracy": correct / max(count, 1),
                 "dev_loss": cross_entropy(dev_logits, dev.y),
                 "dev_accuracy": fevaluate.accuracy(dev.y, dev_logits.argmax(axis=1)),
-                "learning_rate": float(lr(int(state.step))) if callable(lr) else float(lr)}
+                **_learning_rates(state, lr)}
     return evaluate
 
 

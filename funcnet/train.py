@@ -70,15 +70,27 @@ def init_state(params, optimizer, key) -> TrainState:
                       model_state=init_model_state(params))
 
 
-def _update_leafwise(update_leaves, grads, opt_state, params, treedef):
+def _update_leafwise(update_leaves, grads, opt_state, params, treedef, frozen=None):
     """``optimizer.update`` then ``apply_updates``, on the lists of leaves.
 
     The same arrays as the tree-walking pair (θ' = θ + u, each in θ's dtype),
-    without rebuilding the gradient and update trees.
+    without rebuilding the gradient and update trees. A leaf flagged in
+    ``frozen`` (its update is always zero) is kept as it is, never written.
     """
     us, opt_state = update_leaves(leaves(grads), opt_state, params, treedef)
-    new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(leaves(params), us)]
+    if frozen is None:
+        new = [np.add(p, u, out=np.empty_like(p)) for p, u in zip(leaves(params), us)]
+    else:
+        new = [p if f else np.add(p, u, out=np.empty_like(p))
+               for p, u, f in zip(leaves(params), us, frozen)]
     return with_leaves(params, new, treedef), opt_state
+
+
+def _first_trainable(params, frozen: tuple) -> int:
+    """The index of the lowest top-level layer holding a leaf that is not frozen
+    (the number of layers when every leaf is frozen): the backward pass stops there."""
+    layer_of = [int(path.split(".")[1]) for path, _ in tree.flatten_with_path(params)]
+    return min((l for l, f in zip(layer_of, frozen) if not f), default=len(params.layers))
 
 
 @functools.cache
@@ -104,27 +116,45 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothi
     state (batch norm's running statistics). The network's dropout layers
     draw from ``rng.fold_in(state.key, step)``. An optimizer with an
     ``update_leaves`` fast path (every recipe has one) is applied to the
-    lists of leaves directly.
+    lists of leaves directly. An optimizer that freezes leaves
+    (``optim.freeze``) leaves their arrays as they are, and the backward
+    pass stops at the lowest layer with a trainable leaf (the frozen layers
+    below get zero gradients, computed for nothing).
     """
     from .optim import apply_updates
-    update_leaves = optimizer.update_leaves
+    update_leaves, pins = optimizer.update_leaves, optimizer.frozen
     structures: dict = {}  # static structure of the params -> its TreeDef
+    plans: dict = {}       # static structure -> (frozen flags per leaf, first trainable layer)
 
-    def apply(grads, opt_state, params):
+    def plan(params):
+        if pins is None:
+            return None, 0
+        shape = _shape_key(params)
+        if shape not in plans:
+            flags = tuple(bool(f) for f in pins(params))
+            plans[shape] = (flags, _first_trainable(params, flags))
+        return plans[shape]
+
+    def apply(grads, opt_state, params, frozen):
         if update_leaves is None:
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            return apply_updates(params, updates), opt_state
+            new = apply_updates(params, updates)
+            if frozen is not None:
+                new = with_leaves(params, [p if f else q for p, q, f in
+                                           zip(leaves(params), leaves(new), frozen)])
+            return new, opt_state
         shape = _shape_key(params)
         treedef = structures.get(shape) or structures.setdefault(shape, tree.structure(params))
-        return _update_leafwise(update_leaves, grads, opt_state, params, treedef)
+        return _update_leafwise(update_leaves, grads, opt_state, params, treedef, frozen)
 
     def step(state: TrainState, batch) -> TrainState:
         x, y = _xy(batch)
         key = rng.fold_in(state.key, int(state.step)) if stochastic(state.params) else None
+        frozen, start = plan(state.params)
         loss, grads, correct, model_state = value_and_grads(
             state.params, x, y, model_state=state.model_state, key=key, l2=l2, m=m,
-            label_smoothing=label_smoothing)
-        params, opt_state = apply(grads, state.opt_state, state.params)
+            label_smoothing=label_smoothing, trainable_from=start)
+        params, opt_state = apply(grads, state.opt_state, state.params, frozen)
         return TrainState(params, opt_state, np.int64(state.step + 1), state.key,
                           np.float64(loss), np.int64(correct), np.int64(len(y)), model_state)
 

@@ -5,7 +5,9 @@ registered with :func:`pytree`; anything else is a *leaf*. The API follows
 ``jax.tree``: :func:`flatten` a tree into its leaves and a :class:`TreeDef`,
 :func:`unflatten` them back, :func:`map` a function over the leaves of one or
 more trees of the same structure. Dicts flatten in sorted key order; ``None``
-is a node with no children.
+is a node with no children. Every leaf has a dotted path (:func:`flatten_with_path`);
+:func:`labels`, :func:`mask` and :func:`at` (from :mod:`funcnet.paths`) work
+over those paths and the patterns that name them.
 
 >>> import numpy as np
 >>> t = {"b": (1, 2), "a": [3, None]}
@@ -32,6 +34,7 @@ __all__ = [
     "flatten_up_to", "flatten_with_path", "leaves", "structure", "map",
     "reduce", "add", "sub", "scale", "zeros_like", "allclose", "equal",
     "vdot", "global_norm", "size", "first_nonfinite", "astype", "short",
+    "matches", "labels", "mask", "unmatched", "at",
 ]
 
 # type -> (flatten(node) -> (children, aux, keys), unflatten(aux, children) -> node)
@@ -457,3 +460,7 @@ def first_nonfinite(a: Any) -> str | None:
         if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
             return path
     return None
+
+
+# Paths, patterns, labels, masks and surgery live in funcnet.paths (they build on the above).
+from .paths import at, labels, mask, matches, unmatched  # noqa: E402

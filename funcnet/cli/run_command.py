@@ -267,14 +267,27 @@ def _run_ablation(pipe, pipeline_file, items, seeds, out_dir, overwrite, opts, i
     _failures(rows, lambda r: f"{r['variant']}, seed {r['seed']}")
 
 
-def _override_items(overrides, seed, data) -> list[str]:
-    """``--set`` items, then ``--seed`` and ``--data`` as items of their own.
+def _override_items(overrides, seed, data, init_from=None, freeze=(), partial=False) -> list[str]:
+    """``--set`` items, then ``--seed``, ``--data``, ``--init-from``, ``--freeze`` and
+    ``--partial`` as items of their own.
 
     >>> _override_items(("epochs=2",), 1, None)
     ['epochs=2', 'seed=1']
+    >>> _override_items((), None, None, "runs/cnn", ("layers.0", "layers.3"), True)
+    ['init_from=runs/cnn', 'freeze=layers.0,layers.3', 'partial=true']
     """
     return [*overrides, *([f"seed={seed}"] if seed is not None else []),
-            *([f"data={data}"] if data is not None else [])]
+            *([f"data={data}"] if data is not None else []),
+            *([f"init_from={init_from}"] if init_from is not None else []),
+            *([f"freeze={','.join(freeze)}"] if freeze else []),
+            *(["partial=true"] if partial else [])]
+
+
+def _init_line(config, opts: _Options) -> None:
+    """The one-line table of what ``init_from`` gives the network, before training."""
+    from .. import classify
+    if isinstance(config, classify.TrainConfig) and config.init_from and opts.lines:
+        click.echo(classify.init_line(config))
 
 
 @click.command()
@@ -303,10 +316,20 @@ def _override_items(overrides, seed, data) -> list[str]:
                    "(needs funcnet[plot]).")
 @click.option("--quiet", "-q", is_flag=True, help="Print the final figures only.")
 @click.option("--verbose", "-v", is_flag=True, help="Also print every history record in full.")
+@click.option("--init-from", "init_from", type=click.Path(), default=None, metavar="RUN_DIR",
+              help="Start from the layers of the network trained in RUN_DIR (or a model file) "
+                   "whose path and shapes match; the others are initialised as usual "
+                   "(fine-tuning; the Config field init_from).")
+@click.option("--freeze", multiple=True, metavar="PATTERN",
+              help="Keep the parameters PATTERN names as they are, e.g. --freeze layers.0-5 "
+                   "(repeatable; the Config field freeze).")
+@click.option("--partial", is_flag=True,
+              help="With --init-from, keep layers whose kind or shape differ freshly initialised "
+                   "instead of refusing them.")
 @where_options
 @handle_errors
 def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, overwrite, plots, quiet,
-        verbose, workers, scheduler, local_dask):
+        verbose, init_from, freeze, partial, workers, scheduler, local_dask):
     """Run PIPELINE (a pipeline file such as pipelines/mnist.py).
 
     Prints a metrics line per epoch (per 10 iterations for full-batch runs),
@@ -320,6 +343,7 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
       funcnet run pipelines/mnist.py --resume runs/mnist --set iterations=1000
       funcnet run pipelines/mnist_mlp.py --set epochs=5 --seeds 0,1,2 --out runs/mlp
       funcnet run pipelines/mnist.py --ablation --quiet
+      funcnet run pipelines/fashion_finetune.py --init-from runs/cnn --freeze layers.0-5
 
     The runs of --seeds and --ablation are tasks run in parallel (see
     funcnet sweep): one worker process per core unless --workers says
@@ -334,7 +358,7 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
         raise click.UsageError("--workers, --scheduler and --dask spread the runs of --seeds or "
                                "--ablation; a single run runs here")
     pipe = fpipeline.load_pipeline(pipeline_file)
-    items = _override_items(overrides, seed, data)
+    items = _override_items(overrides, seed, data, init_from, freeze, partial)
     resumed = runs.resume(resume, pipe, items) if resume else None
     config = resumed.config if resume else fpipeline.apply_overrides(pipe.Config(), items)
     out_dir = Path(out) if out else (Path(resume) if resume else None)
@@ -343,6 +367,8 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
         refuse_folder_over_inputs(out_dir, data_inputs([getattr(config, "data", None)],
                                                        [getattr(config, "dataset", "mnist")]))
     opts = _Options(lines=not quiet, bar=not quiet, verbose=verbose and not quiet, plots=plots)
+    if not resume and not ablation:
+        _init_line(config, opts)
     if not (seeds or ablation):
         here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
         claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()

@@ -14,7 +14,7 @@ layers as a network splits its own (layer i draws from the i-th of
 per layer, and its gradients are a record like it holding each layer's.
 
 >>> import numpy as np
->>> from funcnet import rng
+>>> from funcnet import rng, tree
 >>> from funcnet.layers import dense, relu
 >>> layer, out = init_residual(rng.key(0), residual(dense(3), relu()), (3,), "he", np.float64)
 >>> out
@@ -33,7 +33,7 @@ import attrs
 import numpy as np
 import toolz
 
-from funcnet import rng
+from funcnet import rng, tree
 from funcnet.tree import pytree, static_field
 from . import base
 from .base import Ctx, Kind, LayerError, register
@@ -183,18 +183,24 @@ def forward_layers(layers: tuple, x: np.ndarray, ctx: Ctx = Ctx()) -> tuple:
     return toolz.reduce(one, zip(layers, _contexts(ctx, len(layers))), (x, (), ()))
 
 
-def backward_layers(layers: tuple, caches: tuple, dy: np.ndarray, need_dx: bool = True) -> tuple:
+def backward_layers(layers: tuple, caches: tuple, dy: np.ndarray, need_dx: bool = True,
+                    start: int = 0) -> tuple:
     """``(dx, grads)``: the reverse fold dx_l, grads_l = backward_l(cache_l, dx_{l+1}).
 
     Layer 0 computes its dx only when ``need_dx`` (nothing is computed for a
-    network's input X).
+    network's input X). With ``start = k > 0`` the fold stops at layer k: the
+    layers below it are frozen, their gradients are zeros, nothing is computed
+    for them, and layer k computes no dx (then None).
     """
     def one(carry, l):
         dx, grads = carry
-        dx, g = base.backward(layers[l], caches[l], dx, need_dx=need_dx or l > 0)
+        dx, g = base.backward(layers[l], caches[l], dx, need_dx=l > start or (need_dx and not start))
         return dx, (g,) + grads
 
-    return toolz.reduce(one, reversed(range(len(layers))), (dy, ()))
+    dx, grads = toolz.reduce(one, reversed(range(start, len(layers))), (dy, ()))
+    if not start:
+        return dx, grads
+    return None, tuple(tree.map(np.zeros_like, layer) for layer in layers[:start]) + grads
 
 
 def _initial_state(layer) -> tuple:

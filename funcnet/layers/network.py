@@ -179,12 +179,14 @@ def forward(net: Network, x: np.ndarray, *, train: bool = False, key=None,
     return y, caches, (None if model_state is None else states)
 
 
-def backward(net: Network, caches: tuple, dy: np.ndarray) -> Network:
+def backward(net: Network, caches: tuple, dy: np.ndarray, start: int = 0) -> Network:
     """The gradients, a :class:`Network` like ``net``: the reverse fold dx_l = b_l(dx_{l+1}).
 
-    Nothing is computed for the input X itself (layer 0 skips dx).
+    Nothing is computed for the input X itself (layer 0 skips dx). With
+    ``start = k``, the layers below k are frozen: the fold stops at layer k
+    (which skips dx) and their gradients are zeros.
     """
-    _, grads = blocks.backward_layers(net.layers, caches, dy, need_dx=False)
+    _, grads = blocks.backward_layers(net.layers, caches, dy, need_dx=False, start=start)
     return attrs.evolve(net, layers=grads)
 
 

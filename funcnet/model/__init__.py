@@ -32,10 +32,11 @@ from .inference import (CHUNK_FLOATS, CHUNK_ROWS, chunk_rows, dtype_of, input_sh
                         num_outputs, predict, predict_proba)
 from .training import (Trace, backward, check_labels, forward, init, init_model_state, leaves,
                        loss_and_grads, stochastic, update, value_and_grads, weights, with_leaves)
+from .transferring import Match, layer_paths, match, transfer, transfer_state
 
 __all__ = ["Dense", "Network", "Ensemble", "Trace", "SCHEMES", "CHUNK_ROWS", "CHUNK_FLOATS", "chunk_rows",
            "init", "init_model_state", "stochastic", "leaves", "with_leaves", "forward",
            "backward", "check_labels", "logits", "loss", "loss_and_grads", "value_and_grads",
            "predict", "predict_proba", "update", "intermediates", "summary", "architecture",
            "from_architecture", "architecture_specs", "input_shape", "num_outputs", "dtype_of",
-           "weights", "describe"]
+           "weights", "describe", "Match", "match", "transfer", "transfer_state", "layer_paths"]

@@ -220,7 +220,8 @@ def backward(params: Network, acts: Trace, y: np.ndarray, *, m: int | None = Non
 
 
 def value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_state=None, key=None,
-                    l2: float = 0.0, m: int | None = None, label_smoothing: float = 0.0) -> tuple:
+                    l2: float = 0.0, m: int | None = None, label_smoothing: float = 0.0,
+                    trainable_from: int = 0) -> tuple:
     """What a training step needs: ``(loss, grads, correct, model_state)``.
 
     loss = −(1/n) Σ_i log A_L[i, y_i] (+ (λ/2) Σ ‖W‖²), grads = ∇loss (the sum
@@ -230,6 +231,8 @@ def value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_stat
     against Q = (1 − ε)·onehot(y) + ε/K (Szegedy et al. 2016): loss = −(1/n)
     Σ_i Σ_k Q_ik log A_L[i, k] and dZ_L = (A_L − Q)/m. A network ``dense (activation [dropout] dense)*``
     runs the fused dense kernel, big batches in row chunks on every core.
+    ``trainable_from = k`` says the layers below k are frozen: the backward pass
+    stops at layer k and their gradients are zeros (the layer fold runs it).
 
     >>> from funcnet.layers import dense, batch_norm, relu
     >>> net = init(rng.key(0), (dense(4), batch_norm(), relu(), dense(2)), input_shape=(3,))
@@ -241,7 +244,7 @@ def value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_stat
     _check_key(params, True, key)
     x = np.asarray(x)
     y = check_labels(y, len(x), _classes(params))
-    if _fused.match(params) is not None:
+    if not trainable_from and _fused.match(params) is not None:
         if x.ndim != 2 or x.shape[1:] != params.input_shape:
             raise DataError(network._shape_error(params, x))
         loss, grads, correct = _fused.value_and_grads(params, x, y, key=key, l2=l2, m=m,
@@ -249,7 +252,8 @@ def value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_stat
         return loss, grads, correct, model_state
     z, caches, state = network.forward(params, x, train=True, key=key, model_state=model_state)
     probs = softmax(z)
-    grads = network.backward(params, caches, cross_entropy_grad(probs, y, m, label_smoothing))
+    grads = network.backward(params, caches, cross_entropy_grad(probs, y, m, label_smoothing),
+                             start=trainable_from)
     grads = _with_l2(grads, params, l2) if l2 else grads
     penalty = l2_penalty(weights(params), l2) if l2 else 0.0
     correct = int(np.count_nonzero(probs.argmax(axis=1) == y))

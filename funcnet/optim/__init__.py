@@ -1,7 +1,10 @@
 """Optimizers in optax's shape: ``(init, update)`` pairs composed with ``chain``.
 
 Primitives transform gradients into updates; recipes (``sgd``, ``adam``, …)
-chain primitives; schedules give a learning rate per step. A training step::
+chain primitives; schedules give a learning rate per step; wrappers apply
+them to parts of the parameters (``masked``, ``multi_transform``,
+``freeze``), accumulate gradients (``multi_steps``) or keep the current
+hyperparameters in the state (``inject_hyperparams``). A training step::
 
     updates, opt_state = opt.update(grads, opt_state, params)
     params = apply_updates(params, updates)
@@ -17,6 +20,10 @@ chain primitives; schedules give a learning rate per step. A training step::
 
 from .alias import RECIPES, adam, adamw, by_name, momentum, rmsprop, sgd
 from .base import Optimizer, apply_updates, chain
+from .accumulation import MultiStepsState, multi_steps
+from .groups import (MaskedState, MultiTransformState, SetToZeroState, by_path, freeze, frozen,
+                     masked, multi_transform, set_to_zero)
+from .injection import InjectHyperparamsState, hyperparams, inject_hyperparams
 from .schedules import (Schedule, constant, cosine_decay, exponential_decay, step_decay,
                         warmup, warmup_cosine)
 from .transform import (AddDecayedWeightsState, ClipByGlobalNormState, IdentityState,
@@ -32,6 +39,9 @@ __all__ = [
     "IdentityState", "ScaleState", "ScaleByLearningRateState", "ScaleByScheduleState",
     "TraceState", "ScaleByRmsState", "ScaleByAdamState", "AddDecayedWeightsState",
     "ClipByGlobalNormState",
+    "masked", "multi_transform", "set_to_zero", "freeze", "multi_steps", "inject_hyperparams",
+    "by_path", "frozen", "hyperparams", "MaskedState", "MultiTransformState", "SetToZeroState",
+    "MultiStepsState", "InjectHyperparamsState",
     "sgd", "momentum", "rmsprop", "adam", "adamw", "by_name", "RECIPES",
     "Schedule", "constant", "step_decay", "exponential_decay", "cosine_decay", "warmup",
     "warmup_cosine",

@@ -109,20 +109,25 @@ def adam(lr: LearningRate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8
 
 
 def adamw(lr: LearningRate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8,
-          weight_decay: float = 1e-2) -> Optimizer:
+          weight_decay: float = 1e-2, mask=None) -> Optimizer:
     """AdamW (Loshchilov & Hutter 2019), as torch.optim.AdamW and optax.adamw.
 
         p ← p − lr·λ·p − lr·m̂/(√v̂ + ε)   (m̂, v̂ as in :func:`adam`)
 
     The decay is decoupled from the moments and scaled by the (scheduled) lr.
+    With a ``mask`` only the leaves it picks decay (optax's ``mask``;
+    torch.optim's parameter groups with ``weight_decay=0`` for the others).
 
     Args:
       lr: the learning rate, or a schedule.
       b1, b2, eps: as in :func:`adam`.
       weight_decay: λ.
+      mask: the leaves that decay: patterns (``"*.w"``: weights, not biases or
+        batch norm's γ, β), a tree of booleans or a function params -> one; None: all.
     Returns:
       ``chain(scale_by_adam(b1, b2, eps), add_decayed_weights(λ),
-      scale_by_learning_rate(lr))``; ``update`` needs ``params``.
+      scale_by_learning_rate(lr))`` (the decay under ``masked(…, mask)``); ``update``
+      needs ``params``.
 
     >>> import numpy as np
     >>> opt = adamw(0.1, weight_decay=0.5)
@@ -130,8 +135,11 @@ def adamw(lr: LearningRate, b1: float = 0.9, b2: float = 0.999, eps: float = 1e-
     >>> opt.update([np.array([3.0])], opt.init(p), p)[0]
     [array([-0.2])]
     """
-    return chain(scale_by_adam(b1, b2, eps), add_decayed_weights(weight_decay),
-                 scale_by_learning_rate(lr))
+    decay = add_decayed_weights(weight_decay)
+    if mask is not None:
+        from .groups import masked
+        decay = masked(decay, mask)
+    return chain(scale_by_adam(b1, b2, eps), decay, scale_by_learning_rate(lr))
 
 
 RECIPES = {"sgd": sgd, "momentum": momentum, "rmsprop": rmsprop, "adam": adam, "adamw": adamw}

@@ -36,12 +36,18 @@ class Optimizer(NamedTuple):
     not None, is the same update on the list of gradient leaves (see
     :func:`leafwise`); a training step uses it to skip rebuilding trees.
     A wrapper that changes ``update`` must drop it (``opt._replace(update=f,
-    update_leaves=None)``) or supply its own.
+    update_leaves=None)``) or supply its own. ``frozen(params) -> tuple of
+    bools``, when not None, says which leaves (in flatten order) always get
+    a zero update (``optim.freeze``, ``optim.set_to_zero``): :func:`chain`
+    hands the members after it only the other leaves, and a training step
+    neither computes gradients below the lowest trainable layer nor writes
+    the frozen arrays (see ``funcnet.optim.groups``).
     """
 
     init: Callable[[Params], State]
     update: Callable[..., tuple[Updates, State]]
     update_leaves: Callable | None = None
+    frozen: Callable | None = None
 
 
 def leafwise(init: Callable, update_leaves: Callable) -> Optimizer:
@@ -69,6 +75,10 @@ def chain(*optimizers: Optimizer) -> Optimizer:
 
     The state is the tuple of the members' states, in order.
 
+    A member that freezes leaves (``optim.freeze(mask)``) hides them from
+    the members after it: they keep no state for them, never decay or clip
+    them, and the frozen leaves' update stays zero.
+
     Args:
       *optimizers: the transformations, first applied first.
     Returns:
@@ -79,6 +89,9 @@ def chain(*optimizers: Optimizer) -> Optimizer:
     >>> opt.update([np.array([4.0])], opt.init([np.zeros(1)]))[0]
     [array([-4.])]
     """
+    if any(o.frozen is not None for o in optimizers):
+        from .groups import chain_frozen  # groups builds on this module
+        return chain_frozen(optimizers)
     steps = tuple(o.update_leaves for o in optimizers)
 
     def init(params: Params) -> tuple:

@@ -219,3 +219,19 @@ def test_the_tutorial_loop_on_uint8_digits_is_the_loop_on_scaled_digits(mnist):
     assert train.x.dtype == np.uint8 and tree.equal(on_pixels, on_scaled)
     acc = funcnet.accuracy(dev.y, funcnet.predict(on_pixels, dev.x))
     assert acc == funcnet.accuracy(dev.y, funcnet.predict(on_scaled, data.scale(dev.x))) and acc > 0.5
+
+
+def test_fashion_finetune_keeps_the_mnist_convolutions_it_freezes(mnist, tmp_path):
+    from funcnet import data
+    _, _, src = small_cnn("mnist_cnn", mnist, "seed=2", "epochs=1")
+    checkpoint.save_network(tmp_path / "model.safetensors", src.params, src.model_state, config={})
+    fashion = data.load("fashion-mnist", download=False)
+    pipe, config, tuned = small_cnn("fashion_finetune", fashion, "seed=0", "epochs=1",
+                                    f"init_from={tmp_path}", "freeze=layers.0-5")
+    assert config.dataset == "fashion-mnist" and config.init_layers == ("layers.0-5",)
+    for i in (0, 3):  # the two convolutions: taken, then never written
+        assert tree.equal(tuned.params.layers[i], src.params.layers[i])
+    fresh = pipe.init_state(pipeline.apply_overrides(config, ["init_from=none", "freeze="])).params
+    assert tree.equal(pipe.init_state(config).params.layers[8], fresh.layers[8])  # a new head
+    assert not tree.allclose(tuned.params.layers[8], fresh.layers[8])
+    assert tuned.metrics["test_accuracy"] > 0.3

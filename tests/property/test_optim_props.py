@@ -20,7 +20,19 @@ OPTIMIZERS = {
     "clip-adam": lambda: optim.chain(optim.clip_by_global_norm(1.0), optim.adam(0.05)),
     "schedule": lambda: optim.chain(optim.scale_by_schedule(optim.exponential_decay(0.1, 0.99)),
                                     optim.scale(-1.0)),
+    "adamw-masked-decay": lambda: optim.adamw(0.05, weight_decay=0.01, mask="layers"),
+    "freeze-clip-adam": lambda: optim.chain(optim.freeze("layers.0"), optim.clip_by_global_norm(1.0),
+                                            optim.adam(0.05)),
+    "multi-transform": lambda: optim.multi_transform(
+        {"a": optim.adam(0.05), "b": optim.sgd(0.1, momentum=0.5)}, optim.by_path({"first": "a"}, "b")),
+    "multi-steps": lambda: optim.multi_steps(optim.sgd(0.1, momentum=0.9), 2),
+    "inject-schedule": lambda: optim.inject_hyperparams(optim.adam)(
+        lr=optim.warmup_cosine(0.1, 20, 200)),
 }
+# the hyperparameters it keeps are the Python floats it computed: float64 in any network
+FLOAT64_STATE = {"inject-schedule"}
+# a frozen leaf never moves: the quadratic falls only for the others
+FREEZING = {"freeze-clip-adam"}
 
 PRIMITIVES = [
     lambda: optim.identity(), lambda: optim.scale(-0.5), lambda: optim.scale_by_learning_rate(0.1),
@@ -107,7 +119,8 @@ def test_state_structure_shapes_and_dtypes_are_preserved(name, problem):
 def test_float32_in_float32_out(name, problem):
     params, grads_seq = problem
     for updates, state, new_params in steps(OPTIMIZERS[name](), params, grads_seq):
-        floats = [x for x in tree.leaves((updates, state, new_params))
+        kept = () if name in FLOAT64_STATE else state
+        floats = [x for x in tree.leaves((updates, kept, new_params))
                   if not np.issubdtype(np.asarray(x).dtype, np.integer)]
         assert {np.asarray(x).dtype for x in floats} == {np.dtype(np.float32)}
         assert all(isinstance(x, np.ndarray) for x in tree.leaves(new_params))
@@ -132,9 +145,24 @@ def test_chain_equals_members_applied_by_hand(picks, problem):
 def test_every_optimizer_lowers_a_quadratic(name, problem):
     """L(p) = ½‖p − c‖² falls over 200 steps from any start."""
     start, (c, _) = problem
+    if name in FREEZING:  # the frozen leaf starts at its target
+        c = tree.at(c, "layers.0", start["layers"][0]) if start["layers"] else c
     opt = OPTIMIZERS[name]()
     state, p = opt.init(start), start
     for _ in range(200):
         updates, state = opt.update(tree.sub(p, c), state, p)
         p = optim.apply_updates(p, updates)
     assert tree.global_norm(tree.sub(p, c)) < 0.5 * tree.global_norm(tree.sub(start, c))
+
+
+@PROPS
+@given(problems())
+def test_frozen_leaves_never_move_and_the_others_as_without_them(problem):
+    params, grads_seq = problem
+    frozen = optim.chain(optim.freeze("first"), optim.adam(0.05))
+    others = lambda t: {"layers": t["layers"]}  # noqa: E731
+    a = steps(frozen, params, grads_seq)
+    b = steps(optim.adam(0.05), others(params), [others(g) for g in grads_seq])
+    for (ua, _, pa), (ub, _, pb) in zip(a, b):
+        assert not np.asarray(ua["first"]).any() and tree.equal(pa["first"], params["first"])
+        assert tree.equal(ua["layers"], ub["layers"])

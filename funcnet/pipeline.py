@@ -341,7 +341,7 @@ def _takes(fn: Callable, name: str) -> bool:
     return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
-def _train_stream(pipe, config, splits: dict, state, window, best=None):
+def _train_stream(pipe, config, splits: dict, state, window, best=None, donate=False):
     """``pipe.train(config, splits, state)``, with ``window=`` and ``best=`` if given and the
     stage takes them."""
     extra = {}
@@ -349,6 +349,8 @@ def _train_stream(pipe, config, splits: dict, state, window, best=None):
         extra["window"] = tuple(window)
     if best is not None and _takes(pipe.train, "best"):
         extra["best"] = tuple(best)
+    if donate and _takes(pipe.train, "donate"):
+        extra["donate"] = True
     return pipe.train(config, splits, state, **extra)
 
 
@@ -387,7 +389,7 @@ def _plan(config: Any, splits: dict) -> tuple:
 def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None] = lambda s: None,
         state: TrainState | None = None, data: dict | None = None,
         window: tuple | None = None, best: tuple | None = None,
-        on_start: Callable | None = None) -> Result:
+        on_start: Callable | None = None, donate: bool = False) -> Result:
     """load → split → train → evaluate, watching the training stream with ``observe``.
 
     ``state`` continues a saved run; ``window`` (the figures summed since
@@ -402,6 +404,13 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     Training stops early, keeping the last good state, when the observer
     raises :class:`Stop` or KeyboardInterrupt ("interrupted") or the loss
     goes non-finite (the TrainingError's message); ``Result.stopped`` says why.
+
+    ``donate=True`` asks a ``train`` stage that takes ``donate`` for its fast
+    road, a step that writes each state into the last one's arrays
+    (``make_step(..., donate=True)``): ``state`` is then the run's to write
+    over. ``funcnet run`` and the experiments' tasks ask for it. A
+    KeyboardInterrupt that lands inside such a step may leave its state half
+    written, so the run then keeps the copy made at the last history row.
     """
     data = pipe.load(config) if data is None else data
     _require_training_labels(data)
@@ -415,10 +424,15 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     start = time.perf_counter()
     stopped, first = None, []
     try:
-        for snap in map(watch, _train_stream(pipe, config, splits, state, window, best)):
+        for snap in map(watch, _train_stream(pipe, config, splits, state, window, best, donate)):
             first[:] = first or [getattr(snap.state, "loss", None)]
-    except (Stop, KeyboardInterrupt):
+    except Stop:
         stopped = "interrupted"
+    except KeyboardInterrupt:
+        stopped = "interrupted"
+        kept = seen[-1].kept  # set only when the step writes over its states
+        if kept is not None and kept is not seen[-1].state:
+            seen[:] = [attrs.evolve(seen[-1], state=kept)]
     except TrainingError as exc:
         stopped = str(exc)
         good = getattr(exc, "state", None)

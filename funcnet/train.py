@@ -34,7 +34,8 @@ import toolz
 from . import rng, tree
 from .errors import TrainingError
 from .runtime import keep_freed_memory  # kept importable from here; opt-in, see funcnet.runtime
-from .model import init_model_state, leaves, stochastic, value_and_grads, with_leaves
+from .model import init_model_state, leaves, stochastic, with_leaves
+from .model.training import owned_value_and_grads
 from .tree import pytree
 
 __all__ = ["TrainState", "init_state", "make_step", "keep_freed_memory", "fit", "trajectory", "Snapshot",
@@ -66,8 +67,8 @@ class TrainState:
 
 def init_state(params, optimizer, key) -> TrainState:
     """The state before the first step: ``opt_state = optimizer.init(params)``, a fresh model state."""
-    return TrainState(params, optimizer.init(params), np.int64(0), key,
-                      model_state=init_model_state(params))
+    return tree.freeze(TrainState(params, optimizer.init(params), np.int64(0), key,
+                                  model_state=init_model_state(params)))
 
 
 def _update_leafwise(update_leaves, grads, opt_state, params, treedef, frozen=None):
@@ -83,7 +84,54 @@ def _update_leafwise(update_leaves, grads, opt_state, params, treedef, frozen=No
     else:
         new = [p if f else np.add(p, u, out=np.empty_like(p))
                for p, u, f in zip(leaves(params), us, frozen)]
-    return with_leaves(params, new, treedef), opt_state
+    return tree.freeze(with_leaves(params, new, treedef)), tree.freeze(opt_state)
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    """``a`` itself made writeable again (a donated array funcnet handed out read-only),
+    or a copy of it when it cannot be (a view of memory it does not own)."""
+    if not a.flags.writeable:
+        try:
+            a.flags.writeable = True
+        except ValueError:
+            return a.copy()
+    return a
+
+
+def _owned_gradients(gs: list) -> list:
+    """The gradient leaves as arrays a donated update may write into: each writeable and
+    none the same array as another (the backward pass makes them fresh; a leaf that is
+    not is copied)."""
+    seen: set = set()
+    out = []
+    for g in gs:
+        if not isinstance(g, np.ndarray) or not g.flags.writeable or id(g) in seen:
+            g = np.array(g, copy=True)
+        seen.add(id(g))
+        out.append(g)
+    return out
+
+
+def _writable_tree(t):
+    """``t`` with every array leaf writeable: the same arrays where they can be made so."""
+    ls = tree.leaves(t)
+    if all(_writable(a) is a for a in ls if isinstance(a, np.ndarray)):
+        return t
+    return tree.map(lambda a: _writable(a) if isinstance(a, np.ndarray) else a, t)
+
+
+def _update_donated(donated, grads, opt_state, params, treedef, frozen=None):
+    """:func:`_update_leafwise` with the old state donated: the optimizer state's arrays
+    and the parameters are written in place (θ ← θ + u), the same numbers bit for bit."""
+    us, opt_state = donated(_owned_gradients(leaves(grads)), _writable_tree(opt_state), params,
+                            treedef)
+    ps = leaves(params)
+    new = [p if frozen is not None and frozen[i] else _writable(p) for i, p in enumerate(ps)]
+    for i, (p, u) in enumerate(zip(new, us)):
+        if frozen is None or not frozen[i]:
+            np.add(p, u, out=p)
+    same = all(a is b for a, b in zip(new, ps))
+    return (params if same else with_leaves(params, new, treedef)), opt_state
 
 
 def _first_trainable(params, frozen: tuple) -> int:
@@ -103,8 +151,8 @@ def _shape_key(params):
     return type(params), len(params.layers), tuple(getattr(params, n) for n in _static_names(type(params)))
 
 
-def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothing: float = 0.0
-              ) -> Callable[[TrainState, Any], TrainState]:
+def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothing: float = 0.0,
+              donate: bool = False) -> Callable[[TrainState, Any], TrainState]:
     """The pure training step for ``optimizer``: one batch in, a new state out.
 
     g = ∇L(θ; batch) by backprop (with L2 ``λ``: L + (λ/2)ΣW²; with ``label_smoothing`` ε the
@@ -120,9 +168,31 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothi
     (``optim.freeze``) leaves their arrays as they are, and the backward
     pass stops at the lowest layer with a trainable leaf (the frozen layers
     below get zero gradients, computed for nothing).
+
+    ``donate=True`` is JAX's ``donate_argnums`` for the state: the caller
+    promises never to read a state again once it has passed it to the step,
+    so the step writes the new parameters and optimizer state into the old
+    state's arrays (θ ← θ + u in place; Adam's m and v, momentum's velocity
+    in place) instead of allocating new ones — the same numbers, bit for
+    bit, and the same arrays step after step. An optimizer without a donated
+    form (:func:`funcnet.optim.donating`; every recipe has one) is run as
+    without donation. A batch whose loss is not finite writes nothing: the
+    returned state carries the loss and the old parameters. The step is then
+    marked ``step.donates = True`` (:func:`snapshots` keeps copies of what it
+    must keep). Without ``donate`` the step is pure: no argument is written.
+
+    >>> from funcnet import model, optim
+    >>> x, y = rng.normal(rng.key(1), (8, 3)), np.arange(8) % 2
+    >>> s0 = init_state(model.init(rng.key(0), (3, 2)), optim.adam(0.1), rng.key(2))
+    >>> pure = make_step(optim.adam(0.1))(s0, (x, y))
+    >>> w = s0.params.layers[0].w
+    >>> donated = make_step(optim.adam(0.1), donate=True)(s0, (x, y))
+    >>> donated.params.layers[0].w is w, tree.equal(donated, pure)
+    (True, True)
     """
-    from .optim import apply_updates
+    from .optim import apply_updates, donated_form
     update_leaves, pins = optimizer.update_leaves, optimizer.frozen
+    donated = donated_form(update_leaves) if donate else None
     structures: dict = {}  # static structure of the params -> its TreeDef
     plans: dict = {}       # static structure -> (frozen flags per leaf, first trainable layer)
 
@@ -138,26 +208,33 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothi
     def apply(grads, opt_state, params, frozen):
         if update_leaves is None:
             updates, opt_state = optimizer.update(grads, opt_state, params)
-            new = apply_updates(params, updates)
+            new, opt_state = apply_updates(params, updates), tree.freeze(opt_state)
             if frozen is not None:
                 new = with_leaves(params, [p if f else q for p, q, f in
                                            zip(leaves(params), leaves(new), frozen)])
             return new, opt_state
         shape = _shape_key(params)
         treedef = structures.get(shape) or structures.setdefault(shape, tree.structure(params))
+        if donated is not None:
+            return _update_donated(donated, grads, opt_state, params, treedef, frozen)
         return _update_leafwise(update_leaves, grads, opt_state, params, treedef, frozen)
 
     def step(state: TrainState, batch) -> TrainState:
         x, y = _xy(batch)
         key = rng.fold_in(state.key, int(state.step)) if stochastic(state.params) else None
         frozen, start = plan(state.params)
-        loss, grads, correct, model_state = value_and_grads(
+        loss, grads, correct, model_state = owned_value_and_grads(
             state.params, x, y, model_state=state.model_state, key=key, l2=l2, m=m,
             label_smoothing=label_smoothing, trainable_from=start)
+        if donated is not None and not np.isfinite(loss):  # write nothing over the last good state
+            return TrainState(state.params, state.opt_state, np.int64(state.step + 1), state.key,
+                              np.float64(loss), np.int64(correct), np.int64(len(y)), state.model_state)
         params, opt_state = apply(grads, state.opt_state, state.params, frozen)
+        model_state = model_state if donated is not None else tree.freeze(model_state)
         return TrainState(params, opt_state, np.int64(state.step + 1), state.key,
                           np.float64(loss), np.int64(correct), np.int64(len(y)), model_state)
 
+    step.donates = donated is not None
     return step
 
 
@@ -199,7 +276,10 @@ class Snapshot:
     step; ``record`` is a history row at log points, else None; ``best``
     is the state with the best monitored score so far (early stopping);
     ``stop`` is True on the last snapshot of an early-stopped run; ``total``
-    is the number of steps the run aims for.
+    is the number of steps the run aims for. When the step donates its state
+    (``make_step(..., donate=True)``), the states of earlier snapshots share
+    their arrays with the newest: ``kept`` is then a copy of the state at the
+    last history row, and ``best`` a copy too.
     """
 
     state: TrainState
@@ -214,18 +294,27 @@ class Snapshot:
     bad: int = 0
     stop: bool = False
     previous: TrainState | None = None
+    kept: TrainState | None = None
 
 
-def _nonfinite(state: TrainState, prev: Snapshot) -> TrainingError:
+def _copy(state: TrainState) -> TrainState:
+    """A state holding copies of ``state``'s arrays (read-only, as funcnet hands them out)."""
+    return tree.map(lambda a: tree.frozen_copy(a) if isinstance(a, np.ndarray) else a, state)
+
+
+def _nonfinite(state: TrainState, prev: Snapshot, donates: bool = False) -> TrainingError:
     """The error for a non-finite loss at ``state.step``, carrying the last good state.
 
     Any NaN or ±inf parameter makes the forward pass, and so the loss,
     non-finite (NaN·0 is NaN); so only the loss is checked each step, and the
     parameters only here. If the step before left non-finite parameters, the
-    last good state is the one before that.
+    last good state is the one before that — or, when the step donates its
+    state (so the one before was written over), the copy kept at the last
+    history row.
     """
     leaf = tree.first_nonfinite(prev.state.params)
-    good = prev.previous if leaf is not None and prev.previous is not None else prev.state
+    earlier = prev.kept if donates else prev.previous
+    good = earlier if leaf is not None and earlier is not None else prev.state
     what = (f"first non-finite parameter: {leaf}" if leaf is not None else
             "the parameters are finite: the forward pass overflowed")
     err = TrainingError(f"non-finite loss at step {int(state.step)} ({what}); "
@@ -234,10 +323,10 @@ def _nonfinite(state: TrainState, prev: Snapshot) -> TrainingError:
     return err
 
 
-def _observe(per_epoch, total, log_every, evaluate, monitor, patience):
+def _observe(per_epoch, total, log_every, evaluate, monitor, patience, donates=False):
     def observe(prev: Snapshot, state: TrainState) -> Snapshot:
         if not np.isfinite(state.loss):
-            raise _nonfinite(state, prev)
+            raise _nonfinite(state, prev, donates)
         s = int(state.step)
         lsum, corr, cnt, nb = prev.window
         window = (lsum + float(state.loss) * int(state.count), corr + int(state.correct),
@@ -250,9 +339,11 @@ def _observe(per_epoch, total, log_every, evaluate, monitor, patience):
         score = record.get(monitor, -math.inf) if monitor else -math.inf
         better = monitor is not None and score > prev.best_score
         bad = 0 if better else prev.bad + 1
+        kept = _copy(state) if donates else None
+        best = (kept if donates else state) if better else prev.best
         return Snapshot(state, epoch, batch, per_epoch, total, record, (0.0, 0, 0, 0),
-                        state if better else prev.best, score if better else prev.best_score,
-                        bad, patience is not None and bad >= patience, prev.state)
+                        best, score if better else prev.best_score,
+                        bad, patience is not None and bad >= patience, prev.state, kept)
 
     return observe
 
@@ -280,13 +371,17 @@ def snapshots(step: Callable, state: TrainState, batches: Iterable, *, steps: in
 
     A non-finite loss or parameter raises :class:`TrainingError` naming the
     step and the first non-finite parameter; the previous snapshot is the last
-    good one.
+    good one. A step that donates its state (``step.donates``) gets copies
+    kept at every history row (:attr:`Snapshot.kept`, and the best): the
+    states it is handed are written over.
     """
     log_every = log_every or per_epoch
     start = int(state.step)
-    observe = _observe(per_epoch, steps, log_every, evaluate, monitor, patience)
+    donates = bool(getattr(step, "donates", False))
+    observe = _observe(per_epoch, steps, log_every, evaluate, monitor, patience, donates)
     first = Snapshot(state, start // per_epoch, start % per_epoch, per_epoch, steps,
-                     window=tuple(window), best=best[0], best_score=best[1], bad=best[2])
+                     window=tuple(window), best=best[0], best_score=best[1], bad=best[2],
+                     kept=_copy(state) if donates else None)
     states = trajectory(step, state, itertools.islice(batches, max(steps - start, 0)))
     snaps = toolz.drop(1, toolz.accumulate(observe, toolz.drop(1, states), first))
     return _take_through(lambda s: s.stop, snaps)

@@ -33,7 +33,7 @@ __all__ = [
     "pytree", "static_field", "register", "TreeDef", "flatten", "unflatten",
     "flatten_up_to", "flatten_with_path", "leaves", "structure", "map",
     "reduce", "add", "sub", "scale", "zeros_like", "allclose", "equal",
-    "vdot", "global_norm", "size", "first_nonfinite", "astype", "short",
+    "vdot", "global_norm", "size", "first_nonfinite", "astype", "short", "freeze", "frozen_copy",
     "matches", "labels", "mask", "unmatched", "at",
 ]
 
@@ -460,6 +460,35 @@ def first_nonfinite(a: Any) -> str | None:
         if np.issubdtype(arr.dtype, np.inexact) and not np.isfinite(arr).all():
             return path
     return None
+
+
+def freeze(tree: Any) -> Any:
+    """``tree`` itself, its array leaves made read-only (``writeable=False``), so that
+    ``p.layers[0].w[0, 0] = 1`` raises NumPy's error instead of changing a record that
+    looks frozen. Only the flag changes: no array is copied and no value moves.
+
+    >>> t = freeze({"w": np.zeros(2)})
+    >>> t["w"][0] = 1.0
+    Traceback (most recent call last):
+    ...
+    ValueError: assignment destination is read-only
+    """
+    for leaf in leaves(tree):
+        if isinstance(leaf, np.ndarray) and leaf.flags.writeable:
+            leaf.flags.writeable = False
+    return tree
+
+
+def frozen_copy(a: np.ndarray) -> np.ndarray:
+    """A read-only copy of ``a``.
+
+    >>> c = frozen_copy(np.ones(2))
+    >>> c.flags.writeable, c.tolist()
+    (False, [1.0, 1.0])
+    """
+    c = np.array(a, copy=True)
+    c.flags.writeable = False
+    return c
 
 
 # Paths, patterns, labels, masks and surgery live in funcnet.paths (they build on the above).

@@ -142,7 +142,8 @@ def _execute(pipe, config, out_dir, resumed, opts: _Options, interrupt: Interrup
         return fpipeline.run(pipe, config, observe, data=data, on_start=started,
                              state=resumed.state if resumed is not None else None,
                              window=resumed.window if resumed is not None else None,
-                             best=resumed.best if resumed is not None else None)
+                             best=resumed.best if resumed is not None else None,
+                             donate=True)
     finally:
         close()
 

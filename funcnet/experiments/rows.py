@@ -189,7 +189,8 @@ def run_task(task: Task, folder: str | Path | None = None, *, threads: int | Non
                 result = fpipeline.run(pipe, config, watch, data=data,
                                        state=earlier.state if earlier else None,
                                        window=earlier.window if earlier else None,
-                                       best=earlier.best if earlier else None)
+                                       best=earlier.best if earlier else None,
+                                       donate=True)
                 result = _paused(result, watch)
             history = runs.join_history(earlier.history if earlier else None, result.history)
             if folder is not None:

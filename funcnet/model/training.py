@@ -84,11 +84,11 @@ def init(key, arch, scheme: str = "he", activation: str = "relu", dtype=np.float
     """
     arch = tuple(arch)
     if not arch or _is_sizes(arch):
-        return _from_sizes(key, arch, scheme, activation, dtype)
+        return tree.freeze(_from_sizes(key, arch, scheme, activation, dtype))
     if input_shape is None:
         raise ConfigError("a network of layer specs needs input_shape, e.g. input_shape=(28, 28, 1)")
     shape = (input_shape,) if isinstance(input_shape, (int, np.integer)) else input_shape
-    return network.init(key, arch, shape, scheme, dtype)
+    return tree.freeze(network.init(key, arch, shape, scheme, dtype))
 
 
 def init_model_state(params: Network):
@@ -103,7 +103,7 @@ def init_model_state(params: Network):
     True
     """
     state = network.initial_state(params)
-    return state if tree.leaves(state) else None
+    return tree.freeze(state) if tree.leaves(state) else None
 
 
 def check_labels(y, n: int, classes: int) -> np.ndarray:
@@ -216,7 +216,7 @@ def backward(params: Network, acts: Trace, y: np.ndarray, *, m: int | None = Non
     y = check_labels(y, len(acts.probs), _classes(params))
     grads = network.backward(params, acts.caches,
                              cross_entropy_grad(acts.probs, y, m, label_smoothing))
-    return _with_l2(grads, params, l2) if l2 else grads
+    return tree.freeze(_with_l2(grads, params, l2) if l2 else grads)
 
 
 def value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_state=None, key=None,
@@ -240,6 +240,26 @@ def value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_stat
     >>> loss, g, correct, state = value_and_grads(net, x, y, model_state=init_model_state(net))
     >>> bool(loss > 0), tree.structure(g) == tree.structure(net), state[1].mean.shape
     (True, True, (4,))
+
+    The arrays returned are read-only, as every parameter, state and gradient
+    array funcnet hands out.
+    """
+    loss, grads, correct, state = owned_value_and_grads(
+        params, x, y, model_state=model_state, key=key, l2=l2, m=m,
+        label_smoothing=label_smoothing, trainable_from=trainable_from)
+    return loss, tree.freeze(grads), correct, tree.freeze(state)
+
+
+def owned_value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_state=None,
+                          key=None, l2: float = 0.0, m: int | None = None,
+                          label_smoothing: float = 0.0, trainable_from: int = 0) -> tuple:
+    """:func:`value_and_grads` with its fresh gradient and state arrays left writeable: for
+    a training step that owns them (``make_step(..., donate=True)`` writes its updates
+    into the gradients' arrays). The same numbers.
+
+    >>> p = init(rng.key(0), (3, 2))
+    >>> owned_value_and_grads(p, np.ones((2, 3)), np.array([0, 1]))[1].layers[0].w.flags.writeable
+    True
     """
     _check_key(params, True, key)
     x = np.asarray(x)
@@ -305,4 +325,4 @@ def update(params, grads, lr: float):
     >>> bool(np.allclose(q.layers[0].w, p.layers[0].w - 0.1))
     True
     """
-    return tree.map(lambda p, g: p - p.dtype.type(lr) * g, params, grads)
+    return tree.freeze(tree.map(lambda p, g: p - p.dtype.type(lr) * g, params, grads))

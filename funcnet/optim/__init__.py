@@ -19,7 +19,7 @@ hyperparameters in the state (``inject_hyperparams``). A training step::
 """
 
 from .alias import RECIPES, adam, adamw, by_name, momentum, rmsprop, sgd
-from .base import Optimizer, apply_updates, chain
+from .base import Optimizer, apply_updates, chain, donated_form, donating
 from .accumulation import MultiStepsState, multi_steps
 from .groups import (MaskedState, MultiTransformState, SetToZeroState, by_path, freeze, frozen,
                      masked, multi_transform, set_to_zero)
@@ -33,7 +33,7 @@ from .transform import (AddDecayedWeightsState, ClipByGlobalNormState, IdentityS
                         scale_by_learning_rate, scale_by_rms, scale_by_schedule, trace)
 
 __all__ = [
-    "Optimizer", "apply_updates", "chain",
+    "Optimizer", "apply_updates", "chain", "donating", "donated_form",
     "identity", "scale", "scale_by_learning_rate", "scale_by_schedule", "trace",
     "scale_by_rms", "scale_by_adam", "add_decayed_weights", "clip_by_global_norm",
     "IdentityState", "ScaleState", "ScaleByLearningRateState", "ScaleByScheduleState",

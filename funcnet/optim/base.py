@@ -20,7 +20,7 @@ import numpy as np
 
 from funcnet import tree
 
-__all__ = ["Optimizer", "apply_updates", "chain"]
+__all__ = ["Optimizer", "apply_updates", "chain", "donating", "donated_form"]
 
 Params = Any   # a pytree of arrays
 Updates = Any  # a pytree of arrays with the structure of Params
@@ -48,6 +48,41 @@ class Optimizer(NamedTuple):
     update: Callable[..., tuple[Updates, State]]
     update_leaves: Callable | None = None
     frozen: Callable | None = None
+
+
+def donating(update_leaves: Callable, donated: Callable) -> Callable:
+    """``update_leaves`` with its donated form attached (see :func:`donated_form`).
+
+    ``donated(gs, state, params, treedef) -> (us, new_state)`` gives the same
+    numbers as ``update_leaves``, bit for bit, but may write into the gradient
+    leaves ``gs`` and into the arrays of ``state`` (its caller owns both and
+    promises not to read them again): the updates ``us`` are the arrays of
+    ``gs`` and ``new_state`` holds the arrays of ``state``, so a training step
+    that donates allocates no new optimizer state. It never writes into ``params``.
+
+    >>> def double(gs, s, p, td): return [2 * g for g in gs], s
+    >>> def double_in_place(gs, s, p, td):
+    ...     for g in gs:
+    ...         g *= 2
+    ...     return gs, s
+    >>> f = donating(double, double_in_place)
+    >>> donated_form(f) is double_in_place
+    True
+    """
+    update_leaves.donated = donated
+    return update_leaves
+
+
+def donated_form(update_leaves: Callable | None) -> Callable | None:
+    """The donated form attached to ``update_leaves`` by :func:`donating`, else None.
+
+    A wrapper that makes its own ``update_leaves`` gets none unless it attaches
+    one, so a donated form always belongs to the update it stands for.
+
+    >>> donated_form(lambda gs, s, p, td: (gs, s)) is None
+    True
+    """
+    return getattr(update_leaves, "donated", None)
 
 
 def leafwise(init: Callable, update_leaves: Callable) -> Optimizer:
@@ -110,6 +145,17 @@ def chain(*optimizers: Optimizer) -> Optimizer:
             states.append(s)
         return gs, tuple(states)
 
+    donated = tuple(donated_form(s) for s in steps)
+    if all(steps) and all(donated):
+        def update_donated(gs, state, params, treedef):
+            check(state)
+            states = []
+            for step, s in zip(donated, state):
+                gs, s = step(gs, s, params, treedef)
+                states.append(s)
+            return gs, tuple(states)
+        donating(update_leaves, update_donated)
+
     def update(grads: Updates, state: State, params: Params = None):
         check(state)
         states = []
@@ -141,4 +187,4 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     """
     ps, treedef = tree.flatten(params)
     us = tree.flatten_up_to(treedef, updates)
-    return tree.unflatten(treedef, [_add(p, u) for p, u in zip(ps, us)])
+    return tree.freeze(tree.unflatten(treedef, [_add(p, u) for p, u in zip(ps, us)]))

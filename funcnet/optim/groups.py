@@ -38,7 +38,7 @@ import numpy as np
 from funcnet import tree
 from funcnet.errors import ConfigError
 
-from .base import Optimizer
+from .base import Optimizer, donated_form, donating
 
 __all__ = ["MaskedState", "MultiTransformState", "SetToZeroState", "masked", "multi_transform",
            "set_to_zero", "freeze", "by_path", "frozen", "chain_frozen"]
@@ -247,6 +247,15 @@ def masked(inner: Optimizer, mask: Any) -> Optimizer:
         ps = tree.flatten_up_to(treedef, params) if params is not None else None
         out = list(gs)
         return out, MaskedState(_on_part(step, part, gs, state.inner_state, ps, out))
+
+    inner_donated = donated_form(step)
+    if inner_donated is not None:
+        def donated(gs, state, params, treedef):
+            part = part_of(treedef, _stand_in(treedef, gs, params))
+            ps = tree.flatten_up_to(treedef, params) if params is not None else None
+            out = list(gs)
+            return out, MaskedState(_on_part(inner_donated, part, gs, state.inner_state, ps, out))
+        donating(update_leaves, donated)
 
     def frozen_fn(params):
         ls, treedef = tree.flatten(params)

@@ -25,7 +25,7 @@ import numpy as np
 from funcnet import tree
 from funcnet.errors import ConfigError
 
-from .base import Optimizer, leafwise
+from .base import Optimizer, donating, leafwise
 from .schedules import constant
 
 __all__ = [
@@ -68,6 +68,13 @@ def _scaled(gs: list, c: float) -> list:
     return [np.multiply(g, c, out=np.empty_like(g)) for g in gs]
 
 
+def _scale_in_place(gs: list, c: float) -> list:
+    """g ← c·g for each donated g (the numbers of :func:`_scaled`)."""
+    for g in gs:
+        np.multiply(g, c, out=g)
+    return gs
+
+
 # --- identity, scale --------------------------------------------------------
 
 @tree.pytree
@@ -85,8 +92,8 @@ def identity() -> Optimizer:
     >>> identity().update([1.0, 2.0], IdentityState())[0]
     [1.0, 2.0]
     """
-    return leafwise(lambda params: IdentityState(),
-                    lambda gs, state, params, treedef: (gs, state))
+    same = lambda gs, state, params, treedef: (gs, state)  # noqa: E731
+    return leafwise(lambda params: IdentityState(), donating(same, same))
 
 
 @tree.pytree
@@ -107,8 +114,9 @@ def scale(c: float) -> Optimizer:
     [array([1., 2.])]
     """
     c = float(c)
-    return leafwise(lambda params: ScaleState(),
-                    lambda gs, state, params, treedef: (_scaled(gs, c), state))
+    return leafwise(lambda params: ScaleState(), donating(
+        lambda gs, state, params, treedef: (_scaled(gs, c), state),
+        lambda gs, state, params, treedef: (_scale_in_place(gs, c), state)))
 
 
 # --- learning rate and schedules --------------------------------------------
@@ -138,7 +146,12 @@ def scale_by_schedule(fn: Callable[[int], float]) -> Optimizer:
     def update_leaves(gs, state, params, treedef):
         c = float(fn(int(state.count)))
         return _scaled(gs, c), ScaleByScheduleState(_next_count(state.count))
-    return leafwise(lambda params: ScaleByScheduleState(_zero_count()), update_leaves)
+
+    def donated(gs, state, params, treedef):
+        c = float(fn(int(state.count)))
+        return _scale_in_place(gs, c), ScaleByScheduleState(_next_count(state.count))
+    return leafwise(lambda params: ScaleByScheduleState(_zero_count()),
+                    donating(update_leaves, donated))
 
 
 @tree.pytree
@@ -169,7 +182,12 @@ def scale_by_learning_rate(lr: float | Callable[[int], float]) -> Optimizer:
     def update_leaves(gs, state, params, treedef):
         c = -float(rate(int(state.count)))
         return _scaled(gs, c), ScaleByLearningRateState(_next_count(state.count))
-    return leafwise(lambda params: ScaleByLearningRateState(_zero_count()), update_leaves)
+
+    def donated(gs, state, params, treedef):
+        c = -float(rate(int(state.count)))
+        return _scale_in_place(gs, c), ScaleByLearningRateState(_next_count(state.count))
+    return leafwise(lambda params: ScaleByLearningRateState(_zero_count()),
+                    donating(update_leaves, donated))
 
 
 # --- momentum ----------------------------------------------------------------
@@ -191,6 +209,17 @@ def _trace_leaf(g, v, mu: float, nesterov: bool):
     u = np.multiply(v_new, mu, out=np.empty_like(v_new))
     u += g
     return u, v_new
+
+
+def _trace_leaf_in_place(g, v, mu: float, nesterov: bool):
+    """:func:`_trace_leaf` written into the donated v (v') and g (u)."""
+    v *= mu
+    v += g
+    if not nesterov:
+        np.copyto(g, v)
+        return g
+    g += np.multiply(v, mu, out=np.empty_like(v))  # g + μ·v' = μ·v' + g
+    return g
 
 
 def trace(decay: float, nesterov: bool = False) -> Optimizer:
@@ -215,7 +244,11 @@ def trace(decay: float, nesterov: bool = False) -> Optimizer:
         vs = tree.flatten_up_to(treedef, state.trace)
         us, vs = _columns([_trace_leaf(g, v, mu, nesterov) for g, v in zip(gs, vs)], 2)
         return us, TraceState(tree.unflatten(treedef, vs))
-    return leafwise(lambda params: TraceState(_zeros(params)), update_leaves)
+
+    def donated(gs, state, params, treedef):
+        vs = tree.flatten_up_to(treedef, state.trace)
+        return [_trace_leaf_in_place(g, v, mu, nesterov) for g, v in zip(gs, vs)], state
+    return leafwise(lambda params: TraceState(_zeros(params)), donating(update_leaves, donated))
 
 
 # --- adaptive scaling ---------------------------------------------------------
@@ -245,6 +278,23 @@ def _rms_leaf(g, v, rho: float, eps: float):
     return np.divide(g, u, out=u), v_new
 
 
+def _ema_square_in_place(g, v, rho: float, scratch) -> None:
+    """v ← v + (1−ρ)·(g² − v) in the donated v, the numbers of :func:`_ema_square`."""
+    np.multiply(g, g, out=scratch)
+    scratch -= v
+    scratch *= 1.0 - rho
+    v += scratch  # v + s, the same sum as s + v
+
+
+def _rms_leaf_in_place(g, v, rho: float, eps: float):
+    """:func:`_rms_leaf` written into the donated ν (ν') and g (u)."""
+    scratch = np.empty_like(v)
+    _ema_square_in_place(g, v, rho, scratch)
+    np.sqrt(v, out=scratch)
+    scratch += eps
+    return np.divide(g, scratch, out=g)
+
+
 def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
     """RMSprop's scaling as torch.optim.RMSprop: ν ← ρ·ν + (1−ρ)·g²; u = g/(√ν + ε).
 
@@ -268,7 +318,11 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
         vs = tree.flatten_up_to(treedef, state.nu)
         us, vs = _columns([_rms_leaf(g, v, rho, eps) for g, v in zip(gs, vs)], 2)
         return us, ScaleByRmsState(tree.unflatten(treedef, vs))
-    return leafwise(lambda params: ScaleByRmsState(_zeros(params)), update_leaves)
+
+    def donated(gs, state, params, treedef):
+        vs = tree.flatten_up_to(treedef, state.nu)
+        return [_rms_leaf_in_place(g, v, rho, eps) for g, v in zip(gs, vs)], state
+    return leafwise(lambda params: ScaleByRmsState(_zeros(params)), donating(update_leaves, donated))
 
 
 @tree.pytree
@@ -292,6 +346,21 @@ def _adam_leaf(g, m, v, b1: float, b2: float, eps_hat: float, step: float):
     np.divide(m_new, u, out=u)
     u *= step
     return u, m_new, v_new
+
+
+def _adam_leaf_in_place(g, m, v, b1: float, b2: float, eps_hat: float, step: float):
+    """:func:`_adam_leaf` written into the donated m (m'), v (v') and g (u), with one
+    scratch array: v' first (it needs g), then m' (g's buffer holds g − m), then u."""
+    scratch = np.empty_like(v)
+    _ema_square_in_place(g, v, b2, scratch)
+    np.subtract(g, m, out=g)
+    g *= 1.0 - b1
+    m += g  # m + (1−β1)(g − m), the same sum as the pure form's
+    np.sqrt(v, out=scratch)
+    scratch += eps_hat
+    np.divide(m, scratch, out=g)
+    g *= step
+    return g
 
 
 def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Optimizer:
@@ -330,7 +399,15 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Opti
                                for g, m, v in zip(gs, ms, vs)], 3)
         return us, ScaleByAdamState(count, tree.unflatten(treedef, ms),
                                     tree.unflatten(treedef, vs))
-    return leafwise(init, update_leaves)
+
+    def donated(gs, state, params, treedef):
+        count = _next_count(state.count)
+        c1, c2 = 1.0 - b1 ** int(count), math.sqrt(1.0 - b2 ** int(count))
+        ms = tree.flatten_up_to(treedef, state.mu)
+        vs = tree.flatten_up_to(treedef, state.nu)
+        us = [_adam_leaf_in_place(g, m, v, b1, b2, eps * c2, c2 / c1) for g, m, v in zip(gs, ms, vs)]
+        return us, ScaleByAdamState(count, state.mu, state.nu)
+    return leafwise(init, donating(update_leaves, donated))
 
 
 # --- weight decay and clipping -------------------------------------------------
@@ -363,7 +440,14 @@ def add_decayed_weights(weight_decay: float) -> Optimizer:
         for u, g in zip(us, gs):
             u += g
         return us, state
-    return leafwise(lambda params: AddDecayedWeightsState(), update_leaves)
+
+    def donated(gs, state, params, treedef):
+        if params is None:
+            raise ValueError("add_decayed_weights needs params: call update(grads, state, params)")
+        for g, p in zip(gs, tree.flatten_up_to(treedef, params)):
+            g += np.multiply(p, lam, out=np.empty_like(g))  # g + λ·p = λ·p + g
+        return gs, state
+    return leafwise(lambda params: AddDecayedWeightsState(), donating(update_leaves, donated))
 
 
 @tree.pytree
@@ -391,4 +475,8 @@ def clip_by_global_norm(max_norm: float) -> Optimizer:
     def update_leaves(gs, state, params, treedef):
         norm = math.sqrt(sum(float(np.vdot(g, g)) for g in gs))
         return (gs if norm <= c else _scaled(gs, c / norm)), state
-    return leafwise(lambda params: ClipByGlobalNormState(), update_leaves)
+
+    def donated(gs, state, params, treedef):
+        norm = math.sqrt(sum(float(np.vdot(g, g)) for g in gs))
+        return (gs if norm <= c else _scale_in_place(gs, c / norm)), state
+    return leafwise(lambda params: ClipByGlobalNormState(), donating(update_leaves, donated))

@@ -129,6 +129,19 @@ class TrainConfig:
     dropout: float = field(0.2, "dropout rate on hidden layers (inverted dropout), in [0, 1)", RATE)
     shift: int = field(2, "augmentation: translate training images by up to this many pixels", NON_NEGATIVE)
     flip: bool = field(False, "augmentation: mirror training images left-right at random")
+    rotation: float = field(0.0, "augmentation: rotate training images by up to this many degrees "
+                                 "(bilinear; with zoom or shear, the shift is sub-pixel too)",
+                            attrs.validators.and_(NON_NEGATIVE, attrs.validators.le(180.0)))
+    zoom: float = field(0.0, "augmentation: scale training images by a factor in [1 − zoom, 1 + zoom]",
+                        RATE)
+    shear: float = field(0.0, "augmentation: shear training images by up to this many degrees",
+                         attrs.validators.and_(NON_NEGATIVE, attrs.validators.lt(90.0)))
+    elastic: float = field(0.0, "augmentation: Simard's elastic distortion of this size α in pixels "
+                                "(0: off)", NON_NEGATIVE)
+    elastic_sigma: float = field(4.0, "augmentation: the smoothness σ of the elastic distortion, "
+                                      "in pixels", POSITIVE)
+    label_smoothing: float = field(0.0, "train against (1 − ε)·onehot(y) + ε/K instead of onehot(y)",
+                                   RATE)
     clip_norm: float | None = field(None, "clip gradients to this global norm (none: off)",
                                     attrs.validators.optional(POSITIVE))
     batch_size: int = field(128, "minibatch size", POSITIVE)
@@ -404,33 +417,71 @@ def _record(config, splits: dict, lr):
     return evaluate
 
 
+def _image_shape(config, x: np.ndarray) -> tuple:
+    """(height, width, channels) of one training example, for the augmentations that move
+    pixels in two dimensions: the network's image input, or 28 × 28 × 1 for 784 features."""
+    shape = tuple(config.input_shape_of())
+    if len(shape) == 3:
+        return shape
+    if int(np.prod(x.shape[1:])) == 784:
+        return (28, 28, 1)
+    raise ConfigError(f"rotation, zoom, shear and elastic move image pixels: expected 28 × 28 "
+                      f"images or an image input_shape, got examples of shape {x.shape[1:]}")
+
+
 def _augmented(config, batches, start: int):
     """Each batch translated by up to ``config.shift`` pixels and, with ``config.flip``,
-    mirrored left–right at random (step t draws from fold_in(key, t))."""
+    mirrored left–right at random (step t draws from fold_in(key, t)).
+
+    With ``rotation``, ``zoom`` or ``shear`` the images move by
+    :func:`funcnet.augment.affine` instead (θ ~ U[±rotation], s ~ U[1 ± zoom],
+    φ ~ U[±shear], a sub-pixel shift ~ U[±shift]); with ``elastic`` = α they
+    are then distorted by :func:`funcnet.augment.elastic` (σ = ``elastic_sigma``).
+    These draw from fold_in(fold_in(key, t), 1), so runs without them keep
+    their bits."""
     s, mirror = config.shift, config.flip
-    if not (s or mirror):
+    moved = bool(config.rotation or config.zoom or config.shear)
+    warp = bool(config.elastic)
+    if not (s or mirror or moved or warp):
         return batches
     key = keys(config)[4]
 
+    def images(x):
+        return x.reshape(len(x), *_image_shape(config, x))
+
     def one(t, b):
-        k_shift, k_flip = rng.split(rng.fold_in(key, t))
-        x = augment.shift(k_shift, b.x, s) if s else b.x
+        kt = rng.fold_in(key, t)
+        k_shift, k_flip = rng.split(kt)
+        if moved or warp:
+            k_affine, k_elastic = rng.split(rng.fold_in(kt, 1))
+        if moved:
+            x = augment.affine(k_affine, images(b.x), rotation=config.rotation,
+                               scale=(1.0 - config.zoom, 1.0 + config.zoom), shift=float(s),
+                               shear=config.shear).reshape(b.x.shape)
+        else:
+            x = augment.shift(k_shift, b.x, s) if s else b.x
+        if warp:
+            x = augment.elastic(k_elastic, images(x), config.elastic,
+                                config.elastic_sigma).reshape(b.x.shape)
         return fdata.Dataset(augment.flip(k_flip, x) if mirror else x, b.y, b.source)
 
     return (one(t, b) for t, b in enumerate(batches, start))
 
 
 def train(config, splits: dict, state: ftrain.TrainState | None = None,
-          window: tuple = (0.0, 0, 0, 0), best: tuple | None = None):
+          window: tuple = (0.0, 0, 0, 0), best: tuple | None = None, donate: bool = False):
     """The lazy stream of snapshots: minibatch training with the configured optimizer.
 
     ``window`` carries the figures of an epoch cut short into a resumed run,
-    ``best`` its early-stopping bookkeeping (best state, best score, bad epochs).
+    ``best`` its early-stopping bookkeeping (best state, best score, bad epochs);
+    ``donate`` runs the step that writes each state into the last one's arrays
+    (``make_step(..., donate=True)``, the same numbers).
     """
     tr = splits["train"]
     per_epoch = fdata.num_batches(len(tr), config.batch_size)
     state = init_state(config, per_epoch) if state is None else state
-    step = ftrain.make_step(optimizer(config, per_epoch), l2=config.l2)
+    step = ftrain.make_step(optimizer(config, per_epoch), l2=config.l2, donate=donate,
+                            label_smoothing=config.label_smoothing)
     batches = _augmented(config, fdata.stream(keys(config)[2], tr, config.batch_size,
                                               start_step=int(state.step)), int(state.step))
     patience = config.patience

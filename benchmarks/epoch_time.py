@@ -24,7 +24,7 @@ import numpy as np
 
 import _common as C
 
-ALL = ("funcnet", "funcnet-repl", "funcnet-f32", "numpy", "torch", "sklearn")
+ALL = ("funcnet", "funcnet-donate", "funcnet-repl", "funcnet-f32", "numpy", "torch", "sklearn")
 
 
 def parse(argv=None):
@@ -36,13 +36,17 @@ def parse(argv=None):
     p.add_argument("--batch", type=int, default=128, help="batch size")
     p.add_argument("--epochs", type=int, default=5,
                    help="epochs timed per contender, after one dropped warm-up epoch")
-    p.add_argument("--only", default="funcnet,funcnet-repl,funcnet-f32,numpy,torch,sklearn",
+    p.add_argument("--only", default="funcnet,funcnet-donate,funcnet-repl,funcnet-f32,numpy,torch,sklearn",
                    help=f"comma-separated contenders among {', '.join(ALL)} "
-                        "(funcnet-f32: funcnet fed pre-scaled float32 instead of uint8; "
+                        "(funcnet-donate: make_step(opt, donate=True), the road funcnet run takes; "
+                        "funcnet-f32: funcnet fed pre-scaled float32 instead of uint8; "
                         "funcnet-repl: forward, backward, opt.update, optim.apply_updates "
                         "in a plain Python loop, as the README's REPL walkthrough composes them)")
     p.add_argument("--threads", type=int, default=2, help="PyTorch threads")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="call funcnet.runtime.keep_freed_memory() first (glibc malloc thresholds), "
+                        "as funcnet run does")
     args = p.parse_args(argv)
     args.sizes = tuple(int(s) for s in args.sizes.split(","))
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -55,13 +59,15 @@ def parse(argv=None):
 class Funcnet:
     """funcnet's public API as a user trains with it: init, make_step, fit over batches."""
 
+    donate = False
+
     def __init__(self, args, train_ds):
         from funcnet import model, optim, rng, train
         self.rng, self.train = rng, train
         opt = optim.by_name(args.optimizer, args.lr)
         params = model.init(rng.key(args.seed), args.sizes)
         self.state = train.init_state(params, opt, rng.key(args.seed + 1))
-        self.step = train.make_step(opt)
+        self.step = train.make_step(opt, donate=self.donate)
         self.key, self.ds, self.batch, self.e = rng.key(args.seed + 2), train_ds, args.batch, 0
 
     def epoch(self):
@@ -73,6 +79,12 @@ class Funcnet:
     def accuracy(self, test):
         from funcnet import evaluate
         return evaluate.dataset_accuracy(self.state.params, test)
+
+
+class FuncnetDonate(Funcnet):
+    """``make_step(opt, donate=True)``: each state written into the last one's arrays."""
+
+    donate = True
 
 
 class FuncnetRepl(Funcnet):
@@ -110,6 +122,9 @@ def contenders(args, raw):
     if "funcnet" in args.only:
         f = Funcnet(args, tr)
         out["funcnet"] = (f.epoch, lambda f=f: f.accuracy(te))
+    if "funcnet-donate" in args.only:
+        d = FuncnetDonate(args, tr)
+        out["funcnet-donate"] = (d.epoch, lambda d=d: d.accuracy(te))
     if "funcnet-repl" in args.only:
         r = FuncnetRepl(args, tr)
         out["funcnet-repl"] = (r.epoch, lambda r=r: r.accuracy(te))
@@ -152,6 +167,7 @@ def plan_of(name: str, args) -> str:
                  "as the process has them" if args.batch <= rows else
                  f"{rows}-row chunks on every core")
     return {"funcnet": f"make_step, {one_piece}", "funcnet-f32": f"make_step, {one_piece}",
+            "funcnet-donate": f"make_step(donate=True), {one_piece}",
             "funcnet-repl": f"forward/backward, {one_piece}",
             "numpy": "none (the reference as written)",
             "torch": f"none (PyTorch, {args.threads} threads)",
@@ -171,8 +187,13 @@ def main(argv=None):
     print(f"   float32 GEMM peak (2048² sgemm, this process): {peak_best:.1f} GFLOP/s best of 7, "
           f"{peak_med:.1f} median")
     print(f"   work per epoch: 6·n·Σ n_in·n_out = {flops / 1e9:.2f} GFLOP")
-    print("   process-wide settings: none (glibc malloc defaults; funcnet.runtime.keep_freed_memory "
-          "is not called)")
+    if args.keep_freed_memory:
+        from funcnet import runtime
+        print(f"   process-wide settings: funcnet.runtime.keep_freed_memory() -> "
+              f"{runtime.keep_freed_memory()} (as funcnet run sets them)")
+    else:
+        print("   process-wide settings: none (glibc malloc defaults; funcnet.runtime.keep_freed_memory "
+              "is not called)")
     live = {k: v for k, v in runs.items() if not isinstance(v, str)}
     times = {k: [] for k in live}
     faults = {k: [] for k in live}
@@ -218,6 +239,19 @@ def main(argv=None):
             print(f"   funcnet-repl / funcnet (make_step) = {r:.2f}  "
                   f"({'met' if r <= 1.15 else 'NOT met'}, target ≤ 1.15); "
                   f"per round {C.spread(per_round, digits=2)}  {tag}")
+        for road in ("funcnet", "funcnet-donate"):
+            if road in med:
+                ts = times[road][1:]
+                r = max(ts) / min(ts)
+                print(f"   {road}: max/min of its epochs = {r:.2f}  "
+                      f"({'met' if r <= 1.25 else 'NOT met'}, target ≤ 1.25)  {tag}")
+        if "funcnet-donate" in med:
+            for other, target in (("numpy", 1.0), ("torch", 0.8)):
+                if other in med:
+                    r = med["funcnet-donate"] / med[other]
+                    per_round = [a / b for a, b in zip(times["funcnet-donate"][1:], times[other][1:])]
+                    print(f"   funcnet-donate / {other} = {r:.2f}  ({'met' if r <= target else 'NOT met'}, "
+                          f"target ≤ {target}); per round {C.spread(per_round, digits=2)}  {tag}")
         share = flops / med["funcnet"] / 1e9 / peak
         print(f"   funcnet at {100 * share:.1f}% of the GEMM peak "
               f"({'met' if share >= 0.5 else 'NOT met'}, target ≥ 50%)  {tag}")

@@ -24,7 +24,7 @@ from . import model, planner, rng
 from .model import _fused as chunked  # the fused dense kernel: its chunked passes
 
 __all__ = ["CHUNKED", "TUTORIAL", "PADDINGS", "chunked_candidates", "chunked_run",
-           "describe_layout", "describe_shape"]
+           "chunked_plan", "chunked_key", "describe_layout", "describe_shape"]
 
 CHUNKED = "chunked.grads"
 TUTORIAL = tuple({"rows": 41000, "sizes": [784, 10, 10], "x": "uint8", "dtype": d}
@@ -74,6 +74,38 @@ def chunked_run(key: dict):
         return chunked.grads(params, x, y, plan=layout, threads=plan["threads"])
 
     return run
+
+
+def chunked_key(x: np.ndarray, sizes, dtype) -> dict:
+    """The planner's shape key of a chunked pass over ``x`` through layer ``sizes`` in ``dtype``.
+
+    >>> chunked_key(np.zeros((5, 3), np.uint8), (3, 2), np.float32)
+    {'rows': 5, 'sizes': [3, 2], 'x': 'uint8', 'dtype': 'float32'}
+    """
+    return {"rows": int(len(x)), "sizes": [int(s) for s in sizes], "x": np.dtype(x.dtype).name,
+            "dtype": np.dtype(dtype).name}
+
+
+def chunked_plan(key: dict, mode: str | None = None) -> tuple:
+    """``(layout, threads)`` for :func:`funcnet.model._fused.grads` at shape ``key``: the plan
+    the planner keeps for this machine, measured on first use (:func:`funcnet.planner.choose`
+    over :func:`chunked_candidates`; ``FUNCNET_PLAN`` or ``mode`` can turn measuring off).
+    Every candidate it may return gives the default layout's bits on this machine.
+    The test inputs of the measurement are made only if it measures.
+
+    >>> layout, threads = chunked_plan(TUTORIAL[0], mode="default")
+    >>> layout == chunked.layout(np.float32), threads == planner.usable_cores()
+    (True, True)
+    """
+    made: list = []
+
+    def run(plan: dict):
+        if not made:
+            made.append(chunked_run(key))
+        return made[0](plan)
+
+    plan = planner.choose(CHUNKED, key, chunked_candidates(key), run, mode=mode)
+    return chunked.Layout(plan["chunk_bytes"], plan["forward"], plan["backward"]), int(plan["threads"])
 
 
 def describe_layout(plan: dict, key: dict) -> str:

@@ -31,7 +31,8 @@ import numpy as np
 
 from funcnet import data as fdata
 from funcnet import evaluate as fevaluate
-from funcnet import classify, model, rng, train as ftrain
+from funcnet import classify, model, rng, tunables, train as ftrain
+from funcnet._kernels import default_threads
 from funcnet.model import _fused  # the fused dense kernel: the one place the tutorial's quirks live
 from funcnet.errors import ConfigError
 from funcnet.losses import cross_entropy
@@ -134,7 +135,7 @@ def _evaluate_step(config: Config, splits: dict):
     return evaluate
 
 
-def gradient_descent_step(config: Config, total_rows: int):
+def gradient_descent_step(config: Config, total_rows: int, plan: tuple | None = None):
     """The tutorial's iteration as a pure step: forward, backward, W = W − α·dW.
 
     Forward and backward run together over fixed chunks of rows (1,024 in float32; the layout
@@ -144,13 +145,20 @@ def gradient_descent_step(config: Config, total_rows: int):
     same bits on any number of cores). Each quirk in force changes one line:
     ``softmax`` the output function, ``bias`` the bias gradient, ``m`` the
     divisor (all ``total_rows``).
+
+    ``plan`` = (layout, threads) is the planner's choice for this machine
+    (:func:`funcnet.tunables.chunked_plan`: zero-column paddings and threads
+    that give the default layout's bits), else the default layout.
     """
     q, lr = quirks(config), config.learning_rate
+    layout, threads = plan if plan is not None else (None, None)
     m = total_rows if "m" in q else None
     tutorial = [name for name in ("softmax", "bias") if name in q]
 
     def step(state: ftrain.TrainState, batch) -> ftrain.TrainState:
-        nll, grads, correct = _fused.grads(state.params, batch.x, batch.y, m=m, quirks=tutorial)
+        nll, grads, correct = _fused.grads(
+            state.params, batch.x, batch.y, m=m, quirks=tutorial, plan=layout,
+            threads=None if threads is None else min(threads, default_threads()))
         return ftrain.TrainState(model.update(state.params, grads, lr), state.opt_state,
                                  np.int64(state.step + 1), state.key,
                                  np.float64(nll / len(batch.y)),
@@ -162,7 +170,9 @@ def gradient_descent_step(config: Config, total_rows: int):
 def train(config: Config, splits: dict, state: ftrain.TrainState | None = None):
     """The lazy stream of snapshots of full-batch gradient descent."""
     state = init_state(config) if state is None else state
-    step = gradient_descent_step(config, len(splits["train"]) + len(splits["dev"]))
+    tr = splits["train"]
+    plan = tunables.chunked_plan(tunables.chunked_key(tr.x, config.sizes, dtype_of(config)))
+    step = gradient_descent_step(config, len(tr) + len(splits["dev"]), plan)
     return ftrain.snapshots(step, state, itertools.repeat(splits["train"]),
                             steps=config.iterations, per_epoch=1, log_every=config.log_every,
                             evaluate=_evaluate_step(config, splits))

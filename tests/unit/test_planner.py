@@ -395,3 +395,30 @@ def test_mode_cached_reads_the_file_once_then_measure_mode_reads_it_again(tmp_pa
     run = FakePass()
     assert choose(tmp_path, host, run) == CANDIDATES[2] and run.calls == []  # read, not measured
     assert choose(tmp_path, host, FakePass(), mode="cached") == CANDIDATES[2]
+
+
+def test_the_tutorial_pipeline_asks_the_planner_and_keeps_the_default_bits(monkeypatch, tmp_path):
+    """The tutorial's training stage takes the plan stored for this machine (measured on
+    first use, read from the file later) and its steps give the default layout's bits."""
+    from funcnet import data, model, rng, train
+    from funcnet.pipeline import load_pipeline
+    from pathlib import Path
+    mnist = load_pipeline(Path(__file__).resolve().parents[2] / "pipelines" / "mnist.py")
+    monkeypatch.setenv("FUNCNET_CACHE", str(tmp_path))
+    monkeypatch.setenv("FUNCNET_PLAN", "measure")
+    planfile._MEMO.clear()
+    gen = rng.generator(rng.key(5))
+    x = gen.integers(0, 256, (600, 784), dtype=np.uint8)
+    ds = data.Dataset(x, gen.integers(0, 10, 600))
+    config = mnist.Config(iterations=3, log_every=1, dev_size=100, rows=600)
+    splits = {"train": ds.take(slice(100, 600)), "dev": ds.take(slice(0, 100))}
+    planned = train.last(mnist.train(config, splits))
+    [plan] = planner.plans()
+    assert plan.name == tunables.CHUNKED and plan.key["rows"] == 500 and plan.key["x"] == "uint8"
+    monkeypatch.setattr(tunables, "chunked_run", lambda key: pytest.fail("measured again"))
+    planfile._MEMO.clear()
+    again = train.last(mnist.train(config, splits))
+    monkeypatch.setenv("FUNCNET_PLAN", "default")
+    default = train.last(mnist.train(config, splits))
+    assert tree.equal(planned.state.params, default.state.params)
+    assert tree.equal(again.state.params, default.state.params)

@@ -137,13 +137,23 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-dask", action="store_true", help="skip the search on Dask")
     parser.add_argument("--out", default=None, help="keep the searches' folders here")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="FIELD=VALUE",
+                        help="fix another field of the stand-in, e.g. --set schedule=constant "
+                             "(repeatable)")
     args = parser.parse_args()
 
     from funcnet import experiments
 
     fixed = {"sizes": args.sizes, "epochs": args.epochs}
+    for item in args.sets:
+        field, sep, value = item.partition("=")
+        if not sep:
+            parser.error(f"--set {item}: expected FIELD=VALUE")
+        fixed[field.strip()] = value.strip()
     C.print_header(f"search: {args.trials} configurations of pipelines/mnist_mlp.py "
-                   f"sizes={args.sizes} epochs={args.epochs}, successive halving η={args.eta} "
+                   f"sizes={args.sizes} epochs={args.epochs}"
+                   + "".join(f" {k}={v}" for k, v in fixed.items() if k not in ("sizes", "epochs"))
+                   + f", successive halving η={args.eta} "
                    f"from {args.min_epochs} epoch(s) against every trial to the end")
     local = f"{args.workers} local worker processes x 1 BLAS thread"
     tag = C.where(local)

@@ -4,8 +4,10 @@ worker processes, a script's first lines) stand on.
 The pure functions never change the state of the process they run in; only
 the edges call what is here.
 
-:func:`keep_freed_memory` sets glibc's malloc thresholds, opt-in: nothing in
-funcnet calls it, and no command calls it behind the user's back. A pure training
+:func:`keep_freed_memory` sets glibc's malloc thresholds. The library never
+calls it in a process it did not start: ``funcnet run`` calls it for its own
+process before training, and the experiments' worker processes (which funcnet
+starts) at their set-up; a script of yours calls it if it wants it. A pure training
 step allocates its new parameters and optimizer state and frees the old
 ones, the same sizes every step; glibc's own dynamic rule already keeps such
 blocks on the heap once one of them (or any block up to 32 MB, such as a

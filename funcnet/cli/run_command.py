@@ -18,7 +18,7 @@ from .. import pipeline as fpipeline
 from .. import plots as fplots
 from .. import report as freport
 from .. import runs
-from ..runtime import quiet_numpy
+from ..runtime import keep_freed_memory, quiet_numpy
 from .exits import EXIT_NONFINITE, Interrupt, debugging, fail, handle_errors
 from .lines import (echo_lines, figure_text, final_lines, heartbeat_line, progress_line, start_line,
                     warn, warn_diverged)
@@ -373,6 +373,7 @@ def run(pipeline_file, seed, seeds, ablation, overrides, data, out, resume, over
     if not (seeds or ablation):
         here = bool(resume) and Path(resume).resolve() == out_dir.resolve()
         claim = runs.claim(out_dir, overwrite=overwrite, resuming=here) if out_dir else nullcontext()
+        keep_freed_memory()  # an edge's process-wide setting: see funcnet.runtime
         with claim, quiet_numpy(not debugging()), Interrupt() as interrupt:
             _run_single(pipe, config, out_dir, resumed, opts, interrupt)
         return

@@ -107,8 +107,10 @@ class Serial:
 
 def _init_worker() -> None:
     """A worker's set-up: Ctrl-C asks its task to stop after the current step; the worker
-    exits when its parent is gone."""
+    exits when its parent is gone; glibc keeps freed memory for the next step
+    (:func:`funcnet.runtime.keep_freed_memory`: a process funcnet started, not the caller's)."""
     signal.signal(signal.SIGINT, lambda signum, frame: runtime.request_stop())
+    runtime.keep_freed_memory()
     watch_parent()
 
 

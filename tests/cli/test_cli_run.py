@@ -293,3 +293,18 @@ def test_a_finished_run_leaves_no_lock_file(tmp_path):
     assert invoke("run", MNIST, *TINY, "--out", out, "--no-plots", "--quiet").exit_code == 0
     assert not (out / ".funcnet.lock").exists()
     assert sorted(p.name for p in out.iterdir() if p.name.startswith("."))  == []
+
+
+def test_funcnet_run_keeps_freed_memory_and_the_library_does_not(monkeypatch):
+    """The allocator setting is the command's (an edge's), never pipeline.run's."""
+    from funcnet import pipeline as fpipeline
+    from funcnet.cli import run_command
+    calls = []
+    monkeypatch.setattr(run_command, "keep_freed_memory", lambda: calls.append("cli") or True)
+    monkeypatch.setattr("funcnet.runtime.keep_freed_memory",
+                        lambda: pytest.fail("the library set a process-wide allocator setting"))
+    result = invoke("run", MNIST, *TINY, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert calls == ["cli"]
+    pipe = fpipeline.load_pipeline(MNIST)
+    fpipeline.run(pipe, fpipeline.apply_overrides(pipe.Config(), ["iterations=2", "rows=3000"]))

@@ -191,9 +191,9 @@ def _torch_model(torch, net):
     with torch.no_grad():
         for i in ("0", "2"):
             mods[i].weight.copy_(torch.from_numpy(net.layers[int(i)].w.transpose(3, 2, 0, 1).copy()))
-            mods[i].bias.copy_(torch.from_numpy(net.layers[int(i)].b))
+            mods[i].bias.copy_(torch.from_numpy(net.layers[int(i)].b.copy()))
         mods["6"].weight.copy_(torch.from_numpy(net.layers[6].w.T.copy()))
-        mods["6"].bias.copy_(torch.from_numpy(net.layers[6].b))
+        mods["6"].bias.copy_(torch.from_numpy(net.layers[6].b.copy()))
 
     def forward(x):
         F = torch.nn.functional

@@ -137,24 +137,20 @@ def chain(*optimizers: Optimizer) -> Optimizer:
             raise ValueError(f"chain of {len(optimizers)} optimizers got a state "
                              f"of {len(state)} entries")
 
-    def update_leaves(gs, state, params, treedef):
-        check(state)
-        states = []
-        for step, s in zip(steps, state):
-            gs, s = step(gs, s, params, treedef)
-            states.append(s)
-        return gs, tuple(states)
-
-    donated = tuple(donated_form(s) for s in steps)
-    if all(steps) and all(donated):
-        def update_donated(gs, state, params, treedef):
+    def one_after_another(members: tuple) -> Callable:
+        def run(gs, state, params, treedef):
             check(state)
             states = []
-            for step, s in zip(donated, state):
+            for step, s in zip(members, state):
                 gs, s = step(gs, s, params, treedef)
                 states.append(s)
             return gs, tuple(states)
-        donating(update_leaves, update_donated)
+        return run
+
+    update_leaves = one_after_another(steps)
+    donated = tuple(donated_form(s) for s in steps)
+    if all(steps) and all(donated):
+        donating(update_leaves, one_after_another(donated))
 
     def update(grads: Updates, state: State, params: Params = None):
         check(state)

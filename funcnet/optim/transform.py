@@ -190,6 +190,21 @@ def scale_by_learning_rate(lr: float | Callable[[int], float]) -> Optimizer:
                     donating(update_leaves, donated))
 
 
+def _one_moment(state_type: type, field: str, leaf: Callable, leaf_in_place: Callable) -> Optimizer:
+    """An Optimizer keeping one moment shaped as the params in ``state_type(field=…)``:
+    ``leaf(g, v) -> (u, v')`` per leaf, and its donated form ``leaf_in_place(g, v) -> u``
+    writing v' into v and u into g."""
+    def update_leaves(gs, state, params, treedef):
+        vs = tree.flatten_up_to(treedef, getattr(state, field))
+        us, vs = _columns([leaf(g, v) for g, v in zip(gs, vs)], 2)
+        return us, state_type(tree.unflatten(treedef, vs))
+
+    def donated(gs, state, params, treedef):
+        vs = tree.flatten_up_to(treedef, getattr(state, field))
+        return [leaf_in_place(g, v) for g, v in zip(gs, vs)], state
+    return leafwise(lambda params: state_type(_zeros(params)), donating(update_leaves, donated))
+
+
 # --- momentum ----------------------------------------------------------------
 
 @tree.pytree
@@ -239,16 +254,8 @@ def trace(decay: float, nesterov: bool = False) -> Optimizer:
     [array([1.5])]
     """
     mu = _check("momentum", decay, 0 <= decay <= 1, "in [0, 1]")
-
-    def update_leaves(gs, state, params, treedef):
-        vs = tree.flatten_up_to(treedef, state.trace)
-        us, vs = _columns([_trace_leaf(g, v, mu, nesterov) for g, v in zip(gs, vs)], 2)
-        return us, TraceState(tree.unflatten(treedef, vs))
-
-    def donated(gs, state, params, treedef):
-        vs = tree.flatten_up_to(treedef, state.trace)
-        return [_trace_leaf_in_place(g, v, mu, nesterov) for g, v in zip(gs, vs)], state
-    return leafwise(lambda params: TraceState(_zeros(params)), donating(update_leaves, donated))
+    return _one_moment(TraceState, "trace", lambda g, v: _trace_leaf(g, v, mu, nesterov),
+                       lambda g, v: _trace_leaf_in_place(g, v, mu, nesterov))
 
 
 # --- adaptive scaling ---------------------------------------------------------
@@ -313,16 +320,8 @@ def scale_by_rms(decay: float = 0.9, eps: float = 1e-8) -> Optimizer:
     """
     rho = _check("decay", decay, 0 <= decay < 1, "in [0, 1)")
     eps = _check("eps", eps, eps >= 0, "≥ 0")
-
-    def update_leaves(gs, state, params, treedef):
-        vs = tree.flatten_up_to(treedef, state.nu)
-        us, vs = _columns([_rms_leaf(g, v, rho, eps) for g, v in zip(gs, vs)], 2)
-        return us, ScaleByRmsState(tree.unflatten(treedef, vs))
-
-    def donated(gs, state, params, treedef):
-        vs = tree.flatten_up_to(treedef, state.nu)
-        return [_rms_leaf_in_place(g, v, rho, eps) for g, v in zip(gs, vs)], state
-    return leafwise(lambda params: ScaleByRmsState(_zeros(params)), donating(update_leaves, donated))
+    return _one_moment(ScaleByRmsState, "nu", lambda g, v: _rms_leaf(g, v, rho, eps),
+                       lambda g, v: _rms_leaf_in_place(g, v, rho, eps))
 
 
 @tree.pytree

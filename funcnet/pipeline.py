@@ -409,8 +409,8 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
     road, a step that writes each state into the last one's arrays
     (``make_step(..., donate=True)``): ``state`` is then the run's to write
     over. ``funcnet run`` and the experiments' tasks ask for it. A
-    KeyboardInterrupt that lands inside such a step may leave its state half
-    written, so the run then keeps the copy made at the last history row.
+    KeyboardInterrupt that lands while such a step writes its state leaves it
+    half written: the run then keeps the copy made at the last history row.
     """
     data = pipe.load(config) if data is None else data
     _require_training_labels(data)
@@ -428,11 +428,11 @@ def run(pipe: types.ModuleType, config: Any, observe: Callable[[Snapshot], None]
             first[:] = first or [getattr(snap.state, "loss", None)]
     except Stop:
         stopped = "interrupted"
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         stopped = "interrupted"
         kept = seen[-1].kept  # set only when the step writes over its states
-        if kept is not None and kept is not seen[-1].state:
-            seen[:] = [attrs.evolve(seen[-1], state=kept)]
+        if getattr(exc, "torn", False) and kept is not None:  # cut while writing: the last row's
+            seen[:] = [attrs.evolve(seen[-1], state=kept, window=(0.0, 0, 0, 0))]
     except TrainingError as exc:
         stopped = str(exc)
         good = getattr(exc, "state", None)

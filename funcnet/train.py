@@ -179,7 +179,9 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothi
     without donation. A batch whose loss is not finite writes nothing: the
     returned state carries the loss and the old parameters. The step is then
     marked ``step.donates = True`` (:func:`snapshots` keeps copies of what it
-    must keep). Without ``donate`` the step is pure: no argument is written.
+    must keep), and ``step.torn`` is True while it writes: a KeyboardInterrupt
+    that leaves it so has left the donated state half written. Without
+    ``donate`` the step is pure: no argument is written.
 
     >>> from funcnet import model, optim
     >>> x, y = rng.normal(rng.key(1), (8, 3)), np.arange(8) % 2
@@ -229,12 +231,14 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothi
         if donated is not None and not np.isfinite(loss):  # write nothing over the last good state
             return TrainState(state.params, state.opt_state, np.int64(state.step + 1), state.key,
                               np.float64(loss), np.int64(correct), np.int64(len(y)), state.model_state)
+        step.torn = donated is not None  # a KeyboardInterrupt from here on may leave it half written
         params, opt_state = apply(grads, state.opt_state, state.params, frozen)
+        step.torn = False
         model_state = model_state if donated is not None else tree.freeze(model_state)
         return TrainState(params, opt_state, np.int64(state.step + 1), state.key,
                           np.float64(loss), np.int64(correct), np.int64(len(y)), model_state)
 
-    step.donates = donated is not None
+    step.donates, step.torn = donated is not None, False
     return step
 
 
@@ -384,7 +388,19 @@ def snapshots(step: Callable, state: TrainState, batches: Iterable, *, steps: in
                      kept=_copy(state) if donates else None)
     states = trajectory(step, state, itertools.islice(batches, max(steps - start, 0)))
     snaps = toolz.drop(1, toolz.accumulate(observe, toolz.drop(1, states), first))
-    return _take_through(lambda s: s.stop, snaps)
+    snaps = _take_through(lambda s: s.stop, snaps)
+    return _marking_torn(step, snaps) if donates else snaps
+
+
+def _marking_torn(step: Callable, snaps: Iterator) -> Iterator:
+    """``snaps``, a KeyboardInterrupt that cut the donating ``step`` while it wrote its
+    state re-raised with ``torn = True``: the last snapshot's state is then half written,
+    and :attr:`Snapshot.kept` is the state to keep."""
+    try:
+        yield from snaps
+    except KeyboardInterrupt as exc:
+        exc.torn = bool(getattr(step, "torn", False))
+        raise
 
 
 def _take_through(pred: Callable, items: Iterable) -> Iterator:

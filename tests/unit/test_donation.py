@@ -233,3 +233,53 @@ def test_pipeline_run_with_donation_equals_the_pure_run():
     timing = ["seconds", "elapsed"]
     assert pure.history.drop(columns=timing).equals(donated.history.drop(columns=timing))
     assert tree.equal(pure.params, donated.params)
+
+
+def _interrupting_adam(at_count: int):
+    """Adam whose donated form writes the first leaf, then is cut by Ctrl-C at step ``at_count``."""
+    inner = optim.adam(0.01)
+    real = optim.donated_form(inner.update_leaves)
+
+    def pure(gs, state, params, treedef):
+        return inner.update_leaves(gs, state, params, treedef)
+
+    def donated(gs, state, params, treedef):
+        us, new = real(gs, state, params, treedef)
+        if int(new[0].count) == at_count:
+            raise KeyboardInterrupt  # after the moments were written over, before θ
+        return us, new
+    return optim.Optimizer(inner.init, inner.update, optim.donating(pure, donated))
+
+
+def test_a_ctrl_c_while_a_donated_step_writes_is_marked_torn_and_the_last_row_is_kept():
+    params, shape = network("mlp")
+    opt = _interrupting_adam(5)
+    state = train.init_state(tree.map(np.copy, params), opt, rng.key(2))  # donated: its own arrays
+    step = train.make_step(opt, donate=True)
+    seen = []
+    with pytest.raises(KeyboardInterrupt) as info:
+        for snap in train.snapshots(step, state, batches(shape, 8), steps=8, per_epoch=2):
+            seen.append(snap)
+    assert info.value.torn and int(seen[-1].state.step) == 4
+    assert int(seen[-1].kept.step) == 4  # the copy made at the row of step 4
+    pure = train.fit(train.make_step(optim.adam(0.01)), train.init_state(params, optim.adam(0.01),
+                                                                        rng.key(2)),
+                     batches(shape, 4))
+    assert tree.equal(seen[-1].kept.params, pure.params)
+    assert not tree.equal(seen[-1].state.opt_state, pure.opt_state)  # half written: not to keep
+
+
+def test_a_ctrl_c_between_donated_steps_is_not_torn():
+    params, shape = network("mlp")
+    opt = optim.adam(0.01)
+    state = train.init_state(params, opt, rng.key(2))
+
+    def cut_after_three():
+        for i, b in enumerate(batches(shape, 8)):
+            if i == 3:
+                raise KeyboardInterrupt
+            yield b
+    with pytest.raises(KeyboardInterrupt) as info:
+        list(train.snapshots(train.make_step(opt, donate=True), state, cut_after_three(), steps=8,
+                             per_epoch=2))
+    assert info.value.torn is False

@@ -5,8 +5,8 @@ batches are) is distorted by ``funcnet.augment.affine`` (rotation, scale,
 shift, shear) and by ``funcnet.augment.elastic`` (Simard et al. 2003's elastic
 distortion), and the MNIST CNN of ``pipelines/mnist_cnn.py`` takes a training
 step on it: its ``Config()`` with ``classify.init_state(config)`` and
-``train.make_step(classify.optimizer(config), dropout=config.dropout,
-l2=config.l2)``, as ``classify.train`` builds them. The three take turns in
+``train.make_step(classify.optimizer(config), l2=config.l2, donate=True)``, as
+``classify.train`` builds them for ``funcnet run``. The three take turns in
 each round (``--calls`` timed calls each), so a change in the machine's load
 hits them alike; each round's medians give a ratio augmentation / step, and
 the median of the rounds' ratios is compared with the target (< 0.15), and
@@ -59,8 +59,8 @@ def cnn_step(batch: int):
     config = pipe.Config()
     per_epoch = data.num_batches(60000 - config.dev_size, batch)
     state = classify.init_state(config, per_epoch)
-    step = train.make_step(classify.optimizer(config, per_epoch), dropout=config.dropout,
-                           l2=config.l2)
+    step = train.make_step(classify.optimizer(config, per_epoch), l2=config.l2, donate=True,
+                           label_smoothing=config.label_smoothing)
     return step, state, config
 
 

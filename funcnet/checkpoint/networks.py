@@ -177,7 +177,8 @@ def load_network(path: str | os.PathLike) -> tuple[Any, Any, dict]:
     Nothing is allocated before the architecture is checked (types, ranges,
     nesting depth, number of layers) and the tensor shapes it implies are
     compared with the header's; after loading, every tensor must be finite and
-    batch norm's running variances ≥ 0.
+    batch norm's running variances ≥ 0. The arrays come back read-only, as
+    every parameter array funcnet hands out.
 
     Raises:
       CheckpointError: not a model file (e.g. a training state), an
@@ -206,4 +207,5 @@ def load_network(path: str | os.PathLike) -> tuple[Any, Any, dict]:
     template = network.init(rng.key(0), specs, shape, "he", dtype)  # as large as the file's layers
     got = load(path, _network_tree(template, model.init_model_state(template)), names=names)
     _check_values(path, got)
-    return attrs.evolve(template, layers=got["layers"]), got["model_state"], info
+    return (_tree.freeze(attrs.evolve(template, layers=got["layers"])), _tree.freeze(got["model_state"]),
+            info)

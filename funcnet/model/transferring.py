@@ -159,7 +159,7 @@ def transfer(src: Network, dst: Network, rule=None, *, partial: bool = False) ->
         inner = path[len(owner) + 1:]
         got = dict(tree.flatten_with_path(_at(src.layers, old[owner])))[inner]
         new_leaves.append(np.array(got, dtype=np.asarray(leaf).dtype, copy=True))
-    return tree.unflatten(tree.structure(dst), new_leaves)
+    return tree.freeze(tree.unflatten(tree.structure(dst), new_leaves))
 
 
 def _state_at(state, index: tuple):

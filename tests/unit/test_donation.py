@@ -283,3 +283,15 @@ def test_a_ctrl_c_between_donated_steps_is_not_torn():
         list(train.snapshots(train.make_step(opt, donate=True), state, cut_after_three(), steps=8,
                              per_epoch=2))
     assert info.value.torn is False
+
+
+def test_a_loaded_or_transferred_network_is_read_only(tmp_path):
+    from funcnet import checkpoint
+    net = model.init(rng.key(0), (dense(4), batch_norm(), relu(), dense(3)), input_shape=(5,))
+    path = checkpoint.save_network(tmp_path / "m.safetensors", net, model.init_model_state(net))
+    params, state, _ = checkpoint.load_network(path)
+    moved = model.transfer(params, model.init(rng.key(1), (dense(4), batch_norm(), relu(), dense(3)),
+                                              input_shape=(5,)))
+    for t in (params, state, moved):
+        arrays = [x for x in tree.leaves(t) if isinstance(x, np.ndarray)]
+        assert arrays and not any(x.flags.writeable for x in arrays)

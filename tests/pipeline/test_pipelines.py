@@ -235,3 +235,15 @@ def test_fashion_finetune_keeps_the_mnist_convolutions_it_freezes(mnist, tmp_pat
     assert tree.equal(pipe.init_state(config).params.layers[8], fresh.layers[8])  # a new head
     assert not tree.allclose(tuned.params.layers[8], fresh.layers[8])
     assert tuned.metrics["test_accuracy"] > 0.3
+
+
+@pytest.mark.parametrize("name,dataset", [("mnist_best", "mnist"), ("fashion_best", "fashion-mnist")])
+def test_the_record_pipelines_train_their_strided_network(name, dataset):
+    from funcnet import data
+    from funcnet.layers.spatial import Conv2DSpec
+    raw = data.load(dataset, download=False)
+    pipe, config, result = small_cnn(name, raw, "seed=0", "epochs=1")
+    convs = [s for s in result.params.specs if isinstance(s, Conv2DSpec)]
+    assert [c.stride for c in convs] == [1, 1, 2, 1, 1, 2]
+    assert result.params.shapes[-1] == (10,) and config.label_smoothing == 0.1
+    assert result.metrics["steps"] == 32 and result.history["train_loss"].notna().all()

@@ -120,11 +120,12 @@ def _writable_tree(t):
     return tree.map(lambda a: _writable(a) if isinstance(a, np.ndarray) else a, t)
 
 
-def _update_donated(donated, grads, opt_state, params, treedef, frozen=None):
+def _update_donated(donated, grads, opt_state, params, treedef, frozen=None, owned=False):
     """:func:`_update_leafwise` with the old state donated: the optimizer state's arrays
-    and the parameters are written in place (θ ← θ + u), the same numbers bit for bit."""
-    us, opt_state = donated(_owned_gradients(leaves(grads)), _writable_tree(opt_state), params,
-                            treedef)
+    and the parameters are written in place (θ ← θ + u), the same numbers bit for bit.
+    ``owned``: ``opt_state`` is the one this step returned last (its arrays writeable)."""
+    us, opt_state = donated(_owned_gradients(leaves(grads)),
+                            opt_state if owned else _writable_tree(opt_state), params, treedef)
     ps = leaves(params)
     new = [p if frozen is not None and frozen[i] else _writable(p) for i, p in enumerate(ps)]
     for i, (p, u) in enumerate(zip(new, us)):
@@ -196,6 +197,7 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothi
     update_leaves, pins = optimizer.update_leaves, optimizer.frozen
     donated = donated_form(update_leaves) if donate else None
     structures: dict = {}  # static structure of the params -> its TreeDef
+    last: list = [None]    # the optimizer state a donated step returned last
     plans: dict = {}       # static structure -> (frozen flags per leaf, first trainable layer)
 
     def plan(params):
@@ -218,7 +220,10 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothi
         shape = _shape_key(params)
         treedef = structures.get(shape) or structures.setdefault(shape, tree.structure(params))
         if donated is not None:
-            return _update_donated(donated, grads, opt_state, params, treedef, frozen)
+            new, state = _update_donated(donated, grads, opt_state, params, treedef, frozen,
+                                         owned=opt_state is last[0])
+            last[0] = state
+            return new, state
         return _update_leafwise(update_leaves, grads, opt_state, params, treedef, frozen)
 
     def step(state: TrainState, batch) -> TrainState:

@@ -24,6 +24,11 @@ on an NHWC float32 batch of that shape (median of ``--rounds`` × ``--steps``
 calls), and prints the error of the batch mean and variance in float32
 against a float64 reference for inputs 100 + N(0, 1) (a large mean).
 
+``--inference`` times ``model.predict`` of the MNIST CNN (``CNNConfig().network()``,
+untrained; ``--bn``: with batch norm) on the 10,000 test digits, alternating with the
+same chunks run one after another as ``model.logits`` ran a CNN's before its chunks went
+to worker threads, and checks that both give the same logits, bit for bit.
+
 ``--faults`` runs ``--steps`` (20 here) steps of ``train.make_step`` on the CNN in
 fresh processes, alternately without and with ``funcnet.runtime.keep_freed_memory()``
 (``--rounds`` of each), and prints the minor page faults (getrusage ru_minflt) of
@@ -35,6 +40,7 @@ those steps, after two warm-up steps.
     python benchmarks/cnn_step.py --bn --profile      # with batch norm after each convolution
     python benchmarks/cnn_step.py --bn-alone 128,14,14,32 --rounds 7 --steps 20
     python benchmarks/cnn_step.py --faults --steps 20 --rounds 3 [--bn]
+    python benchmarks/cnn_step.py --inference --rounds 3 [--bn]
 """
 
 from __future__ import annotations
@@ -68,6 +74,9 @@ def parse(argv=None):
     p.add_argument("--faults", action="store_true",
                    help="minor page faults of --steps steps, fresh processes, "
                         "without and with keep_freed_memory()")
+    p.add_argument("--inference", action="store_true",
+                   help="model.predict of the MNIST CNN on the 10,000 test digits, chunks on "
+                        "worker threads vs one after another")
     p.add_argument("--faults-child", choices=("plain", "keep"), help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
@@ -309,8 +318,46 @@ def faults(args):
               f"{C.spread([ms for _, ms in found[mode]], digits=1)} ms/step  {C.where(plan)}")
 
 
+def inference(args):
+    """``model.predict`` on the test digits vs the chunks one after another, alternating."""
+    import funcnet
+    from funcnet import classify, model, rng
+    from funcnet._kernels import default_threads
+    from funcnet.layers import network
+    test = C.mnist()["test"]
+    x = test.x.reshape(-1, 28, 28, 1)
+    net = funcnet.init(rng.key(args.seed), classify.CNNConfig(batch_norm=args.bn).network(),
+                       input_shape=(28, 28, 1))
+    state = model.init_model_state(net)
+    chunk = model.chunk_rows(net)
+
+    def serial():  # the chunks one after another, each with BLAS's own threads
+        return np.concatenate([network.forward(net, x[i:i + chunk], model_state=state)[0]
+                               for i in range(0, len(x), chunk)])
+
+    same = serial().tobytes() == model.logits(net, x, model_state=state).tobytes()
+    print(f"   {len(x)} digits, chunks of {chunk} rows, {default_threads()} worker threads; "
+          f"logits the same bits both ways: {same}")
+    runs = {"one after another": lambda: serial().argmax(axis=1),
+            "model.predict": lambda: model.predict(net, x, model_state=state)}
+    times = {k: [] for k in runs}
+    for r in range(args.rounds):
+        for name, run in runs.items():
+            t0 = C.clock()
+            run()
+            times[name].append(C.clock() - t0)
+            print(f"   round {r} {name:<18s} {times[name][-1]:.3f} s")
+    for name, plan in (("one after another", f"serial chunks, {args.threads} BLAS threads"),
+                       ("model.predict", f"{default_threads()} worker threads, 1 BLAS thread each")):
+        print(f"{name:<18s} {C.spread(times[name])} s  {C.where(plan)}")
+
+
 def main(argv=None):
     args = parse(argv)
+    if args.inference:
+        with limit_blas(args.threads):
+            C.print_header(f"MNIST CNN inference on the test digits{' (batch norm)' if args.bn else ''}")
+            return inference(args)
     if args.faults_child:
         with limit_blas(args.threads):
             return faults_child(args)

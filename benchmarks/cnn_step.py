@@ -21,7 +21,8 @@ Two more measurements, instead of the comparison:
 
 ``--bn-alone N,H,W,C`` times batch norm's training forward and backward alone
 on an NHWC float32 batch of that shape (median of ``--rounds`` × ``--steps``
-calls), and prints the error of the batch mean and variance in float32
+calls), taking turns with the same layer computed with NumPy's reductions over
+the leading axes (as funcnet did before), and prints the error of the batch mean and variance in float32
 against a float64 reference for inputs 100 + N(0, 1) (a large mean).
 
 ``--inference`` times ``model.predict`` of the MNIST CNN (``CNNConfig().network()``,
@@ -237,25 +238,27 @@ def bn_alone(args):
     x = r.standard_normal(shape, np.float32)
     dy = r.standard_normal(shape, np.float32)
     ctx = norm.Ctx(train=True, state=state)
-    fwd, bwd = [], []
+    runs = {"funcnet": (norm.forward, norm.backward), "axis reductions": (axes_forward, axes_backward)}
+    fwd, bwd = {k: [] for k in runs}, {k: [] for k in runs}
     for rnd in range(args.rounds):
-        f, b = [], []
-        for _ in range(args.steps):
-            t0 = C.clock()
-            _, cache, _ = norm.forward(layer, x, ctx)
-            t1 = C.clock()
-            norm.backward(layer, cache, dy)
-            t2 = C.clock()
-            f.append(1e3 * (t1 - t0))
-            b.append(1e3 * (t2 - t1))
-        if rnd:  # the first round warms up
-            fwd.append(C.median(f))
-            bwd.append(C.median(b))
+        for name, (forward, backward) in runs.items():  # taking turns round by round
+            f, b = [], []
+            for _ in range(args.steps):
+                t0 = C.clock()
+                _, cache, _ = forward(layer, x, ctx)
+                t1 = C.clock()
+                backward(layer, cache, dy)
+                t2 = C.clock()
+                f.append(1e3 * (t1 - t0))
+                b.append(1e3 * (t2 - t1))
+            if rnd:  # the first round warms up
+                fwd[name].append(C.median(f))
+                bwd[name].append(C.median(b))
     plan = f"batch norm alone, {shape} float32, {args.threads} BLAS thread(s)"
-    both = [a + b for a, b in zip(fwd, bwd)]
-    print(f"forward   {C.spread(fwd)} ms (median per call)  {C.where(plan)}")
-    print(f"backward  {C.spread(bwd)} ms")
-    print(f"both      {C.spread(both)} ms")
+    for name in runs:
+        both = [a + b for a, b in zip(fwd[name], bwd[name])]
+        print(f"{name}: forward {C.spread(fwd[name])}, backward {C.spread(bwd[name])}, "
+              f"both {C.spread(both)} ms (medians per call)  {C.where(plan)}")
     # float32 accuracy of μ and σ² where the mean is large against the spread: 100 + N(0, 1)
     big = (100 + rng.normal(rng.key(args.seed), shape, np.float64)).astype(np.float32)
     ref = big.astype(np.float64).reshape(-1, shape[-1])
@@ -272,6 +275,30 @@ def bn_alone(args):
         print(f"   {name:<20s} mean {np.max(np.abs(m - mu64) / np.abs(mu64)):.2e}   "
               f"var {np.max(np.abs(v - var64) / var64):.2e}")
     print(f"   (float32 rounding unit 2^-24 = {2.0 ** -24:.2e})")
+
+
+def axes_forward(layer, x, ctx):
+    """Batch norm's training forward with NumPy's reductions over the leading axes (as funcnet
+    computed it before its sums became matrix products), for comparison."""
+    from funcnet.layers import norm
+    axes = tuple(range(x.ndim - 1))
+    mu, var = x.mean(axis=axes), x.var(axis=axes)
+    rho = x.dtype.type(layer.momentum)
+    new = norm.BatchNormState(rho * ctx.state.mean + (1 - rho) * mu,
+                              rho * ctx.state.var + (1 - rho) * var)
+    inv_std = 1 / np.sqrt(var + x.dtype.type(layer.eps))
+    xhat = (x - mu) * inv_std
+    return xhat * layer.gamma + layer.beta, norm.BatchNormCache(xhat, inv_std, True), new
+
+
+def axes_backward(layer, cache, dy):
+    """The backward pass of :func:`axes_forward`: Σ dY, Σ dY ⊙ x̂, Σ dx̂, Σ dx̂ ⊙ x̂ over the axes."""
+    axes = tuple(range(dy.ndim - 1))
+    dgamma, dbeta = (dy * cache.xhat).sum(axis=axes), dy.sum(axis=axes)
+    dxhat = dy * layer.gamma
+    n = dy.dtype.type(dy.size // dy.shape[-1])
+    dx = n * dxhat - dxhat.sum(axis=axes) - cache.xhat * (dxhat * cache.xhat).sum(axis=axes)
+    return dx * (cache.inv_std / n), (dgamma, dbeta)
 
 
 FAULT_WARMUP = 2  # steps before the count starts: the first steps allocate the optimizer state

@@ -277,3 +277,24 @@ def _threaded_ordered_sum(one: Callable, items: list, add: Callable, threads: in
     if state["error"] is not None:
         raise state["error"]
     return state["total"]
+
+
+def column_sums(a: np.ndarray) -> np.ndarray:
+    """The sum of each column of a 2-D array: s_j = Σ_i A[i, j], i.e. the product 1ᵀ·A, shape
+    ``(columns,)``.
+
+    Computed as a matrix-vector product (BLAS gemv), which reads ``A`` row by row;
+    NumPy's ``a.sum(axis=0)`` over the leading axes of an NHWC batch (many rows of a
+    few channels) runs several times slower. The product runs with single-threaded
+    BLAS: it is bound by memory, and a second BLAS thread gains nothing; while the
+    other core was busy, the two-thread gemv of a (25088, 32) float32 array took
+    about 8 ms instead of 0.06 ms (2-core EPYC, OpenBLAS 0.3.31 SkylakeX kernel).
+
+    >>> column_sums(np.array([[1.0, 3.0], [0.5, 0.25], [2.0, -1.0]]))
+    array([3.5 , 2.25])
+    >>> a = np.arange(24.0).reshape(8, 3)
+    >>> bool((column_sums(a) == a.sum(axis=0)).all())
+    True
+    """
+    with single_threaded_blas():
+        return np.ones(a.shape[0], a.dtype) @ a

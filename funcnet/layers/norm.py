@@ -15,6 +15,15 @@ the running m, v stand for μ, σ². Backward, in training::
 
 and at evaluation dX = dY ⊙ γ/√(v + ε).
 
+The sums over the N values of a feature are matrix products on the
+``(N, features)`` view of the batch (Σ_i A[i, :] = 1ᵀ·A, :func:`funcnet._kernels.column_sums`):
+μ = 1ᵀ·X/N, then σ² = 1ᵀ·(X − μ)²/N on the centred values (two passes: the
+one-pass E[X²] − μ² loses the variance to cancellation when |μ| ≫ σ).
+Backward uses Σ dx̂ = γ ⊙ Σ dY = γ ⊙ dβ and Σ dx̂ ⊙ x̂ = γ ⊙ dγ, so that only
+dβ and dγ are summed::
+
+    dX = γ/√(σ² + ε)/N ⊙ (N·dY − dβ − x̂ ⊙ dγ)
+
 >>> from funcnet import rng
 >>> layer, out = init(None, batch_norm(), (3,), "he", np.float64)
 >>> state = initial_state(layer)
@@ -31,11 +40,12 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
+from funcnet._kernels import column_sums
 from funcnet.tree import pytree, static_field
 from .base import Ctx, Kind, number, register
 
 __all__ = ["BatchNorm", "BatchNormState", "BatchNormSpec", "batch_norm", "init", "forward",
-           "backward", "initial_state"]
+           "backward", "initial_state", "batch_stats"]
 
 
 @pytree
@@ -106,8 +116,29 @@ def initial_state(layer: BatchNorm) -> BatchNormState:
     return BatchNormState(np.zeros_like(layer.gamma), np.ones_like(layer.gamma))
 
 
-def _axes(x: np.ndarray) -> tuple:
-    return tuple(range(x.ndim - 1))
+def _rows(a: np.ndarray) -> np.ndarray:
+    """``a`` as ``(N, features)``: one row per value of each feature (a view when it can be)."""
+    return a.reshape(-1, a.shape[-1])
+
+
+def batch_stats(x: np.ndarray) -> tuple:
+    """``(μ, σ²)``: μ = 1ᵀ·X/N and the population variance σ² = 1ᵀ·(X − μ)²/N over all axes
+    but the last (N values per feature), as matrix products on the ``(N, features)`` view.
+
+    >>> batch_stats(np.array([[1.0, 10.0], [3.0, 10.0], [5.0, 13.0]]))
+    (array([ 3., 11.]), array([2.66666667, 2.        ]))
+    """
+    return _batch_stats(x)[:2]
+
+
+def _batch_stats(x: np.ndarray) -> tuple:
+    """``(μ, σ², X − μ, (X − μ)²)`` as :func:`batch_stats`; the last two are new arrays
+    shaped like ``x``, which the caller may overwrite."""
+    n = x.dtype.type(x.size // x.shape[-1])
+    mu = column_sums(_rows(x)) / n
+    centred = x - mu
+    squares = np.square(centred)
+    return mu, column_sums(_rows(squares)) / n, centred, squares
 
 
 def forward(layer: BatchNorm, x: np.ndarray, ctx: Ctx = Ctx()):
@@ -117,7 +148,7 @@ def forward(layer: BatchNorm, x: np.ndarray, ctx: Ctx = Ctx()):
     towards the batch's (None when ``ctx.state`` is None), at evaluation ``ctx.state``.
     """
     if ctx.train:
-        mu, var = x.mean(axis=_axes(x)), x.var(axis=_axes(x))
+        mu, var, centred, spare = _batch_stats(x)
         rho = x.dtype.type(layer.momentum)
         new = (None if ctx.state is None else
                BatchNormState(rho * ctx.state.mean + (1 - rho) * mu,
@@ -126,23 +157,29 @@ def forward(layer: BatchNorm, x: np.ndarray, ctx: Ctx = Ctx()):
         raise ValueError("batch norm at evaluation needs the model state (running statistics)")
     else:
         mu, var, new = ctx.state.mean, ctx.state.var, ctx.state
+        centred, spare = x - mu, None
     inv_std = 1 / np.sqrt(var + x.dtype.type(layer.eps))
-    xhat = (x - mu) * inv_std
-    return xhat * layer.gamma + layer.beta, BatchNormCache(xhat, inv_std, bool(ctx.train)), new
+    # centred and spare are this function's own arrays: x̂ and y are written into them
+    xhat = np.multiply(centred, inv_std, out=centred)
+    y = np.multiply(xhat, layer.gamma, out=spare)
+    return np.add(y, layer.beta, out=y), BatchNormCache(xhat, inv_std, bool(ctx.train)), new
 
 
 def backward(layer: BatchNorm, cache: BatchNormCache, dy: np.ndarray, need_dx: bool = True):
-    """dγ = Σ dY ⊙ x̂, dβ = Σ dY; dX by the rule above (training) or dY ⊙ γ/√(v + ε)."""
-    axes = _axes(dy)
-    grads = attrs.evolve(layer, gamma=(dy * cache.xhat).sum(axis=axes), beta=dy.sum(axis=axes))
+    """dγ = Σ dY ⊙ x̂, dβ = Σ dY; dX = γ/√(σ² + ε)/N ⊙ (N·dY − dβ − x̂ ⊙ dγ) (training)
+    or dY ⊙ γ/√(v + ε) (evaluation)."""
+    work = np.multiply(dy, cache.xhat)  # this function's own array, reused below
+    dgamma, dbeta = column_sums(_rows(work)), column_sums(_rows(dy))
+    grads = attrs.evolve(layer, gamma=dgamma, beta=dbeta)
     if not need_dx:
         return None, grads
-    dxhat = dy * layer.gamma
     if not cache.train:
-        return dxhat * cache.inv_std, grads
+        return dy * (layer.gamma * cache.inv_std), grads
     n = dy.dtype.type(dy.size // dy.shape[-1])
-    dx = (n * dxhat - dxhat.sum(axis=axes) - cache.xhat * (dxhat * cache.xhat).sum(axis=axes))
-    return dx * (cache.inv_std / n), grads
+    dx = np.multiply(dy, n)
+    np.subtract(dx, dbeta, out=dx)
+    np.subtract(dx, np.multiply(cache.xhat, dgamma, out=work), out=dx)
+    return np.multiply(dx, layer.gamma * cache.inv_std / n, out=dx), grads
 
 
 register(Kind("batch_norm", BatchNormSpec, BatchNorm, init, forward, backward, initial_state,

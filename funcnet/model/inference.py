@@ -92,9 +92,11 @@ def _rows(params, x) -> np.ndarray:
 def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None) -> np.ndarray:
     """Z_L for every row of ``x`` at evaluation, ``chunk`` rows at a time: THE inference path.
 
-    ``chunk`` defaults to :func:`chunk_rows`. A dense stack's chunks are shared by one
-    worker thread per core with single-threaded BLAS and put back in order
-    (each row's logits do not depend on the others).
+    ``chunk`` defaults to :func:`chunk_rows`. The chunks are shared by
+    :func:`funcnet._kernels.default_threads` worker threads (one per core; see
+    :func:`funcnet.runtime.threads`), each with single-threaded BLAS, and put back in
+    order: each row's logits do not depend on the others, and the chunk boundaries do not
+    depend on the threads, so the logits are the same bits for any number of threads.
 
     ``x`` is ``(n, *input_shape)`` or ``(n, prod(input_shape))``; integer
     pixels are scaled to [0, 1] chunk by chunk (no float copy of the whole
@@ -117,11 +119,12 @@ def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None)
         one = lambda xc: network.forward(params, xc, model_state=model_state)[0]
     chunk = chunk_rows(params) if chunk is None else chunk
     starts = range(0, len(x), chunk)
-    if stack is not None and len(starts) > 0:  # rows apart: one thread per core
+    if len(starts) > 0:  # rows apart: one thread per core
         # Even a single chunk runs with single-threaded BLAS: a multithreaded BLAS call
         # leaves OpenBLAS's threads spinning for work for about 0.1 s after it, and a
         # chunked pass started meanwhile (the tutorial's next iterations, after its dev
-        # accuracy) ran at half speed on one of its two cores.
+        # accuracy) ran at half speed on one of its two cores. The same for every network,
+        # so that a row's logits do not depend on how many rows came with it.
         parts = ordered_sum(lambda i: [one(x[i:i + chunk])], starts, operator.add,
                             default_threads())
     else:

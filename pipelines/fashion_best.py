@@ -24,6 +24,7 @@ from funcnet import classify
 from funcnet.classify import evaluate, init_state, load, split, train  # the stages
 
 __all__ = ["Config", "load", "split", "init_state", "train", "evaluate"]
+REDEFINED = ("filters",)  # CNNConfig's field, here the width of each strided stage
 
 _spec = importlib.util.spec_from_file_location("_mnist_best", Path(__file__).with_name("mnist_best.py"))
 _best = importlib.util.module_from_spec(_spec)

@@ -31,6 +31,7 @@ from funcnet import classify
 from funcnet.classify import evaluate, init_state, load, split, train  # the stages
 
 __all__ = ["Config", "load", "split", "init_state", "train", "evaluate"]
+REDEFINED = ("filters",)  # CNNConfig's field, here the width of each strided stage
 
 
 def strided_stages(filters, hidden: int, dropout: float, classes: int, norm: bool = True) -> tuple:

@@ -79,6 +79,12 @@ def parse(argv=None):
                    help="model.predict of the MNIST CNN on the 10,000 test digits, chunks on "
                         "worker threads vs one after another")
     p.add_argument("--faults-child", choices=("plain", "keep"), help=argparse.SUPPRESS)
+    p.add_argument("--donate", action="store_true",
+                   help="funcnet's step donates its state (make_step(opt, donate=True)), as "
+                        "funcnet run trains")
+    p.add_argument("--keep-freed-memory", action="store_true",
+                   help="call funcnet.runtime.keep_freed_memory() first (process-wide: both "
+                        "contenders), as funcnet run does")
     p.add_argument("--seed", type=int, default=0)
     return p.parse_args(argv)
 
@@ -119,7 +125,7 @@ class Funcnet:
         net = funcnet.init(rng.key(args.seed), specs, input_shape=(28, 28, 1))
         opt = optim.adam(1e-3)
         self.state = train.init_state(net, opt, rng.key(args.seed + 1))
-        self.step = train.make_step(opt)
+        self.step = train.make_step(opt, donate=args.donate)
         self.Dataset = data.Dataset
 
     def convert(self, batches):
@@ -212,8 +218,10 @@ def summary(name, rounds, plan: str) -> tuple[float, float, float]:
 
 def plans_of(args) -> dict:
     """How each contender lays out a step (no chunks to plan: one GEMM per convolution)."""
+    road = (", donated state" if args.donate else "") + \
+        (", keep_freed_memory" if args.keep_freed_memory else "")
     return {"funcnet": f"none (im2col, one GEMM per convolution; {args.threads} BLAS thread"
-                       f"{'s' if args.threads != 1 else ''})",
+                       f"{'s' if args.threads != 1 else ''}{road})",
             "PyTorch": f"none (PyTorch, {args.threads} thread{'s' if args.threads != 1 else ''})"}
 
 
@@ -406,6 +414,10 @@ def main(argv=None):
 
 
 def run_rounds(args, batches):
+    if args.keep_freed_memory:
+        from funcnet import runtime
+        print(f"   process-wide: funcnet.runtime.keep_freed_memory() -> {runtime.keep_freed_memory()}")
+    print(f"   funcnet's step: make_step(optim.adam(1e-3){', donate=True' if args.donate else ''})")
     fn = Funcnet(args)
     fb = fn.convert(batches)
     torch = C.torch_or_none()

@@ -139,7 +139,7 @@ def tutorial_data(pipe, config, raw, dtype):
 
 def tutorial_params(pipe, config, dtype):
     """funcnet's initial weights for this config, in the tutorial's shapes: W (out, in), b (out, 1)."""
-    layers = pipe.init_state(config).params.layers
+    layers = [l for l in pipe.init_state(config).params.layers if hasattr(l, "w")]  # the dense ones
     return tuple(a.astype(dtype) for l in layers for a in (l.w.T.copy(), l.b[:, None].copy()))
 
 
@@ -212,7 +212,8 @@ def main(argv=None):
             res = pipeline.run(pipe, config, data=raw)
             times[name].append(res.metrics["seconds"])
             acc[name] = (res.metrics["train_accuracy"], res.metrics["dev_accuracy"])
-            weights[name] = [a for l in res.params.layers for a in (l.w.T, l.b[:, None])]
+            weights[name] = [a for l in res.params.layers if hasattr(l, "w")
+                             for a in (l.w.T, l.b[:, None])]
         seconds, acc["funcnet make_step"] = make_step_run(pipe, base, splits, args.iterations)
         times["funcnet make_step"].append(seconds)
         for name, (x, y, xd, yd, m, params0) in tut.items():

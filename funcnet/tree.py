@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import operator
 from typing import Any, Callable, Iterable
 
 import attrs
@@ -115,6 +116,20 @@ def _short_repr(self) -> str:
     return f"{type(self).__name__}({fields})"
 
 
+def _getter(names: tuple) -> Callable[[Any], tuple]:
+    """``node -> tuple(getattr(node, n) for n in names)``, made once (operator.attrgetter).
+
+    >>> _getter(("real", "imag"))(3 + 4j), _getter(("real",))(5j), _getter(())(1)
+    ((3.0, 4.0), (0.0,), ())
+    """
+    if not names:
+        return lambda node: ()
+    if len(names) == 1:
+        one = operator.attrgetter(names[0])
+        return lambda node: (one(node),)
+    return operator.attrgetter(*names)
+
+
 def pytree(cls: type) -> type:
     """Class decorator: register an attrs class as a pytree node.
 
@@ -141,9 +156,10 @@ def pytree(cls: type) -> type:
     dynamic = tuple(f.name for f in fields if not f.metadata.get("static"))
     static = tuple(f.name for f in fields if f.metadata.get("static"))
 
+    dynamic_of, static_of = _getter(dynamic), _getter(static)
+
     def flatten_fn(node):
-        children = tuple(getattr(node, n) for n in dynamic)
-        return children, tuple(getattr(node, n) for n in static), dynamic
+        return dynamic_of(node), static_of(node), dynamic
 
     def unflatten_fn(aux, children):
         node = object.__new__(cls)  # skip validators: leaves may be any object
@@ -174,6 +190,9 @@ def _node_fns(x: Any):
 
 
 def _flatten(x: Any, out: list) -> TreeDef:
+    if type(x) is np.ndarray:  # the common leaf, first
+        out.append(x)
+        return _LEAF
     fns = _REGISTRY.get(type(x))
     if fns is None:
         fns = _node_fns(x)
@@ -301,13 +320,30 @@ def flatten_with_path(tree: Any) -> list[tuple[str, Any]]:
     return out
 
 
+def _collect(x: Any, out: list) -> None:
+    if type(x) is np.ndarray:  # the common leaf, first
+        out.append(x)
+        return
+    fns = _REGISTRY.get(type(x))
+    if fns is None:
+        fns = _node_fns(x)
+        if fns is None:
+            out.append(x)
+            return
+    for c in fns[0](x)[0]:
+        _collect(c, out)
+
+
 def leaves(tree: Any) -> list:
-    """The leaves of ``tree`` in flatten order.
+    """The leaves of ``tree`` in flatten order (``flatten(tree)[0]``, without building the
+    structure).
 
     >>> leaves([1, {"x": 2, "a": 3}, None])
     [1, 3, 2]
     """
-    return flatten(tree)[0]
+    out: list = []
+    _collect(tree, out)
+    return out
 
 
 def structure(tree: Any) -> TreeDef:

@@ -171,11 +171,21 @@ def _on_part(step: Callable, part: _Part, gs: list, state, ps: list | None, out:
 
 
 def _wrap(init: Callable, update_leaves: Callable, frozen_fn: Callable | None) -> Optimizer:
+    """The Optimizer of a wrapper's ``init`` and ``update_leaves``, the states it hands out
+    read-only (its donated form, if any, kept)."""
+    def read_only_leaves(gs, state, params, treedef):
+        us, state = update_leaves(gs, state, params, treedef)
+        return us, tree.freeze(state)
+
+    donated = donated_form(update_leaves)
+    if donated is not None:
+        donating(read_only_leaves, donated)
+
     def update(grads, state, params=None):
         gs, treedef = tree.flatten(grads)
-        us, state = update_leaves(gs, state, params, treedef)
+        us, state = read_only_leaves(gs, state, params, treedef)
         return tree.unflatten(treedef, us), state
-    return Optimizer(init, update, update_leaves, frozen_fn)
+    return Optimizer(lambda params: tree.freeze(init(params)), update, read_only_leaves, frozen_fn)
 
 
 def _sub_frozen(opt: Optimizer, t: Any, part: _Part | None) -> tuple | None:

@@ -39,8 +39,10 @@ def input_shape(params) -> tuple:
 
 # Rows per inference chunk of a network that is not a dense stack, at most.
 CHUNK_ROWS = 4096
-# The largest layer output one inference chunk may hold: 4M floats, 16 MB in float32.
-CHUNK_FLOATS = 1 << 22
+# The largest layer output one inference chunk may hold: 2M floats, 8 MB in float32 (the
+# chunks run one per core at once: two of them hold what one chunk of 4M floats held when
+# they ran one after another, and a CNN's peak memory stays where it was).
+CHUNK_FLOATS = 1 << 21
 
 
 def chunk_rows(params) -> int:
@@ -65,7 +67,7 @@ def chunk_rows(params) -> int:
     >>> chunk_rows(mlp) == _fused.chunk_rows(784, np.float32, _fused.layout(np.float32).chunk_bytes)
     True
     >>> chunk_rows(init(rng.key(0), (conv2d(32, 3), flatten(), dense(10)), input_shape=(28, 28, 1)))
-    193
+    96
     """
     stack = _fused.match(params)
     if stack is not None:

@@ -295,3 +295,18 @@ def test_a_loaded_or_transferred_network_is_read_only(tmp_path):
     for t in (params, state, moved):
         arrays = [x for x in tree.leaves(t) if isinstance(x, np.ndarray)]
         assert arrays and not any(x.flags.writeable for x in arrays)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "cnn", "residual"])
+@pytest.mark.parametrize("start", [0, 1])
+def test_the_gradients_a_donated_step_writes_into_share_memory_with_nothing(kind, start):
+    import itertools
+    from funcnet.model.training import owned_value_and_grads
+    params, shape = network(kind)
+    x, y = rng.normal(rng.key(1), (5, *shape)), np.arange(5) % 3
+    _, grads, _, _ = owned_value_and_grads(params, x, y, model_state=model.init_model_state(params),
+                                           key=rng.key(3), trainable_from=start)
+    gs, ps = tree.leaves(grads), tree.leaves(params)
+    assert all(g.flags.writeable for g in gs)
+    assert not any(np.shares_memory(a, b) for a, b in itertools.combinations(gs, 2))
+    assert not any(np.shares_memory(g, p) for g in gs for p in ps)

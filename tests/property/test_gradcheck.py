@@ -3,7 +3,7 @@ the layer-by-layer fold (loss_and_grads) and the fused dense kernel (value_and_g
 
 import attrs
 import numpy as np
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, example, given, settings, strategies as st
 
 from autodiff_oracle import Node, add, grad, matmul, mlp_grads, sum_of_squares, tanh
 from finite_differences import EPS, OPS, STEP, assert_exact
@@ -64,11 +64,26 @@ def pattern(params, x, act):
     return tuple((z > 0).tobytes() for z in pre_activations(params, x, act))
 
 
-def numerical_grads(f, params, h=STEP, same_piece=lambda p: True):
+def loss_scale(params, x, y, l2) -> float:
+    """The size of the numbers the mean cross-entropy is computed from: per row, the operands
+    of its last subtraction L_i = logsumexp(z_i) − z_iy (their rounding is EPS times *their*
+    size: with z = (22.5, −10.6) the loss is 4e-15 but carries errors of 5e-15), averaged,
+    plus the L2 term. The rounding of the loss's values is bounded by EPS times this, not
+    times the loss.
+    """
+    z = model.logits(params, x)
+    top = z.max(axis=1)
+    lse = top + np.log(np.exp(z - top[:, None]).sum(axis=1))
+    rows = np.abs(lse) + np.abs(z[np.arange(len(y)), y])
+    penalty = 0.5 * l2 * sum(float((l.w ** 2).sum()) for l in dense_layers(params))
+    return float(rows.mean()) + penalty
+
+
+def numerical_grads(f, params, h=STEP, same_piece=lambda p: True, scale=0.0):
     """Five-point central differences of ``f`` at every scalar of ``params``, with their error
     bound (the truncation |D(h) − D(2h)| and the rounding of the values, as in
-    ``finite_differences``), and whether every evaluation stayed on ``params``' piece
-    (``same_piece``), i.e. crossed no ReLU kink.
+    ``finite_differences``, of size at least ``scale``: see :func:`loss_scale`), and whether
+    every evaluation stayed on ``params``' piece (``same_piece``), i.e. crossed no ReLU kink.
     """
     ls, treedef = tree.flatten(params)
     out, bounds, smooth = [], [], True
@@ -86,7 +101,8 @@ def numerical_grads(f, params, h=STEP, same_piece=lambda p: True):
             d1 = (8 * (f_[1] - f_[-1]) - (f_[2] - f_[-2])) / (12 * h)
             d2 = (8 * (f_[2] - f_[-2]) - (f_[4] - f_[-4])) / (24 * h)
             g[idx] = d1
-            bound[idx] = abs(d1 - d2) + 18 * OPS * EPS * max(abs(x) for x in f_.values()) / (12 * h)
+            size = max(scale, max(abs(x) for x in f_.values()))
+            bound[idx] = abs(d1 - d2) + 18 * OPS * EPS * size / (12 * h)
         out.append(g)
         bounds.append(bound)
     return tree.unflatten(treedef, out), tree.unflatten(treedef, bounds), smooth
@@ -110,8 +126,22 @@ def away_from_kinks(params, x, act, margin=1e-3):
     return not zs or min(float(np.abs(z).min()) for z in zs) > margin
 
 
+def saturated_problem():
+    """A case found by the search: a softmax saturated to 1 − 4e-15, so the loss (4e-15) is
+    smaller than the rounding of the logits it comes from (22.5)."""
+    net = model.init(rng.key(0), (layers.dense(1), layers.activation("relu"), layers.dense(1),
+                                  layers.activation("relu"), layers.dense(2)),
+                     input_shape=(1,), dtype=np.float64)
+    weights = iter([([[-2.95554504]], [0.66184427]), ([[1.62826416]], [-0.050844]),
+                    ([[2.2811624, -1.05900893]], [-0.27747365, -0.0088452])])
+    net = attrs.evolve(net, layers=tuple(Dense(*map(np.array, next(weights))) if type(l) is Dense
+                                         else l for l in net.layers))
+    return net, np.array([[-1.87557927]]), np.array([0]), 0.0, rng.key(0), "relu"
+
+
 @GRADCHECK
 @given(problems())
+@example(saturated_problem())
 def test_backward_equals_central_differences(problem):
     params, x, y, l2, _, act = problem
     assume(away_from_kinks(params, x, act))
@@ -119,7 +149,8 @@ def test_backward_equals_central_differences(problem):
     base = pattern(params, x, act)
     same_piece = (lambda p: pattern(p, x, act) == base) if act in KINKED else (lambda p: True)
     numeric, bounds, smooth = numerical_grads(lambda p: model.loss(p, x, y, l2), params,
-                                              same_piece=same_piece)
+                                              same_piece=same_piece,
+                                              scale=loss_scale(params, x, y, l2))
     assume(smooth)
     assert tree.structure(grads) == tree.structure(params)
     assert_within(numeric, bounds, grads)
@@ -191,5 +222,6 @@ def test_oracle_itself_equals_central_differences():
     x = rng.normal(rng.key(12), (5, 3), np.float64)
     y = np.array([0, 2, 1, 1, 0])
     _, expected = oracle_params(params, x, y, 0.1, "tanh")
-    numeric, bounds, _ = numerical_grads(lambda p: model.loss(p, x, y, 0.1), params)
+    numeric, bounds, _ = numerical_grads(lambda p: model.loss(p, x, y, 0.1), params,
+                                         scale=loss_scale(params, x, y, 0.1))
     assert_within(numeric, bounds, expected)

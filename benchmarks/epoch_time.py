@@ -226,32 +226,26 @@ def main(argv=None):
     if "funcnet" in med:
         print("targets (784-128-10, Adam, batch 128): funcnet ≤ 1.0× numpy, ≤ 0.8× torch, "
               "≥ 50% of the GEMM peak")
-        tag = C.where(plan_of("funcnet", args))
-        for other, target in (("numpy", 1.0), ("torch", 0.8)):
-            if other in med:
-                r = med["funcnet"] / med[other]
-                per_round = [a / b for a, b in zip(times["funcnet"][1:], times[other][1:])]
-                print(f"   funcnet / {other} = {r:.2f}  ({'met' if r <= target else 'NOT met'}, "
-                      f"target ≤ {target}); per round {C.spread(per_round, digits=2)}  {tag}")
-        if "funcnet-repl" in med:
-            r = med["funcnet-repl"] / med["funcnet"]
-            per_round = [a / b for a, b in zip(times["funcnet-repl"][1:], times["funcnet"][1:])]
-            print(f"   funcnet-repl / funcnet (make_step) = {r:.2f}  "
-                  f"({'met' if r <= 1.15 else 'NOT met'}, target ≤ 1.15); "
-                  f"per round {C.spread(per_round, digits=2)}  {tag}")
+
+        def ratio(name, other, target, label=""):
+            if name in med and other in med:
+                r = med[name] / med[other]
+                per_round = [a / b for a, b in zip(times[name][1:], times[other][1:])]
+                print(f"   {name} / {other}{label} = {r:.2f}  ({'met' if r <= target else 'NOT met'}, "
+                      f"target ≤ {target}); per round {C.spread(per_round, digits=2)}  "
+                      f"{C.where(plan_of(name, args))}")
+
         for road in ("funcnet", "funcnet-donate"):
+            ratio(road, "numpy", 1.0)
+            ratio(road, "torch", 0.8)
             if road in med:
                 ts = times[road][1:]
                 r = max(ts) / min(ts)
                 print(f"   {road}: max/min of its epochs = {r:.2f}  "
-                      f"({'met' if r <= 1.25 else 'NOT met'}, target ≤ 1.25)  {tag}")
-        if "funcnet-donate" in med:
-            for other, target in (("numpy", 1.0), ("torch", 0.8)):
-                if other in med:
-                    r = med["funcnet-donate"] / med[other]
-                    per_round = [a / b for a, b in zip(times["funcnet-donate"][1:], times[other][1:])]
-                    print(f"   funcnet-donate / {other} = {r:.2f}  ({'met' if r <= target else 'NOT met'}, "
-                          f"target ≤ {target}); per round {C.spread(per_round, digits=2)}  {tag}")
+                      f"({'met' if r <= 1.25 else 'NOT met'}, target ≤ 1.25)  "
+                      f"{C.where(plan_of(road, args))}")
+        ratio("funcnet-repl", "funcnet", 1.15, " (make_step)")
+        tag = C.where(plan_of("funcnet", args))
         share = flops / med["funcnet"] / 1e9 / peak
         print(f"   funcnet at {100 * share:.1f}% of the GEMM peak "
               f"({'met' if share >= 0.5 else 'NOT met'}, target ≥ 50%)  {tag}")

@@ -84,9 +84,8 @@ def _update_leafwise(update_leaves, grads, opt_state, params, treedef, frozen=No
     else:
         new = [p if f else np.add(p, u, out=np.empty_like(p))
                for p, u, f in zip(leaves(params), us, frozen)]
-    for p in new:  # handed out read-only; the optimizers' own states are made so as they are built
-        p.flags.writeable = False
-    return with_leaves(params, new, treedef), opt_state
+    # handed out read-only; the optimizers' own states are made so as they are built
+    return with_leaves(params, tree.freeze(new), treedef), opt_state
 
 
 def _writable(a: np.ndarray) -> np.ndarray:

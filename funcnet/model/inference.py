@@ -121,16 +121,13 @@ def logits(params, x: np.ndarray, chunk: int | None = None, *, model_state=None)
         one = lambda xc: network.forward(params, xc, model_state=model_state)[0]
     chunk = chunk_rows(params) if chunk is None else chunk
     starts = range(0, len(x), chunk)
-    if len(starts) > 0:  # rows apart: one thread per core
-        # Even a single chunk runs with single-threaded BLAS: a multithreaded BLAS call
-        # leaves OpenBLAS's threads spinning for work for about 0.1 s after it, and a
-        # chunked pass started meanwhile (the tutorial's next iterations, after its dev
-        # accuracy) ran at half speed on one of its two cores. The same for every network,
-        # so that a row's logits do not depend on how many rows came with it.
-        parts = ordered_sum(lambda i: [one(x[i:i + chunk])], starts, operator.add,
-                            default_threads())
-    else:
-        parts = [one(x[i:i + chunk]) for i in starts]
+    # Rows apart: one thread per core. Even a single chunk runs with single-threaded BLAS: a
+    # multithreaded BLAS call leaves OpenBLAS's threads spinning for work for about 0.1 s
+    # after it, and a chunked pass started meanwhile (the tutorial's next iterations, after
+    # its dev accuracy) ran at half speed on one of its two cores. The same for every
+    # network, so that a row's logits do not depend on how many rows came with it.
+    parts = (ordered_sum(lambda i: [one(x[i:i + chunk])], starts, operator.add, default_threads())
+             if len(starts) else [])
     return np.concatenate(parts) if parts else np.zeros((0, num_outputs(params)), dtype_of(params))
 
 

@@ -44,25 +44,18 @@ def _check(name: str, value: float, ok: bool, expected: str) -> float:
     return float(value)
 
 
-def _read_only(xs: list) -> list:
-    """``xs``, each array made read-only (state funcnet hands out is never written)."""
-    for x in xs:
-        x.flags.writeable = False
-    return xs
-
-
 def _zero_count() -> np.ndarray:
-    return _read_only([np.zeros((), np.int64)])[0]
+    return tree.freeze(np.zeros((), np.int64))
 
 
 def _next_count(count: np.ndarray) -> np.ndarray:
-    return _read_only([np.array(int(count) + 1, dtype=np.int64)])[0]
+    return tree.freeze(np.array(int(count) + 1, dtype=np.int64))
 
 
 def _zeros(params: Any) -> Any:
     """Zero arrays shaped and typed as the leaves of ``params`` (read-only)."""
     ps, treedef = tree.flatten(params)
-    return tree.unflatten(treedef, _read_only([np.zeros_like(p) for p in ps]))
+    return tree.unflatten(treedef, tree.freeze([np.zeros_like(p) for p in ps]))
 
 
 def _columns(rows: list, n: int) -> tuple[list, ...]:
@@ -204,7 +197,7 @@ def _one_moment(state_type: type, field: str, leaf: Callable, leaf_in_place: Cal
     def update_leaves(gs, state, params, treedef):
         vs = tree.flatten_up_to(treedef, getattr(state, field))
         us, vs = _columns([leaf(g, v) for g, v in zip(gs, vs)], 2)
-        return us, state_type(tree.unflatten(treedef, _read_only(vs)))
+        return us, state_type(tree.unflatten(treedef, tree.freeze(vs)))
 
     def donated(gs, state, params, treedef):
         vs = tree.flatten_up_to(treedef, getattr(state, field))
@@ -403,8 +396,8 @@ def scale_by_adam(b1: float = 0.9, b2: float = 0.999, eps: float = 1e-8) -> Opti
         vs = tree.flatten_up_to(treedef, state.nu)
         us, ms, vs = _columns([_adam_leaf(g, m, v, b1, b2, eps * c2, c2 / c1)
                                for g, m, v in zip(gs, ms, vs)], 3)
-        return us, ScaleByAdamState(count, tree.unflatten(treedef, _read_only(ms)),
-                                    tree.unflatten(treedef, _read_only(vs)))
+        return us, ScaleByAdamState(count, tree.unflatten(treedef, tree.freeze(ms)),
+                                    tree.unflatten(treedef, tree.freeze(vs)))
 
     def donated(gs, state, params, treedef):
         count = _next_count(state.count)

@@ -25,9 +25,10 @@ RUNS = {
     "cnn_step": (["cnn_step.py", "--steps", "1", "--rounds", "2", "--threads", "1", "--donate",
                   "--keep-freed-memory"], "× PyTorch"),
     "cnn_step_bn_alone": (["cnn_step.py", "--bn-alone", "8,6,6,4", "--rounds", "2", "--steps", "1",
-                           "--threads", "1"], "batch norm"),
-    "augment": (["augment.py", "--rounds", "2", "--calls", "1", "--threads", "1"], "step"),
-    "frozen_step": (["frozen_step.py", "--steps", "1", "--rounds", "2", "--threads", "1"], "frozen"),
+                           "--threads", "1"], "funcnet batch_norm   mean"),
+    "augment": (["augment.py", "--rounds", "2", "--calls", "1", "--threads", "1"], "round 1: affine"),
+    "frozen_step": (["frozen_step.py", "--steps", "1", "--rounds", "2", "--threads", "1"],
+                    "× whole"),
     "search": (["search.py", "--trials", "3", "--epochs", "3", "--min-epochs", "1",
                 "--sizes", "784,8,10", "--workers", "1", "--no-dask"], "training steps: halving"),
 }

@@ -273,6 +273,8 @@ def split(config, data: dict) -> dict:
     """Carve ``dev_size`` random rows off the training set as the dev set."""
     fdata.require_labels(data["train"])
     config.check_data(data["train"])
+    if config.rotation or config.zoom or config.shear or config.elastic:
+        _image_shape(config, data["train"].x)  # refused here, before the first step
     if config.dev_size >= len(data["train"]):
         raise ConfigError(f"dev_size={config.dev_size}: expected fewer than the "
                           f"{len(data['train'])} training rows")

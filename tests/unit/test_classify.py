@@ -118,6 +118,9 @@ def test_moving_pixels_of_examples_that_are_not_images_is_one_config_error():
     ds = classify.fdata.Dataset(np.zeros((4, 12), np.float32), np.arange(4))
     with pytest.raises(ConfigError, match=r"expected 28 × 28 images.*\(12,\)"):
         next(iter(classify._augmented(config, iter([ds]), 0)))
+    with pytest.raises(ConfigError, match=r"expected 28 × 28 images.*\(12,\)"):
+        classify.split(config, {"train": classify.fdata.Dataset(np.zeros((40, 12), np.float32),
+                                                               np.arange(40) % 10)})
 
 
 @pytest.mark.parametrize("field,value", [("rotation", 181.0), ("zoom", 1.0), ("shear", 90.0),

@@ -67,8 +67,9 @@ class TrainState:
 
 def init_state(params, optimizer, key) -> TrainState:
     """The state before the first step: ``opt_state = optimizer.init(params)``, a fresh model state."""
-    return tree.freeze(TrainState(params, optimizer.init(params), np.int64(0), key,
-                                  model_state=init_model_state(params)))
+    # the states made here are handed out read-only; params and key stay as the caller has them
+    return TrainState(params, tree.freeze(optimizer.init(params)), np.int64(0), key,
+                      model_state=init_model_state(params))
 
 
 def _update_leafwise(update_leaves, grads, opt_state, params, treedef, frozen=None):
@@ -240,7 +241,8 @@ def make_step(optimizer, *, l2: float = 0.0, m: int | None = None, label_smoothi
         step.torn = donated is not None  # a KeyboardInterrupt from here on may leave it half written
         params, opt_state = apply(grads, state.opt_state, state.params, frozen)
         step.torn = False
-        model_state = model_state if donated is not None else tree.freeze(model_state)
+        if donated is None and model_state is not state.model_state:  # a new state: read-only
+            model_state = tree.freeze(model_state)
         return TrainState(params, opt_state, np.int64(state.step + 1), state.key,
                           np.float64(loss), np.int64(correct), np.int64(len(y)), model_state)
 

@@ -247,7 +247,7 @@ def value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_stat
     loss, grads, correct, state = owned_value_and_grads(
         params, x, y, model_state=model_state, key=key, l2=l2, m=m,
         label_smoothing=label_smoothing, trainable_from=trainable_from)
-    return loss, tree.freeze(grads), correct, tree.freeze(state)
+    return loss, tree.freeze(grads), correct, (state if state is model_state else tree.freeze(state))
 
 
 def owned_value_and_grads(params: Network, x: np.ndarray, y: np.ndarray, *, model_state=None,

@@ -158,8 +158,8 @@ def transfer(src: Network, dst: Network, rule=None, *, partial: bool = False) ->
             continue
         inner = path[len(owner) + 1:]
         got = dict(tree.flatten_with_path(_at(src.layers, old[owner])))[inner]
-        new_leaves.append(np.array(got, dtype=np.asarray(leaf).dtype, copy=True))
-    return tree.freeze(tree.unflatten(tree.structure(dst), new_leaves))
+        new_leaves.append(tree.frozen_copy(np.asarray(got, dtype=np.asarray(leaf).dtype)))
+    return tree.unflatten(tree.structure(dst), new_leaves)  # dst's own leaves as they were
 
 
 def _state_at(state, index: tuple):

@@ -98,7 +98,7 @@ def test_a_pure_step_writes_nothing_and_returns_read_only_arrays():
     lambda: model.value_and_grads(model.init(rng.key(0), (4, 3, 2)), np.ones((2, 4)), [0, 1])[1],
     lambda: model.backward(model.init(rng.key(0), (4, 3, 2)),
                            model.forward(model.init(rng.key(0), (4, 3, 2)), np.ones((2, 4))), [0, 1]),
-    lambda: train.init_state(model.init(rng.key(0), (4, 3, 2)), optim.adam(0.1), rng.key(1)),
+    lambda: train.init_state(model.init(rng.key(0), (4, 3, 2)), optim.adam(0.1), rng.key(1)).opt_state,
     lambda: optim.apply_updates({"w": np.zeros(2)}, {"w": np.ones(2)}),
     lambda: model.init_model_state(model.init(rng.key(0), (dense(3), batch_norm()), input_shape=(2,))),
 ])
@@ -310,3 +310,18 @@ def test_the_gradients_a_donated_step_writes_into_share_memory_with_nothing(kind
     assert all(g.flags.writeable for g in gs)
     assert not any(np.shares_memory(a, b) for a, b in itertools.combinations(gs, 2))
     assert not any(np.shares_memory(g, p) for g in gs for p in ps)
+
+
+def test_what_funcnet_is_handed_keeps_its_flags():
+    """Read-only is for the arrays funcnet makes: a caller's own key, parameters and model
+    state keep their flags."""
+    key = np.array(rng.key(1))  # a writeable copy (rng.key hands keys out read-only)
+    params = tree.map(np.copy, model.init(rng.key(0), (4, 3, 2)))
+    state = train.init_state(params, optim.adam(0.1), key)
+    assert key.flags.writeable and all(a.flags.writeable for a in tree.leaves(params))
+    net = model.init(rng.key(0), (dense(3), batch_norm(), dense(2)), input_shape=(4,))
+    own = tree.map(np.copy, model.init_model_state(net))
+    model.value_and_grads(net, np.ones((3, 4)), [0, 1, 0], model_state=own)
+    dst = tree.map(np.copy, model.init(rng.key(2), (4, 3, 5)))
+    model.transfer(params, dst, lambda path, layer: path == "layers.0")
+    assert all(a.flags.writeable for a in tree.leaves((own, dst))) and int(state.step) == 0

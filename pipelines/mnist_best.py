@@ -6,7 +6,7 @@ ensembles of 15 mean 99.745 %, on a GPU) is the anchor:
 
 - two stages of conv(3×3)-batch_norm-relu, conv(3×3)-batch_norm-relu, then a
   5×5 convolution of stride 2 ("same" padding) in place of max pooling, each
-  stage ending in dropout; ``filters`` gives each stage's width (32, 64);
+  stage ending in dropout; ``filters`` gives each stage's width (24, 48);
 - batch normalisation after every convolution and the hidden dense layer
   (Ioffe & Szegedy 2015);
 - dense(``hidden``)-batch_norm-relu-dropout, then dense(10);
@@ -51,7 +51,7 @@ class Config(classify.CNNConfig):
     """Two strided conv stages with batch norm, affine augmentation, label smoothing (the
     network is :func:`strided_stages`: CNNConfig's ``kernel`` and ``padding`` do not apply)."""
 
-    filters: tuple[int, ...] = attrs.field(default=(32, 64), converter=tuple,
+    filters: tuple[int, ...] = attrs.field(default=(24, 48), converter=tuple,
                                            metadata={"help": "width of each strided conv stage"})
     batch_norm: bool = classify.default(classify.CNNConfig, "batch_norm", True)
     dropout: float = classify.default(classify.CNNConfig, "dropout", 0.4)
@@ -59,7 +59,7 @@ class Config(classify.CNNConfig):
     zoom: float = classify.default(classify.CNNConfig, "zoom", 0.1)
     shift: int = classify.default(classify.CNNConfig, "shift", 2)
     label_smoothing: float = classify.default(classify.CNNConfig, "label_smoothing", 0.1)
-    epochs: int = classify.default(classify.CNNConfig, "epochs", 30)
+    epochs: int = classify.default(classify.CNNConfig, "epochs", 15)
     learning_rate: float = classify.default(classify.CNNConfig, "learning_rate", 3e-3)
     warmup_epochs: float = classify.default(classify.CNNConfig, "warmup_epochs", 1.0)
 

@@ -59,7 +59,7 @@ class Config(classify.CNNConfig):
     zoom: float = classify.default(classify.CNNConfig, "zoom", 0.1)
     shift: int = classify.default(classify.CNNConfig, "shift", 2)
     label_smoothing: float = classify.default(classify.CNNConfig, "label_smoothing", 0.1)
-    epochs: int = classify.default(classify.CNNConfig, "epochs", 15)
+    epochs: int = classify.default(classify.CNNConfig, "epochs", 13)
     learning_rate: float = classify.default(classify.CNNConfig, "learning_rate", 3e-3)
     warmup_epochs: float = classify.default(classify.CNNConfig, "warmup_epochs", 1.0)
 

@@ -8,8 +8,16 @@ random and shifted, not rotated (a rotated shirt is rarely seen); the stages
 are wider (32, 64) and the run one epoch longer (14 epochs: an epoch of two
 seeds side by side takes about 145 s on a 2-core machine).
 
-What each choice is worth is measured by a sweep over its fields;
-``benchmarks/README.md`` keeps the figures once they are measured.
+Measured (2026-12-07, a 2-core AMD EPYC, OpenBLAS 0.3.31, one BLAS thread a
+run, two runs side by side): with dropout 0.4 (mnist_best's) the test
+accuracy was 0.9206 (seed 0) and 0.9199 (seed 2), their ensemble 0.9245, in
+34 and 39 minutes of training (seed 2 shared the cores with two other runs
+for about 5 minutes); the training accuracy (0.933) said the
+network underfits, and with dropout 0.2, now the default, seed 0 reached
+0.9255 (train 0.944) in 33 minutes. That is below ``fashion_cnn.py``'s
+0.9273 ± 0.0020 and the 93.5 % aimed at; seeds 1 and 2 of this default and
+an ensemble of five are not measured yet, nor what the other choices are
+worth on their own.
 
     funcnet run pipelines/fashion_best.py --seeds 0,1,2 --out runs/fashion-best
 """
@@ -34,7 +42,7 @@ _spec.loader.exec_module(_best)
 
 @attrs.frozen
 class Config(_best.Config):
-    """mnist_best's Config on Fashion-MNIST: wider stages, flips and shifts, 14 epochs."""
+    """mnist_best's Config on Fashion-MNIST: wider stages, flips and shifts, dropout 0.2, 14 epochs."""
 
     dataset: str = classify.default(classify.CNNConfig, "dataset", "fashion-mnist")
     data: str | None = classify.field(
@@ -44,4 +52,5 @@ class Config(_best.Config):
     rotation: float = classify.default(classify.CNNConfig, "rotation", 0.0)
     zoom: float = classify.default(classify.CNNConfig, "zoom", 0.0)
     flip: bool = classify.default(classify.CNNConfig, "flip", True)
+    dropout: float = classify.default(classify.CNNConfig, "dropout", 0.2)
     epochs: int = classify.default(classify.CNNConfig, "epochs", 14)

@@ -137,8 +137,9 @@ class Funcnet:
 
     def profile(self, batches) -> dict:
         """ms per step of each layer's forward (in training) and backward (the layers run
-        one by one)."""
-        from funcnet.layers import base
+        one by one, as the fold runs them: a ReLU and the max pooling after it as one step,
+        pooled first)."""
+        from funcnet.layers import base, blocks
         from funcnet.losses import cross_entropy_grad, softmax
         net, out = self.state.params, {}
         states = self.state.model_state or (None,) * len(net.layers)
@@ -149,16 +150,20 @@ class Funcnet:
             out[name] = out.get(name, 0.0) + 1e3 * (C.clock() - t0) / len(batches)
             return r
 
+        layers = net.layers
         for b in batches:
-            x, caches = b.x.reshape(-1, *net.input_shape), []
-            for i, layer in enumerate(net.layers):
-                x, cache, _ = timed_call(f"{i} {base.kind_of(layer)} fwd", base.forward, layer,
-                                         x, base.Ctx(train=True, state=states[i]))
-                caches.append(cache)
+            x, caches, i = b.x.reshape(-1, *net.input_shape), [], 0
+            while i < len(layers):  # the fold's steps: a ReLU and the max pooling after it are one
+                n = 2 if blocks.pools_first(layers, i) else 1
+                name = " ".join(f"{j} {base.kind_of(layers[j])}" for j in range(i, i + n))
+                x, cache, _ = timed_call(f"{name} fwd", blocks.forward_layers, layers[i:i + n], x,
+                                         base.Ctx(train=True, state=tuple(states[i:i + n])))
+                caches.extend(cache)
+                i += n
             dy = timed_call("softmax, dZ", lambda z: cross_entropy_grad(softmax(z), b.y), x)
-            for i in reversed(range(len(net.layers))):
-                dy, _ = timed_call(f"{i} {base.kind_of(net.layers[i])} bwd", base.backward,
-                                   net.layers[i], caches[i], dy, need_dx=i > 0)
+            for i in reversed(range(len(layers))):
+                dy, _ = timed_call(f"{i} {base.kind_of(layers[i])} bwd", blocks.backward_one,
+                                   layers, caches, i, dy, need_dx=i > 0)
         t0 = C.clock()
         self.run(batches)
         out["whole step (make_step)"] = 1e3 * (C.clock() - t0) / len(batches)

@@ -28,6 +28,7 @@ per layer, and its gradients are a record like it holding each layer's.
 from __future__ import annotations
 
 import math
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
@@ -39,7 +40,8 @@ from . import base
 from .base import Ctx, Kind, LayerError, register
 
 __all__ = ["Serial", "SerialSpec", "Residual", "ResidualSpec", "serial", "residual",
-           "init_layers", "shapes_layers", "forward_layers", "backward_layers", "init_serial", "forward_serial",
+           "init_layers", "shapes_layers", "forward_layers", "backward_layers", "backward_one",
+           "pools_first", "PooledFirst", "RELU_LATER", "init_serial", "forward_serial",
            "backward_serial", "init_residual", "forward_residual", "backward_residual"]
 
 
@@ -172,15 +174,89 @@ def _contexts(ctx: Ctx, n: int) -> list:
     return [Ctx(ctx.train, k, s) for k, s in zip(keys, states)]
 
 
-def forward_layers(layers: tuple, x: np.ndarray, ctx: Ctx = Ctx()) -> tuple:
-    """``(y, caches, states)``: the fold x_{l+1}, cache_l, state_l = forward_l(x_l) from x_0 = x."""
-    def one(carry, item):
-        a, caches, states = carry
-        layer, c = item
-        y, cache, state = base.forward(layer, a, c)
-        return y, caches + (cache,), states + (state,)
+class PooledFirst(NamedTuple):
+    """The cache of a max-pooling layer whose ReLU in front of it was applied after it (see
+    :func:`forward_layers`): the pooling's cache (of Z) and A = ReLU(max_pool(Z))."""
 
-    return toolz.reduce(one, zip(layers, _contexts(ctx, len(layers))), (x, (), ()))
+    pool: Any
+    a: np.ndarray
+
+
+class _ReluLater:
+    """The cache of a ReLU applied after the max pooling that follows it: nothing to keep."""
+
+    def __repr__(self) -> str:
+        return "<ReLU applied after the max pooling>"
+
+
+RELU_LATER = _ReluLater()
+
+
+def pools_first(layers: tuple, l: int) -> bool:
+    """Whether the fold computes layers ``l`` and ``l + 1`` as one step: a ReLU followed by
+    max pooling, computed as max_pool(ReLU(Z)) = ReLU(max_pool(Z)).
+
+    >>> from funcnet import rng
+    >>> from funcnet.layers import conv2d, max_pool, relu
+    >>> layers, _ = init_layers(rng.key(0), (conv2d(2, 3), relu(), max_pool(2)), (6, 6, 1))
+    >>> [pools_first(layers, l) for l in range(3)]
+    [False, True, False]
+    """
+    from .activation import Activation
+    from .pool import MaxPool
+    return (l + 1 < len(layers) and isinstance(layers[l], Activation) and layers[l].name == "relu"
+            and isinstance(layers[l + 1], MaxPool))
+
+
+def _steps(layers: tuple) -> tuple:
+    """The index each step of the fold starts at: one layer, or a ReLU and its max pooling."""
+    starts, l = [], 0
+    while l < len(layers):
+        starts.append(l)
+        l += 2 if pools_first(layers, l) else 1
+    return tuple(starts)
+
+
+def forward_layers(layers: tuple, x: np.ndarray, ctx: Ctx = Ctx()) -> tuple:
+    """``(y, caches, states)``: the fold x_{l+1}, cache_l, state_l = forward_l(x_l) from x_0 = x.
+
+    A ReLU followed by max pooling is one step, pooled first: the maximum of a
+    window commutes with ReLU, max_p ReLU(z_p) = ReLU(max_p z_p), so both
+    layers' output is computed on the pooled quarter of the pixels (for 2×2
+    windows), the same bits. The ReLU's cache is then :data:`RELU_LATER` and the
+    pooling's a :class:`PooledFirst`; :func:`backward_layers` takes dZ = dA ⊙ [A > 0]
+    on the pooled pixels before the pooling's backward pass, which gives the
+    same bits as the two layers one by one: a window whose maximum is > 0 has
+    the same argmax in Z as in ReLU(Z), and one whose maximum is ≤ 0 passes
+    back only zeros either way.
+    """
+    contexts = _contexts(ctx, len(layers))
+
+    def one(carry, l):
+        a, caches, states = carry
+        if not pools_first(layers, l):
+            y, cache, state = base.forward(layers[l], a, contexts[l])
+            return y, caches + (cache,), states + (state,)
+        m, pool_cache, pool_state = base.forward(layers[l + 1], a, contexts[l + 1])
+        y, _, relu_state = base.forward(layers[l], m, contexts[l])
+        return y, caches + (RELU_LATER, PooledFirst(pool_cache, y)), states + (relu_state, pool_state)
+
+    return toolz.reduce(one, _steps(layers), (x, (), ()))
+
+
+def backward_one(layers: tuple, caches: tuple, l: int, dy: np.ndarray, need_dx: bool = True) -> tuple:
+    """``(dx, grads)`` of layer ``l`` of a fold :func:`forward_layers` ran: ``base.backward``,
+    or, for a ReLU and max pooling computed as one step, dZ = dA ⊙ [A > 0] on the pooled
+    pixels then the pooling's backward pass (at ``l + 1``), and dx = dy at the ReLU (``l``)."""
+    cache = caches[l]
+    if cache is RELU_LATER:
+        return (dy if need_dx else None), layers[l]
+    if isinstance(cache, PooledFirst):
+        if not need_dx:
+            return None, layers[l]
+        dz, _ = base.backward(layers[l - 1], cache.a, dy)
+        return base.backward(layers[l], cache.pool, dz, need_dx=True)
+    return base.backward(layers[l], cache, dy, need_dx=need_dx)
 
 
 def backward_layers(layers: tuple, caches: tuple, dy: np.ndarray, need_dx: bool = True,
@@ -190,11 +266,12 @@ def backward_layers(layers: tuple, caches: tuple, dy: np.ndarray, need_dx: bool 
     Layer 0 computes its dx only when ``need_dx`` (nothing is computed for a
     network's input X). With ``start = k > 0`` the fold stops at layer k: the
     layers below it are frozen, their gradients are zeros, nothing is computed
-    for them, and layer k computes no dx (then None).
+    for them, and layer k computes no dx (then None). A ReLU and max pooling
+    that :func:`forward_layers` ran as one step go back as one (:func:`backward_one`).
     """
     def one(carry, l):
         dx, grads = carry
-        dx, g = base.backward(layers[l], caches[l], dx, need_dx=l > start or (need_dx and not start))
+        dx, g = backward_one(layers, caches, l, dx, need_dx=l > start or (need_dx and not start))
         return dx, (g,) + grads
 
     dx, grads = toolz.reduce(one, reversed(range(start, len(layers))), (dy, ()))

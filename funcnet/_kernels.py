@@ -118,7 +118,8 @@ def output_delta_(a: np.ndarray, y: np.ndarray, m: int | None = None) -> np.ndar
 
 
 def _relu_(z):
-    # against an array of zeros: NumPy's maximum with a scalar 0 takes a loop ~3x slower
+    # against an array of zeros: NumPy's maximum with a scalar 0 took ~3x longer on an AMD EPYC
+    # (on an Intel Xeon it was 2x faster: benchmarks/README.md, "third sitting")
     return np.maximum(z, np.zeros(z.shape, z.dtype), out=z)
 
 

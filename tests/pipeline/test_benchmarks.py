@@ -20,6 +20,8 @@ BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 RUNS = {
     "tutorial": (["tutorial.py", "--iterations", "20", "--repeats", "1", "--quirks"],
                  "the tutorial pipeline (funcnet)"),
+    "tutorial_keep_freed": (["tutorial.py", "--iterations", "10", "--repeats", "1", "--quirks",
+                             "--keep-freed-memory"], "target: tutorial_quirks=true"),
     "epoch_time": (["epoch_time.py", "--epochs", "1", "--sizes", "784,16,10",
                     "--only", "funcnet,funcnet-donate,funcnet-repl,numpy"], "funcnet-donate / numpy"),
     "cnn_step": (["cnn_step.py", "--steps", "1", "--rounds", "2", "--threads", "1", "--donate",

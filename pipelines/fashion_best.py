@@ -24,7 +24,8 @@ and 39.3 minutes, their ensemble 0.9374; at 4 epochs (seed 0) dropout 0 gave
 0.9110 against 0.9037 with 0.2.
 
 Without dropout, on a 2-core AMD EPYC of cpu family 26 (2026-12-07/08, OpenBLAS
-0.3.31 under its Haswell kernel, ``--seeds 2,3``, ``--seeds 4,0`` and
+0.3.31 under its Haswell kernel, as ``OPENBLAS_CORETYPE=Haswell`` in that
+machine's environment set it, ``--seeds 2,3``, ``--seeds 4,0`` and
 ``--seeds 1``, one BLAS thread a run, two runs at a time but the last): seeds
 0-4 reached 0.9341, 0.9344, 0.9333, 0.9354 and 0.9361 (train 0.954-0.955;
 seeds 0, 1, 2: 0.9339 ± 0.0006, short of the 93.5 % aimed at; all five
